@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Create ./.venv and install uunet into it (editable) with the given extras.
+#   scripts/setup.sh                 everything for development and CI: edge,authority,train,dev
+#   scripts/setup.sh edge            only what the edge agent needs at run time
+# Safe to re-run; it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-edge,authority,train,dev}"
+python="${PYTHON:-python3}"
+
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+"${pip[@]}" install --upgrade pip
+
+if [[ ",$extras," == *",train,"* ]]; then
+    # The small CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
+    .venv/bin/python -c "import torch" 2>/dev/null || "${pip[@]}" install "torch==2.13.0"
+fi
+"${pip[@]}" install -e ".[$extras]"
+
+if [[ ",$extras," == *",dev,"* ]]; then
+    # stegano is the reference implementation the stego tests check against. Its metadata asks
+    # for opencv-python (5.x), which would shadow opencv-python-headless<5 (its lsb module needs
+    # no OpenCV 5 feature), so it is installed without its dependencies.
+    "${pip[@]}" install --no-deps "stegano==3.0.0"
+fi
+.venv/bin/python -c "import cv2; assert cv2.__version__.startswith('4.'), cv2.__version__"
+echo "uunet installed in .venv with extras: $extras"

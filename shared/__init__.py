@@ -1,0 +1,1 @@
+"""Code both runtime sides use: ROI message, LSB stego, geometry, ONNX runner, settings."""

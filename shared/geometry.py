@@ -1,0 +1,243 @@
+"""Image geometry shared by the edge and the authority: boxes, head ROIs, crop, resize, paste.
+
+Conventions
+-----------
+* Frames are ``H x W x 3`` ``uint8`` RGB arrays; a :class:`Box` is ``(x, y, w, h)`` in integer
+  pixels, top-left corner inclusive, ``w, h >= 1`` (the paper's ROI message carries exactly these).
+* The model works on ``S x S`` crops (``S = 64`` for the paper). Model tensors are ``float32``
+  ``N x C x S x S`` in ``[0, 1]``.
+
+Resampling between the ROI and the model size
+---------------------------------------------
+The edge resizes ``a = Ue(x)`` from ``S x S`` to the ROI and pastes it; the authority crops the
+same ROI and resizes it back to ``S x S`` for ``Ud``. To keep that round trip as close to the
+identity as possible the two directions use a matched pair of kernels:
+
+* model -> ROI (:func:`resize_from_model`): pixel replication (nearest) when enlarging, area
+  averaging when shrinking;
+* ROI -> model (:func:`resize_to_model`): area averaging when shrinking, bilinear when enlarging.
+
+For integer enlargement factors (ROI = k * S) area averaging exactly undoes pixel replication, so
+``resize_to_model(resize_from_model(a, kS, kS)) == a`` bit for bit. Other sizes lose some detail;
+``Ud`` is trained with this path in the loop (``models``) to compensate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "Box",
+    "BoxOutsideFrameError",
+    "batch_to_patches",
+    "clip_box",
+    "crop",
+    "crops_to_batch",
+    "expand_to_head",
+    "iou",
+    "paste",
+    "paste_batch",
+    "resize_from_model",
+    "resize_to_model",
+]
+
+
+class BoxOutsideFrameError(ValueError):
+    """A box does not lie (entirely) inside the frame it is applied to."""
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """An axis-aligned integer rectangle: top-left ``(x, y)``, width ``w``, height ``h``."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    def __post_init__(self) -> None:
+        for name in ("x", "y", "w", "h"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"Box.{name} must be an integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        if self.x < 0 or self.y < 0:
+            raise ValueError(f"Box corner must be non-negative, got ({self.x}, {self.y})")
+        if self.w < 1 or self.h < 1:
+            raise ValueError(f"Box size must be at least 1x1, got {self.w}x{self.h}")
+
+    @property
+    def right(self) -> int:
+        """One past the last column."""
+        return self.x + self.w
+
+    @property
+    def bottom(self) -> int:
+        """One past the last row."""
+        return self.y + self.h
+
+    @property
+    def area(self) -> int:
+        return self.w * self.h
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return (self.x, self.y, self.w, self.h)
+
+    def fits_in(self, frame_width: int, frame_height: int) -> bool:
+        """Whether the box lies entirely inside a ``frame_width x frame_height`` frame."""
+        return self.right <= frame_width and self.bottom <= frame_height
+
+    def check_inside(self, frame_width: int, frame_height: int) -> None:
+        """Raise :class:`BoxOutsideFrameError` unless the box lies inside the frame."""
+        if not self.fits_in(frame_width, frame_height):
+            raise BoxOutsideFrameError(
+                f"box {self.as_tuple()} extends beyond the {frame_width}x{frame_height} frame"
+            )
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes (0.0 when disjoint)."""
+    ix = max(0, min(a.right, b.right) - max(a.x, b.x))
+    iy = max(0, min(a.bottom, b.bottom) - max(a.y, b.y))
+    inter = ix * iy
+    return inter / float(a.area + b.area - inter) if inter else 0.0
+
+
+def clip_box(
+    x0: float, y0: float, x1: float, y1: float, frame_width: int, frame_height: int
+) -> Box | None:
+    """Round the float rectangle ``[x0, x1) x [y0, y1)`` outward and clip it to the frame.
+
+    Returns ``None`` when nothing of it lies inside the frame.
+    """
+    left = max(0, int(np.floor(x0)))
+    top = max(0, int(np.floor(y0)))
+    right = min(frame_width, int(np.ceil(x1)))
+    bottom = min(frame_height, int(np.ceil(y1)))
+    if right <= left or bottom <= top:
+        return None
+    return Box(left, top, right - left, bottom - top)
+
+
+def expand_to_head(
+    face: Box,
+    frame_width: int,
+    frame_height: int,
+    margin: float = 0.25,
+    square: bool = True,
+) -> Box:
+    """Grow a face box into a head ROI, clipped to the frame.
+
+    The ROI is centred on the face box; each side grows by ``margin`` times the face's larger
+    side (so hair, ears and chin are covered). With ``square`` the ROI is made square before
+    clipping (the model input is square; a clipped ROI at the frame border may end up
+    rectangular).
+
+    Raises:
+        ValueError: negative ``margin``, or the face box lies outside the frame.
+    """
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    face.check_inside(frame_width, frame_height)
+    if square:
+        width = height = round(max(face.w, face.h) * (1.0 + 2.0 * margin))
+    else:
+        grow = max(face.w, face.h) * margin
+        width, height = round(face.w + 2.0 * grow), round(face.h + 2.0 * grow)
+    # Integer size first, then an integer corner centred on the face, then clip.
+    left = int(np.floor(face.x + (face.w - width) / 2.0 + 0.5))
+    top = int(np.floor(face.y + (face.h - height) / 2.0 + 0.5))
+    box = clip_box(left, top, left + width, top + height, frame_width, frame_height)
+    if box is None:  # cannot happen for a face inside the frame; guard anyway
+        raise ValueError(f"face box {face.as_tuple()} produced an empty head ROI")
+    return box
+
+
+def crop(frame: np.ndarray, box: Box) -> np.ndarray:
+    """Return the ``box`` region of ``frame`` (a view).
+
+    Raises:
+        BoxOutsideFrameError: the box is not inside the frame.
+    """
+    box.check_inside(frame.shape[1], frame.shape[0])
+    return frame[box.y : box.bottom, box.x : box.right]
+
+
+def resize_to_model(patch: np.ndarray, size: int) -> np.ndarray:
+    """Resize an ROI patch to ``size x size`` for the model (area down, bilinear up)."""
+    h, w = patch.shape[:2]
+    if (w, h) == (size, size):
+        return np.ascontiguousarray(patch)
+    shrinking = w >= size and h >= size
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(patch, (size, size), interpolation=interpolation)
+
+
+def resize_from_model(patch: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize a model output to ``width x height`` for pasting (replicate up, area down)."""
+    h, w = patch.shape[:2]
+    if (w, h) == (width, height):
+        return np.ascontiguousarray(patch)
+    enlarging = width >= w and height >= h
+    interpolation = cv2.INTER_NEAREST_EXACT if enlarging else cv2.INTER_AREA
+    return cv2.resize(patch, (width, height), interpolation=interpolation)
+
+
+def paste(frame: np.ndarray, patch: np.ndarray, box: Box) -> None:
+    """Write ``patch`` (already ``box.h x box.w``) into ``frame`` at ``box``, in place.
+
+    Only the pixels inside the box change; nothing is blended with the original.
+
+    Raises:
+        BoxOutsideFrameError: the box is not inside the frame.
+        ValueError: the patch does not have the box's size.
+    """
+    box.check_inside(frame.shape[1], frame.shape[0])
+    if patch.shape[:2] != (box.h, box.w):
+        raise ValueError(f"patch of shape {patch.shape[:2]} does not match box {box.as_tuple()}")
+    frame[box.y : box.bottom, box.x : box.right] = patch
+
+
+def crops_to_batch(frame: np.ndarray, boxes: Sequence[Box], size: int) -> np.ndarray:
+    """Crop every box, resize to ``size``, and stack as ``float32 N x 3 x size x size`` in [0,1].
+
+    Raises:
+        BoxOutsideFrameError: a box is not inside the frame.
+    """
+    batch = np.empty((len(boxes), 3, size, size), dtype=np.float32)
+    for i, box in enumerate(boxes):
+        patch = resize_to_model(crop(frame, box), size)
+        batch[i] = patch.transpose(2, 0, 1)
+    batch *= np.float32(1.0 / 255.0)
+    return batch
+
+
+def batch_to_patches(batch: np.ndarray) -> np.ndarray:
+    """Convert a model output ``N x 3 x S x S`` float batch in [0,1] to ``N x S x S x 3`` uint8.
+
+    Values are clipped to [0, 1] and rounded to the nearest integer level.
+
+    Raises:
+        ValueError: the batch is not ``N x 3 x S x S``.
+    """
+    if batch.ndim != 4 or batch.shape[1] != 3:
+        raise ValueError(f"expected an N x 3 x S x S batch, got shape {batch.shape}")
+    scaled = np.clip(batch, 0.0, 1.0) * 255.0
+    return np.rint(scaled).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def paste_batch(frame: np.ndarray, batch: np.ndarray, boxes: Sequence[Box]) -> None:
+    """Paste a model output batch (``N x 3 x S x S`` in [0,1]) into ``frame`` at ``boxes``.
+
+    Raises:
+        ValueError: batch and box counts differ, or the batch has the wrong layout.
+        BoxOutsideFrameError: a box is not inside the frame.
+    """
+    if len(batch) != len(boxes):
+        raise ValueError(f"{len(batch)} model outputs for {len(boxes)} boxes")
+    for patch, box in zip(batch_to_patches(batch), boxes, strict=True):
+        paste(frame, resize_from_model(patch, box.w, box.h), box)
