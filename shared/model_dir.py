@@ -1,0 +1,181 @@
+"""An exported UU-Net model directory, as ``uunet-train export`` writes it and both sides load it.
+
+Layout (``models/weights/default/`` is one)::
+
+    <dir>/ue.onnx     encoder: input  ``x`` [N, 4, S, S] float32 in [0, 1]
+                               (RGB + one channel of U(0,1) noise)
+                               output ``a`` [N, 3, S, S] float32 in [0, 1]
+    <dir>/ud.onnx     decoder: input  ``a`` [N, 3, S, S] -> output ``r`` [N, 3, S, S]
+    <dir>/card.json   the model card: {"model_id", "input_size", "s", "labels", ...}
+
+Both ONNX files carry the same metadata entries ``model_id`` (16 hex chars, a hash of the weights
+of the Ue/Ud pair), ``input_size``, ``s`` and ``labels`` (JSON), and ``role`` (``ue``/``ud``). The
+edge writes ``model_id`` into every ROI message; the authority picks the decoder whose
+``model_id`` matches. A directory whose files disagree with each other is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.onnx_runner import OnnxModel, TensorSpec
+
+__all__ = [
+    "CARD_FILE",
+    "DECODER_FILE",
+    "ENCODER_FILE",
+    "ModelCard",
+    "ModelDirError",
+    "load_card",
+    "load_decoder",
+    "load_encoder",
+]
+
+ENCODER_FILE = "ue.onnx"
+DECODER_FILE = "ud.onnx"
+CARD_FILE = "card.json"
+
+
+class ModelDirError(ValueError):
+    """A model directory is missing files, or its files disagree (model id, size, role)."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What ``card.json`` says of a model; ``raw`` keeps the whole document."""
+
+    model_id: str
+    input_size: int
+    s: tuple[int, ...]
+    labels: tuple[str, ...]
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def load_card(directory: str | Path) -> ModelCard:
+    """Read and check ``card.json`` of a model directory.
+
+    Raises:
+        ModelDirError: missing directory or card, invalid JSON, or missing/invalid fields.
+    """
+    directory = Path(directory)
+    path = directory / CARD_FILE
+    if not directory.is_dir():
+        raise ModelDirError(f"model directory not found: {directory}")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelDirError(f"{path}: model card missing") from exc
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelDirError(f"{path}: cannot read model card: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ModelDirError(f"{path}: expected a JSON object")
+    try:
+        model_id = raw["model_id"]
+        input_size = raw["input_size"]
+        s = tuple(raw["s"])
+        labels = tuple(raw["labels"])
+    except (KeyError, TypeError) as exc:
+        raise ModelDirError(f"{path}: missing or invalid field {exc}") from exc
+    if not isinstance(model_id, str) or not model_id:
+        raise ModelDirError(f"{path}: model_id must be a non-empty string")
+    if not isinstance(input_size, int) or input_size < 8:
+        raise ModelDirError(f"{path}: input_size must be an integer >= 8, got {input_size!r}")
+    if len(s) != len(labels) or any(v not in (-1, 0, 1) for v in s):
+        raise ModelDirError(f"{path}: s must hold one value in -1/0/1 per label, got {list(s)}")
+    return ModelCard(model_id, input_size, s, labels, raw)
+
+
+def _load(
+    directory: Path,
+    filename: str,
+    role: str,
+    inputs: list[TensorSpec],
+    outputs: list[TensorSpec],
+    card: ModelCard,
+    providers: str | Sequence[str],
+    threads: int | None,
+    max_batch: int | None,
+) -> OnnxModel:
+    path = directory / filename
+    if not path.is_file():
+        raise ModelDirError(f"{path}: {role} model missing")
+    model = OnnxModel(
+        path,
+        inputs=inputs,
+        outputs=outputs,
+        providers=providers,
+        threads=threads,
+        max_batch=max_batch,
+    )
+    meta_id = model.metadata.get("model_id")
+    if meta_id != card.model_id:
+        raise ModelDirError(
+            f"{path}: metadata model_id {meta_id!r} differs from the card's {card.model_id!r}"
+        )
+    if model.metadata.get("role", role) != role:
+        raise ModelDirError(f"{path}: metadata role {model.metadata['role']!r}, expected {role!r}")
+    return model
+
+
+def load_encoder(
+    directory: str | Path,
+    *,
+    providers: str | Sequence[str] = "auto",
+    threads: int | None = None,
+    max_batch: int | None = None,
+) -> tuple[OnnxModel, ModelCard]:
+    """Load ``ue.onnx`` of a model directory, checked against its card.
+
+    Raises:
+        ModelDirError: missing files or disagreeing model ids.
+        shared.onnx_runner.ModelLoadError / ModelSignatureError / ProviderError: see there.
+    """
+    directory = Path(directory)
+    card = load_card(directory)
+    size = card.input_size
+    model = _load(
+        directory,
+        ENCODER_FILE,
+        "ue",
+        [TensorSpec("x", (None, 4, size, size))],
+        [TensorSpec("a", (None, 3, size, size))],
+        card,
+        providers,
+        threads,
+        max_batch,
+    )
+    return model, card
+
+
+def load_decoder(
+    directory: str | Path,
+    *,
+    providers: str | Sequence[str] = "auto",
+    threads: int | None = None,
+    max_batch: int | None = None,
+) -> tuple[OnnxModel, ModelCard]:
+    """Load ``ud.onnx`` of a model directory, checked against its card.
+
+    Raises:
+        ModelDirError: missing files or disagreeing model ids.
+        shared.onnx_runner.ModelLoadError / ModelSignatureError / ProviderError: see there.
+    """
+    directory = Path(directory)
+    card = load_card(directory)
+    size = card.input_size
+    model = _load(
+        directory,
+        DECODER_FILE,
+        "ud",
+        [TensorSpec("a", (None, 3, size, size))],
+        [TensorSpec("r", (None, 3, size, size))],
+        card,
+        providers,
+        threads,
+        max_batch,
+    )
+    return model, card
