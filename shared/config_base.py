@@ -23,6 +23,7 @@ __all__ = [
     "SecretNotFoundError",
     "StrictModel",
     "StrictSettings",
+    "describe_validation_error",
     "load_settings",
     "read_secret",
 ]
@@ -71,7 +72,8 @@ class StrictSettings(BaseSettings):
         return (env_settings, init_settings)
 
 
-def _describe(error: ValidationError) -> list[str]:
+def describe_validation_error(error: ValidationError) -> list[str]:
+    """One ``"key.path: what is wrong"`` line per validation problem."""
     lines = []
     for item in error.errors():
         path = ".".join(str(p) for p in item["loc"]) or "(top level)"
@@ -112,7 +114,7 @@ def load_settings(
     try:
         return cls(**data)
     except ValidationError as exc:
-        raise ConfigError(source, _describe(exc)) from exc
+        raise ConfigError(source, describe_validation_error(exc)) from exc
 
 
 def read_secret(name: str, env_var: str) -> bytes:

@@ -1,0 +1,175 @@
+"""Training configuration: strict pydantic models, saved as ``config.yml`` beside every run.
+
+A run directory holds ``config.yml`` (what was asked), ``checkpoint.pt`` (resumable state),
+``history.jsonl`` (logged losses), ``curves.png`` and ``samples_<step>.png``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from models.losses import check_s_vector
+from shared.config_base import ConfigError, StrictModel, describe_validation_error
+
+__all__ = [
+    "DataConfig",
+    "DeidConfig",
+    "LossWeights",
+    "MatcherConfig",
+    "NetworkConfig",
+    "RoiChannelConfig",
+    "load_config",
+    "save_config",
+]
+
+DEFAULT_LABELS = ("id", "gender", "ethnicity", "hairstyle")
+
+
+class DataConfig(StrictModel):
+    """Where the training faces come from: a packed file (``uunet-train pack``) or synthetic."""
+
+    source: Literal["packed", "synthetic"] = "packed"
+    packed: Path | None = None
+    holdout_fraction: float = Field(0.05, ge=0.0, lt=0.5)
+    synthetic_subjects: int = Field(64, ge=2)
+    synthetic_sequences: int = Field(3, ge=1)
+    synthetic_frames: int = Field(4, ge=1)
+    jitter: bool = True
+
+    @model_validator(mode="after")
+    def _packed_needs_path(self) -> DataConfig:
+        if self.source == "packed" and self.packed is None:
+            raise ValueError("data.packed (a file made by `uunet-train pack`) is required")
+        return self
+
+
+class NetworkConfig(StrictModel):
+    """Architectures by factory name and width."""
+
+    unet: str = "unet"
+    unet_width: int = Field(32, ge=1)
+    unet_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    critic: str = "patchgan"
+    critic_width: int = Field(32, ge=1)
+    critic_layers: int = Field(3, ge=1, le=5)
+    matcher: str = "table1"
+
+
+class LossWeights(StrictModel):
+    """The paper's weights: mse 50, every other term 1."""
+
+    mse: float = 50.0
+    adv: float = 1.0
+    ano: float = 1.0
+    con: float = 1.0
+    div: float = 1.0
+    dis: float = 1.0
+
+
+class RoiChannelConfig(StrictModel):
+    """The simulated paste/crop between Ue and Ud (``models.roi_channel``)."""
+
+    enabled: bool = True
+    min_size: int = Field(16, ge=4)
+    max_size: int = Field(160, ge=4)
+    groups: int = Field(4, ge=1)
+    lsb_flip_prob: float = Field(0.01, ge=0.0, le=1.0)
+    noise_std: float = Field(0.0, ge=0.0)
+    identity_prob: float = Field(0.1, ge=0.0, le=1.0)
+
+
+class MatcherConfig(StrictModel):
+    """Learning I: the pairwise attribute matcher Da."""
+
+    labels: tuple[str, ...] = DEFAULT_LABELS
+    input_size: int = 64
+    data: DataConfig
+    network: NetworkConfig = NetworkConfig()
+    steps: int = Field(3000, ge=1)
+    batch_pairs: int = Field(128, ge=2)
+    positive_fraction: float = Field(0.5, gt=0.0, lt=1.0)
+    lr: float = Field(1e-3, gt=0.0)
+    seed: int = 0
+    log_every: int = Field(50, ge=1)
+    checkpoint_every: int = Field(500, ge=1)
+    eval_pairs: int = Field(2000, ge=10)
+
+
+class DeidConfig(StrictModel):
+    """Learning II: Ue, Ud and the critic Df against the frozen Da."""
+
+    labels: tuple[str, ...] = DEFAULT_LABELS
+    s: tuple[int, ...] = (-1, 1, 1, 0)
+    input_size: int = 64
+    matcher_run: Path | None = None
+    data: DataConfig
+    network: NetworkConfig = NetworkConfig()
+    weights: LossWeights = LossWeights()
+    roi_channel: RoiChannelConfig = RoiChannelConfig()
+    subjects_per_batch: int = Field(4, ge=1)
+    sequences_per_subject: int = Field(2, ge=1)
+    frames_per_sequence: int = Field(4, ge=1)
+    steps: int = Field(20000, ge=1)
+    critic_steps: int = Field(1, ge=1)
+    gp_weight: float = Field(10.0, ge=0.0)
+    gp_target: float = Field(1.0, gt=0.0)
+    lr_generator: float = Field(2e-4, gt=0.0)
+    lr_critic: float = Field(1e-4, gt=0.0)
+    histogram_bins: int = Field(16, ge=2)
+    div_labels: Literal["changed", "all"] = "changed"
+    warmup_steps: int = Field(0, ge=0)
+    seed: int = 0
+    log_every: int = Field(25, ge=1)
+    checkpoint_every: int = Field(250, ge=1)
+
+    @model_validator(mode="after")
+    def _check_s(self) -> DeidConfig:
+        check_s_vector(self.s, self.labels)
+        return self
+
+    @property
+    def batch_size(self) -> int:
+        return self.subjects_per_batch * self.sequences_per_subject * self.frames_per_sequence
+
+
+def save_config(config: StrictModel, path: Path) -> None:
+    """Write ``config`` as YAML (paths as strings, aliases not used)."""
+    data = config.model_dump(mode="json")
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def load_config(cls: type[StrictModel], path: Path, **overrides: object) -> StrictModel:
+    """Read a YAML config; ``overrides`` (dotted keys, e.g. ``{"data.packed": p}``) win.
+
+    Raises:
+        shared.config_base.ConfigError: unreadable file or invalid values (named by key path).
+    """
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc}"]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), ["(top level): expected a mapping"])
+    for dotted, value in overrides.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return validate_config(cls, data, str(path))
+
+
+def validate_config(cls: type[StrictModel], data: dict, source: str) -> StrictModel:
+    """Validate a mapping as ``cls``; errors name their key paths.
+
+    Raises:
+        shared.config_base.ConfigError: invalid values.
+    """
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, describe_validation_error(exc)) from exc

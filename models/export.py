@@ -1,0 +1,186 @@
+"""Export a trained Ue/Ud pair to ONNX (``ue.onnx``, ``ud.onnx``, ``card.json``), checked.
+
+The directory follows ``shared.model_dir``: fixed tensor names (``x`` -> ``a``, ``a`` -> ``r``),
+a dynamic batch axis, one file per network (no external data), and metadata in both files:
+``model_id`` (first 16 hex chars of SHA-256 over the weights of Ue then Ud), ``role``,
+``input_size``, ``s``, ``labels`` and ``training`` (JSON summary). The export is refused unless
+ONNX Runtime, loading the files exactly as the edge and the authority do, reproduces torch's
+outputs on random inputs to within ``tolerance`` (max abs difference).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from models.checkpoint import load_checkpoint, load_module_state
+from models.config import DeidConfig, load_config
+from models.networks import define_unet
+from models.runloop import RunDir
+from models.train_uunet import architecture_of
+from shared.model_dir import CARD_FILE, DECODER_FILE, ENCODER_FILE, load_decoder, load_encoder
+
+__all__ = ["ExportParityError", "export_run", "load_generators", "weights_id"]
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+
+
+class ExportParityError(RuntimeError):
+    """ONNX Runtime's outputs differ from torch's beyond the tolerance."""
+
+
+def weights_id(*modules: nn.Module) -> str:
+    """16 hex chars of SHA-256 over the modules' state tensors (names and bytes, in order)."""
+    digest = hashlib.sha256()
+    for module in modules:
+        for name, tensor in module.state_dict().items():
+            digest.update(name.encode("utf-8"))
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def load_generators(run_dir: Path) -> tuple[nn.Module, nn.Module, DeidConfig, dict[str, Any]]:
+    """Ue and Ud (eval mode), the run's config and its checkpoint, from a Learning II run.
+
+    Raises:
+        models.checkpoint.CheckpointError: missing/incompatible checkpoint.
+        shared.config_base.ConfigError: invalid ``config.yml``.
+    """
+    run = RunDir(run_dir)
+    config = load_config(DeidConfig, run.config)
+    assert isinstance(config, DeidConfig)
+    state = load_checkpoint(run.checkpoint, architecture_of(config))
+    net = config.network
+    ue = define_unet(net.unet, in_channels=4, width=net.unet_width, input_size=config.input_size)
+    ud = define_unet(net.unet, in_channels=3, width=net.unet_width, input_size=config.input_size)
+    load_module_state(ue, state["ue"], "ue", run.checkpoint)
+    load_module_state(ud, state["ud"], "ud", run.checkpoint)
+    return ue.eval(), ud.eval(), config, state
+
+
+def _export_one(
+    module: nn.Module,
+    in_name: str,
+    out_name: str,
+    channels: int,
+    size: int,
+    path: Path,
+    metadata: dict[str, str],
+) -> None:
+    example = torch.rand(1, channels, size, size)
+    with warnings.catch_warnings():
+        # The TorchScript exporter is deprecated but exact and fast for this plain CNN.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            module,
+            (example,),
+            str(path),
+            input_names=[in_name],
+            output_names=[out_name],
+            dynamic_axes={in_name: {0: "N"}, out_name: {0: "N"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def _parity(
+    directory: Path, ue: nn.Module, ud: nn.Module, size: int, seed: int
+) -> dict[str, float]:
+    rng = np.random.default_rng(seed)
+    x = rng.random((5, 4, size, size), dtype=np.float32)
+    a = rng.random((5, 3, size, size), dtype=np.float32)
+    encoder, _ = load_encoder(directory, providers="cpu")
+    decoder, _ = load_decoder(directory, providers="cpu")
+    with torch.no_grad():
+        want_a = ue(torch.from_numpy(x)).numpy()
+        want_r = ud(torch.from_numpy(a)).numpy()
+    return {
+        "ue_max_abs_diff": float(np.abs(encoder(x) - want_a).max()),
+        "ud_max_abs_diff": float(np.abs(decoder(a) - want_r).max()),
+    }
+
+
+def export_run(
+    run_dir: Path,
+    out_dir: Path,
+    *,
+    data_summary: dict[str, Any] | None = None,
+    tolerance: float = 1e-4,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Export a Learning II run to ``out_dir``; returns the model card written there.
+
+    Existing ``ue.onnx``/``ud.onnx``/``card.json`` in ``out_dir`` are replaced only after the new
+    files passed the parity check (other files there are kept).
+
+    Raises:
+        ExportParityError: ONNX Runtime disagrees with torch beyond ``tolerance``.
+        models.checkpoint.CheckpointError, shared.config_base.ConfigError: bad run directory.
+    """
+    ue, ud, config, state = load_generators(run_dir)
+    model_id = weights_id(ue, ud)
+    size = config.input_size
+    training = {
+        "run": str(Path(run_dir).name),
+        "steps": int(state["step"]),
+        "seconds": round(float(state.get("elapsed_seconds", 0.0)), 1),
+        "data": data_summary or {},
+        "config": config.model_dump(mode="json"),
+    }
+    common = {
+        "model_id": model_id,
+        "input_size": str(size),
+        "s": json.dumps(list(config.s)),
+        "labels": json.dumps(list(config.labels)),
+        "training": json.dumps({k: training[k] for k in ("run", "steps", "seconds")}),
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir.parent) as tmp:
+        staging = Path(tmp)
+        _export_one(ue, "x", "a", 4, size, staging / ENCODER_FILE, {**common, "role": "ue"})
+        _export_one(ud, "a", "r", 3, size, staging / DECODER_FILE, {**common, "role": "ud"})
+        card: dict[str, Any] = {
+            "model_id": model_id,
+            "input_size": size,
+            "s": list(config.s),
+            "labels": list(config.labels),
+            "architecture": architecture_of(config),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "training": training,
+            "metrics": {},
+        }
+        (staging / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
+        parity = _parity(staging, ue, ud, size, seed)
+        worst = max(parity.values())
+        if worst > tolerance:
+            raise ExportParityError(
+                f"ONNX Runtime differs from torch by {worst:.3g} (> {tolerance:g}): {parity}"
+            )
+        card["parity"] = {**parity, "tolerance": tolerance}
+        (staging / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
+        for name in (ENCODER_FILE, DECODER_FILE, CARD_FILE):
+            shutil.move(str(staging / name), str(out_dir / name))
+    log.info("exported model %s to %s (parity %s)", model_id, out_dir, parity)
+    return card

@@ -1,0 +1,176 @@
+"""The paper's six loss terms (PAPER.md), each a small function, plus the WGAN-GP penalty.
+
+Notation: x the original crops, a = Ue(x) the de-identified ones, r = Ud(a) the reconstructions;
+Da(p, q) in [0,1]^t the frozen pairwise matcher's agreement per label; s in {-1,0,1}^t.
+
+Sign convention of the attribute control (``anonymization_loss``)
+-----------------------------------------------------------------
+``s_i = +1`` means label i must AGREE between x and a, ``s_i = -1`` that it must DISAGREE,
+``0`` that it is free; ``s_ID`` is always -1. The paper's equation (9) writes
+``E s . (2 Da(x, a) - 1)``, which, minimised, pushes Da *down* where ``s = +1``: the opposite of
+its own text and Fig. 3. We implement the intended behaviour:
+
+    Lano = E [ -s . (2 Da(x, a) - 1) ] / |s|_1
+
+so minimising it raises agreement where s = +1 and lowers it where s = -1. (Division by the
+number of non-zero entries keeps the term's scale independent of t.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+__all__ = [
+    "anonymization_loss",
+    "check_s_vector",
+    "chi_square",
+    "colour_distribution_loss",
+    "critic_loss",
+    "diversity_loss",
+    "generator_adversarial_loss",
+    "gradient_penalty",
+    "reconstruction_loss",
+    "soft_histogram",
+    "temporal_consistency_loss",
+]
+
+Matcher = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def check_s_vector(s: Sequence[int], labels: Sequence[str], id_label: str = "id") -> None:
+    """Validate the attribute-control vector against the label names.
+
+    Raises:
+        ValueError: wrong length, a value outside {-1, 0, 1}, or ``s`` of the ID label not -1.
+    """
+    if len(s) != len(labels):
+        raise ValueError(f"s has {len(s)} values but there are {len(labels)} labels {list(labels)}")
+    bad = [v for v in s if v not in (-1, 0, 1)]
+    if bad:
+        raise ValueError(f"s values must be -1, 0 or 1, got {bad}")
+    if id_label in labels and s[list(labels).index(id_label)] != -1:
+        raise ValueError(f"s for {id_label!r} must be -1 (de-identification), got {list(s)}")
+
+
+def reconstruction_loss(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Lmse = ||x - Ud(Ue(x))||², as a mean over pixels and channels."""
+    return F.mse_loss(r, x)
+
+
+def critic_loss(
+    real_scores: torch.Tensor, a_scores: torch.Tensor, r_scores: torch.Tensor
+) -> torch.Tensor:
+    """Ladv1 = -2 E Df(x) + E Df(a) + E Df(r) (minimised by the critic; add the penalty)."""
+    return -2.0 * real_scores.mean() + a_scores.mean() + r_scores.mean()
+
+
+def generator_adversarial_loss(a_scores: torch.Tensor, r_scores: torch.Tensor) -> torch.Tensor:
+    """Ladv2 = -E Df(a) - E Df(r) (minimised by Ue and Ud)."""
+    return -a_scores.mean() - r_scores.mean()
+
+
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    target: float = 1.0,
+) -> torch.Tensor:
+    """WGAN-GP penalty E[(||grad Df(x_hat)||_2 - target)²] at random interpolates.
+
+    ``x_hat = e x + (1 - e) fake`` with ``e ~ U(0,1)`` per sample; the graph is kept
+    (``create_graph``) so the penalty trains the critic. ``fake`` is detached here.
+    ``critic`` maps images to one score per image.
+    """
+    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    mixed = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
+    scores = critic(mixed)
+    (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+    norms = grad.flatten(1).norm(2, dim=1)
+    return ((norms - target) ** 2).mean()
+
+
+def anonymization_loss(
+    matcher: Matcher, x: torch.Tensor, a: torch.Tensor, s: torch.Tensor
+) -> torch.Tensor:
+    """Lano with the intended sign (module docstring): -E s.(2 Da(x, a) - 1) / |s|_1."""
+    agreement = matcher(x, a)  # N x t
+    weight = s.abs().sum().clamp(min=1.0)
+    return -((2.0 * agreement - 1.0) * s).sum(dim=1).mean() / weight
+
+
+def _pairs(groups: torch.Tensor, same: bool, within: torch.Tensor | None = None) -> torch.Tensor:
+    """Index pairs (i < j) whose ``groups`` are equal (same) or differ, inside ``within`` groups."""
+    n = groups.shape[0]
+    i, j = torch.triu_indices(n, n, offset=1, device=groups.device)
+    keep = (groups[i] == groups[j]) if same else (groups[i] != groups[j])
+    if within is not None:
+        keep &= within[i] == within[j]
+    return torch.stack([i[keep], j[keep]])
+
+
+def temporal_consistency_loss(
+    matcher: Matcher, a: torch.Tensor, sequence_ids: torch.Tensor, label_mask: torch.Tensor
+) -> torch.Tensor:
+    """Lcon = -E 1.Da(a_{ijk}, a_{ijk'}) over pairs of frames of one sequence (k != k').
+
+    ``label_mask`` (t, 0/1) selects the labels summed (the paper's all-ones vector). Returns a
+    zero that still carries a graph when the batch has no such pair.
+    """
+    idx = _pairs(sequence_ids, same=True)
+    if idx.shape[1] == 0:
+        return a.sum() * 0.0
+    agreement = matcher(a[idx[0]], a[idx[1]])
+    return -(agreement * label_mask).sum(dim=1).mean() / label_mask.sum().clamp(min=1.0)
+
+
+def diversity_loss(
+    matcher: Matcher,
+    a: torch.Tensor,
+    subject_ids: torch.Tensor,
+    sequence_ids: torch.Tensor,
+    label_mask: torch.Tensor,
+) -> torch.Tensor:
+    """Ldiv = E 1.Da(a_{ij.}, a_{ij'.}) over pairs from different sequences of one subject.
+
+    ``label_mask`` selects the labels summed; the paper sums all of them, we default (in the
+    training config) to the labels with ``s = -1``: a label kept by ``s = +1`` is the same across
+    a subject's sequences by design, and pushing it apart would fight ``Lano``.
+    """
+    idx = _pairs(sequence_ids, same=False, within=subject_ids)
+    if idx.shape[1] == 0:
+        return a.sum() * 0.0
+    agreement = matcher(a[idx[0]], a[idx[1]])
+    return (agreement * label_mask).sum(dim=1).mean() / label_mask.sum().clamp(min=1.0)
+
+
+def soft_histogram(
+    images: torch.Tensor, bins: int = 16, bandwidth: float | None = None
+) -> torch.Tensor:
+    """Differentiable per-channel colour histogram, N x C x bins, each row summing to 1.
+
+    Each pixel value v in [0,1] votes for every bin centre c_b with the Gaussian kernel
+    ``exp(-(v - c_b)² / (2 bandwidth²))`` (bandwidth defaults to the bin width), so the
+    histogram has a gradient with respect to every pixel (a hard histogram has none), and two
+    histograms some bins apart still pull toward each other.
+    """
+    if bins < 2:
+        raise ValueError(f"bins must be >= 2, got {bins}")
+    width = bandwidth or 1.0 / bins
+    centres = (torch.arange(bins, device=images.device, dtype=images.dtype) + 0.5) / bins
+    values = images.flatten(2).unsqueeze(-1)  # N x C x P x 1
+    votes = torch.exp(-0.5 * ((values - centres) / width) ** 2)
+    hist = votes.sum(dim=2)
+    return hist / hist.sum(dim=-1, keepdim=True).clamp(min=1e-8)
+
+
+def chi_square(h1: torch.Tensor, h2: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Chi-square distance sum (h1 - h2)² / (h1 + h2) over the last axis."""
+    return ((h1 - h2) ** 2 / (h1 + h2 + eps)).sum(dim=-1)
+
+
+def colour_distribution_loss(x: torch.Tensor, a: torch.Tensor, bins: int = 16) -> torch.Tensor:
+    """Ldis = E chi²(h(x), h(a)) with soft histograms, averaged over channels."""
+    return chi_square(soft_histogram(x, bins), soft_histogram(a, bins)).mean()

@@ -1,0 +1,113 @@
+"""Ue and Ud: pix2pix-style U-Nets (Isola et al.) on square crops, values in [0, 1].
+
+The U-Net is built recursively from the innermost block outward, as in
+pytorch-CycleGAN-and-pix2pix: each level halves the resolution with a stride-2 conv and doubles
+the width up to ``8 * width``; each decoder level concatenates its encoder twin (skip
+connection). For 64x64 inputs there are 6 levels (64 -> 1).
+
+Inputs are mapped to [-1, 1] inside the network and the tanh output back to [0, 1], so the ONNX
+contract is plain [0, 1] images: Ue takes RGB + one U(0,1) noise channel (4 channels), Ud takes
+RGB (3 channels). There is no skip connection from Ue to Ud: they are separate networks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["UNet"]
+
+
+class _Level(nn.Module):
+    """One U-Net level: down conv, the inner levels, up conv, and the skip concatenation."""
+
+    def __init__(
+        self,
+        outer: int,
+        inner: int,
+        submodule: nn.Module | None,
+        *,
+        outermost: bool = False,
+        in_channels: int | None = None,
+        out_channels: int | None = None,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.outermost = outermost
+        in_ch = in_channels if in_channels is not None else outer
+        down_conv = nn.Conv2d(in_ch, inner, 4, stride=2, padding=1, bias=False)
+        if outermost:
+            up = nn.ConvTranspose2d(inner * 2, out_channels or outer, 4, stride=2, padding=1)
+            layers: list[nn.Module] = [down_conv, submodule, nn.ReLU(True), up, nn.Tanh()]
+        elif submodule is None:  # innermost: no norm on the 1x1 bottleneck
+            up = nn.ConvTranspose2d(inner, outer, 4, stride=2, padding=1, bias=False)
+            layers = [nn.LeakyReLU(0.2, True), down_conv, nn.ReLU(True), up, nn.BatchNorm2d(outer)]
+        else:
+            up = nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1, bias=False)
+            layers = [
+                nn.LeakyReLU(0.2, True),
+                down_conv,
+                nn.BatchNorm2d(inner),
+                submodule,
+                nn.ReLU(True),
+                up,
+                nn.BatchNorm2d(outer),
+            ]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.outermost:
+            return self.model(x)
+        return torch.cat([x, self.model(x)], dim=1)
+
+
+class UNet(nn.Module):
+    """A U-Net: ``N x in_channels x S x S`` in [0,1] -> ``N x out_channels x S x S`` in [0,1].
+
+    Args:
+        in_channels: 4 for Ue (RGB + noise), 3 for Ud.
+        out_channels: 3.
+        width: filters of the first level (pix2pix ``ngf``); deeper levels double up to 8x.
+        input_size: S, a power of two >= 8 (the number of levels is log2(S)).
+        dropout: dropout in the three innermost decoder levels (pix2pix uses 0.5; 0 keeps the
+            mapping deterministic, which reversibility wants).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int = 3,
+        width: int = 32,
+        input_size: int = 64,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        levels = round(math.log2(input_size))
+        if input_size < 8 or 2**levels != input_size:
+            raise ValueError(f"input_size must be a power of two >= 8, got {input_size}")
+        if width < 1:
+            raise ValueError(f"width must be >= 1, got {width}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.width, self.input_size = width, input_size
+        # Widths from the outermost level inward: w, 2w, 4w, 8w, 8w, ...
+        widths = [width * min(2**i, 8) for i in range(levels)]
+        block: nn.Module | None = None
+        for depth in range(levels - 1, 0, -1):
+            inner, outer = widths[depth], widths[depth - 1]
+            drop = dropout if depth >= levels - 3 and block is not None else 0.0
+            block = _Level(outer, inner, block, dropout=drop)
+        self.model = _Level(
+            out_channels,
+            widths[0],
+            block,
+            outermost=True,
+            in_channels=in_channels,
+            out_channels=out_channels,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.model(x * 2.0 - 1.0) + 1.0) * 0.5

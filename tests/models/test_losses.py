@@ -1,0 +1,192 @@
+"""models.losses: each term's value and the direction one gradient step moves it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models import losses
+
+torch.manual_seed(0)
+
+
+def _descend(param: torch.Tensor, loss_fn, lr: float = 0.1, steps: int = 5) -> tuple[float, float]:
+    """Loss before and after a few plain gradient steps on ``param``."""
+    before = float(loss_fn(param).detach())
+    for _ in range(steps):
+        param.grad = None
+        loss = loss_fn(param)
+        loss.backward()
+        with torch.no_grad():
+            param -= lr * param.grad
+    return before, float(loss_fn(param).detach())
+
+
+def test_reconstruction_loss_falls_as_r_moves_to_x():
+    x = torch.rand(2, 3, 8, 8)
+    r = torch.rand(2, 3, 8, 8, requires_grad=True)
+    before, after = _descend(r, lambda p: losses.reconstruction_loss(x, p), lr=50.0)
+    assert after < before * 0.5
+    assert float(losses.reconstruction_loss(x, x)) == 0.0
+
+
+class _Linear(torch.nn.Module):
+    """A tiny per-image critic: mean of a 1x1 conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).mean(dim=(1, 2, 3))
+
+
+def test_critic_loss_step_separates_real_from_fake():
+    critic = _Linear()
+    real, fake = torch.full((4, 3, 4, 4), 0.8), torch.full((4, 3, 4, 4), 0.2)
+    opt = torch.optim.SGD(critic.parameters(), lr=0.1)
+
+    def loss() -> torch.Tensor:
+        return losses.critic_loss(critic(real), critic(fake), critic(fake))
+
+    before = float(loss())
+    for _ in range(3):
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+    assert float(loss()) < before
+    assert float(critic(real).mean()) > float(critic(fake).mean())
+
+
+def test_generator_adversarial_loss_raises_critic_scores():
+    critic = _Linear()
+    with torch.no_grad():
+        critic.conv.weight.fill_(1.0)
+    a = torch.rand(2, 3, 4, 4, requires_grad=True)
+    scores_before = float(critic(a).mean())
+    before, after = _descend(a, lambda p: losses.generator_adversarial_loss(critic(p), critic(p)))
+    assert after < before and float(critic(a).mean()) > scores_before
+
+
+def test_gradient_penalty_zero_for_unit_gradient_and_trains_critic_toward_it():
+    critic = _Linear()
+    real, fake = torch.rand(8, 3, 4, 4), torch.rand(8, 3, 4, 4)
+    # Mean over 48 inputs of a 1x1 conv with weight w per channel: gradient norm = |w| / 4.
+    with torch.no_grad():
+        critic.conv.weight.fill_(4.0 / 3**0.5)
+    assert float(losses.gradient_penalty(critic, real, fake)) == pytest.approx(0.0, abs=1e-6)
+    with torch.no_grad():
+        critic.conv.weight.fill_(20.0)
+    opt = torch.optim.SGD(critic.parameters(), lr=1.0)
+    before = float(losses.gradient_penalty(critic, real, fake))
+    for _ in range(30):
+        opt.zero_grad()
+        losses.gradient_penalty(critic, real, fake).backward()
+        opt.step()
+    assert float(losses.gradient_penalty(critic, real, fake).detach()) < before * 0.1
+
+
+class _FakeMatcher(torch.nn.Module):
+    """Agreement = sigmoid(k * (1 - |mean(p) - mean(q)|) - k/2) per label: differentiable."""
+
+    def __init__(self, t: int = 4) -> None:
+        super().__init__()
+        self.t = t
+
+    def forward(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        diff = (p.mean(dim=(1, 2, 3)) - q.mean(dim=(1, 2, 3))).abs()
+        return torch.sigmoid(10 * (0.1 - diff)).unsqueeze(1).repeat(1, self.t)
+
+
+def test_anonymization_loss_direction_follows_s():
+    matcher = _FakeMatcher()
+    x = torch.full((2, 3, 4, 4), 0.5)
+    # s = -1 everywhere (change every label): descending pushes a away from x.
+    a = (x + 0.01).clone().requires_grad_(True)
+    s_change = torch.tensor([-1.0, -1.0, -1.0, -1.0])
+    before, after = _descend(a, lambda p: losses.anonymization_loss(matcher, x, p, s_change))
+    assert after < before
+    assert float(matcher(x, a).mean()) < float(matcher(x, x + 0.01).mean())
+    # s = +1 on all labels (keep): descending pulls a toward x (agreement rises).
+    a2 = (x + 0.3).clone().requires_grad_(True)
+    s_keep = torch.tensor([1.0, 1.0, 1.0, 1.0])
+    agree_before = float(matcher(x, a2).mean())
+    _descend(a2, lambda p: losses.anonymization_loss(matcher, x, p, s_keep), lr=0.5, steps=20)
+    assert float(matcher(x, a2).mean()) > agree_before
+
+
+def test_anonymization_loss_ignores_zero_entries():
+    matcher = _FakeMatcher()
+    x, a = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4)
+    assert float(losses.anonymization_loss(matcher, x, a, torch.zeros(4))) == 0.0
+
+
+def test_temporal_consistency_pulls_frames_of_a_sequence_together():
+    matcher = _FakeMatcher()
+    a = torch.stack([torch.full((3, 4, 4), v) for v in (0.2, 0.5, 0.2, 0.5)]).requires_grad_(True)
+    sequence = torch.tensor([0, 0, 1, 1])
+    mask = torch.ones(4)
+    spread_before = float((a[0] - a[1]).abs().mean())
+    _descend(
+        a, lambda p: losses.temporal_consistency_loss(matcher, p, sequence, mask), lr=0.5, steps=30
+    )
+    assert float((a[0] - a[1]).abs().mean()) < spread_before
+
+
+def test_temporal_consistency_without_pairs_is_zero_with_graph():
+    a = torch.rand(3, 3, 4, 4, requires_grad=True)
+    out = losses.temporal_consistency_loss(
+        _FakeMatcher(), a, torch.tensor([0, 1, 2]), torch.ones(4)
+    )
+    assert float(out) == 0.0 and out.requires_grad
+
+
+def test_diversity_pushes_sequences_of_a_subject_apart_only():
+    matcher = _FakeMatcher()
+    a = torch.stack([torch.full((3, 4, 4), 0.5) for _ in range(4)])
+    a = (a + torch.tensor([0.0, 0.01, 0.02, 0.03]).view(4, 1, 1, 1)).requires_grad_(True)
+    subject = torch.tensor([0, 0, 1, 1])
+    sequence = torch.tensor([0, 1, 2, 3])
+    mask = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    gap01, gap12 = float((a[0] - a[1]).abs().mean()), float((a[1] - a[2]).abs().mean())
+    _descend(
+        a, lambda p: losses.diversity_loss(matcher, p, subject, sequence, mask), lr=0.5, steps=20
+    )
+    assert float((a[0] - a[1]).abs().mean()) > gap01
+    # Items 1 and 2 belong to different subjects: no term pushes them apart directly.
+    assert float(losses.diversity_loss(matcher, a, subject, sequence, torch.zeros(4))) == 0.0
+    assert gap12 >= 0
+
+
+def test_soft_histogram_is_normalised_and_differentiable():
+    images = torch.rand(2, 3, 8, 8, requires_grad=True)
+    hist = losses.soft_histogram(images, bins=8)
+    assert hist.shape == (2, 3, 8)
+    torch.testing.assert_close(hist.sum(-1), torch.ones(2, 3))
+    hist[:, :, 0].sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+def test_colour_distribution_loss_matches_colours():
+    x = torch.full((2, 3, 8, 8), 0.6)
+    a = torch.full((2, 3, 8, 8), 0.4).requires_grad_(True)
+    before, after = _descend(
+        a, lambda p: losses.colour_distribution_loss(x, p, bins=8), lr=0.05, steps=40
+    )
+    assert after < before
+    assert float(a.mean()) > 0.4
+    assert float(losses.colour_distribution_loss(x, x)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_chi_square_known_value():
+    h1, h2 = torch.tensor([0.5, 0.5]), torch.tensor([1.0, 0.0])
+    assert float(losses.chi_square(h1, h2)) == pytest.approx(0.25 / 1.5 + 0.25 / 0.5, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("s", "match"),
+    [((-1, 1, 1), "labels"), ((-1, 2, 0, 0), "-1, 0 or 1"), ((1, 1, 1, 0), "must be -1")],
+)
+def test_check_s_vector_rejects_bad_vectors(s, match):
+    with pytest.raises(ValueError, match=match):
+        losses.check_s_vector(s, ["id", "gender", "ethnicity", "hairstyle"])

@@ -1,0 +1,139 @@
+"""models.train_uunet and models.runs: updates, separation of critic/generator, resume."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.checkpoint import CheckpointError
+from models.config import NetworkConfig
+from models.distributed import DistContext
+from models.runloop import RunDir
+from models.runs import face_batches_from_arrays, load_trained_matcher, run_deid, run_matcher
+from models.train_matcher import build_matcher
+from models.train_uunet import UUNetTrainer
+from tests.models.tiny import LABELS, tiny_deid_config, tiny_faces, tiny_matcher_config
+
+CPU = torch.device("cpu")
+
+
+def _params(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _changed(before: list[torch.Tensor], module: torch.nn.Module) -> bool:
+    return any(not torch.equal(b, p) for b, p in zip(before, module.parameters(), strict=True))
+
+
+@pytest.fixture
+def trainer_and_batches():
+    torch.manual_seed(0)
+    faces = tiny_faces()
+    config = tiny_deid_config()
+    matcher = build_matcher(LABELS, 16)
+    trainer = UUNetTrainer(config, matcher, CPU)
+    stream = face_batches_from_arrays(faces, torch.arange(len(faces.subject)).numpy(), config)(0)
+    return trainer, stream
+
+
+def test_critic_step_updates_only_the_critic(trainer_and_batches):
+    trainer, stream = trainer_and_batches
+    ue, ud, critic = _params(trainer.ue), _params(trainer.ud), _params(trainer.critic)
+    matcher = _params(trainer.matcher)
+    out = trainer.critic_step(next(stream))
+    assert _changed(critic, trainer.critic)
+    assert not _changed(ue, trainer.ue) and not _changed(ud, trainer.ud)
+    assert not _changed(matcher, trainer.matcher)
+    assert set(out) == {"critic", "gp"}
+
+
+def test_generator_step_updates_only_ue_and_ud(trainer_and_batches):
+    trainer, stream = trainer_and_batches
+    ue, ud, critic = _params(trainer.ue), _params(trainer.ud), _params(trainer.critic)
+    matcher = _params(trainer.matcher)
+    out = trainer.generator_step(next(stream))
+    assert _changed(ue, trainer.ue) and _changed(ud, trainer.ud)
+    assert not _changed(critic, trainer.critic) and not _changed(matcher, trainer.matcher)
+    assert {"mse", "adv", "ano", "con", "div", "dis", "total"} <= set(out)
+    assert all(p.requires_grad for p in trainer.critic.parameters())
+    assert not any(p.requires_grad for p in trainer.matcher.parameters())
+
+
+def test_reconstruction_improves_with_training(trainer_and_batches):
+    trainer, stream = trainer_and_batches
+    batch = next(stream)
+    with torch.no_grad():
+        trainer.ue.eval(), trainer.ud.eval()
+        before = float(((trainer.ud(trainer.encode(batch.x)) - batch.x) ** 2).mean())
+    trainer.config = trainer.config.model_copy(update={"warmup_steps": 1000})
+    for group in trainer.opt_g.param_groups:
+        group["lr"] = 2e-3
+    for _ in range(40):
+        trainer.step(next(stream))
+    with torch.no_grad():
+        trainer.ue.eval(), trainer.ud.eval()
+        after = float(((trainer.ud(trainer.encode(batch.x)) - batch.x) ** 2).mean())
+    assert after < before * 0.7
+
+
+def test_warmup_skips_critic(trainer_and_batches):
+    trainer, stream = trainer_and_batches
+    trainer.config = trainer.config.model_copy(update={"warmup_steps": 5})
+    critic = _params(trainer.critic)
+    out = trainer.step(next(stream))
+    assert "critic" not in out and out["adv"] == 0.0
+    assert not _changed(critic, trainer.critic)
+
+
+def test_matcher_with_wrong_label_count_refused():
+    with pytest.raises(ValueError, match="labels"):
+        UUNetTrainer(tiny_deid_config(), build_matcher(("id", "gender"), 16), CPU)
+
+
+def test_run_matcher_then_deid_then_resume(tmp_path):
+    faces = tiny_faces()
+    mconfig = tiny_matcher_config()
+    metrics = run_matcher(mconfig, tmp_path / "da", faces, CPU, progress=False)
+    assert {"auc_id", "auc_gender"} <= set(metrics)
+    assert (tmp_path / "da" / "checkpoint.pt").is_file() and (
+        tmp_path / "da" / "curves.png"
+    ).is_file()
+    matcher = load_trained_matcher(tmp_path / "da")
+
+    config = tiny_deid_config(matcher_run=tmp_path / "da")
+    stream = face_batches_from_arrays(faces, torch.arange(len(faces.subject)).numpy(), config)
+    preview = torch.rand(3, 3, 16, 16)
+    trainer = run_deid(config, tmp_path / "uu", matcher, stream, preview, DistContext(CPU), False)
+    assert trainer.step_count == 4
+    assert (tmp_path / "uu" / "samples_0000004.png").is_file()
+    saved_ue = {k: v.clone() for k, v in trainer.ue.state_dict().items()}
+
+    # Extending the run resumes from the checkpoint's weights and step.
+    longer = config.model_copy(update={"steps": 6})
+    resumed = run_deid(longer, tmp_path / "uu", matcher, stream, preview, DistContext(CPU), False)
+    assert resumed.step_count == 6
+    assert [r["step"] for r in RunDir(tmp_path / "uu").read_history()] == [2, 4, 6]
+    assert any(not torch.equal(saved_ue[k], v) for k, v in resumed.ue.state_dict().items())
+
+
+def test_resume_with_other_architecture_refused(tmp_path):
+    faces = tiny_faces()
+    config = tiny_deid_config()
+    stream = face_batches_from_arrays(faces, torch.arange(len(faces.subject)).numpy(), config)
+    matcher = build_matcher(LABELS, 16)
+    run_deid(
+        config, tmp_path / "uu", matcher, stream, torch.rand(2, 3, 16, 16), DistContext(CPU), False
+    )
+    wider = config.model_copy(
+        update={"network": NetworkConfig(unet_width=8, critic_width=4, critic_layers=2)}
+    )
+    with pytest.raises(CheckpointError, match=r"another architecture.*unet_width"):
+        run_deid(
+            wider,
+            tmp_path / "uu",
+            matcher,
+            stream,
+            torch.rand(2, 3, 16, 16),
+            DistContext(CPU),
+            False,
+        )
