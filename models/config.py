@@ -121,6 +121,7 @@ class DeidConfig(StrictModel):
     lr_critic: float = Field(1e-4, gt=0.0)
     histogram_bins: int = Field(16, ge=2)
     div_labels: Literal["changed", "all"] = "changed"
+    max_pairs: int | None = Field(32, ge=1)
     warmup_steps: int = Field(0, ge=0)
     seed: int = 0
     log_every: int = Field(25, ge=1)

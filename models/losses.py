@@ -101,25 +101,41 @@ def anonymization_loss(
     return -((2.0 * agreement - 1.0) * s).sum(dim=1).mean() / weight
 
 
-def _pairs(groups: torch.Tensor, same: bool, within: torch.Tensor | None = None) -> torch.Tensor:
-    """Index pairs (i < j) whose ``groups`` are equal (same) or differ, inside ``within`` groups."""
+def _pairs(
+    groups: torch.Tensor,
+    same: bool,
+    within: torch.Tensor | None = None,
+    max_pairs: int | None = None,
+) -> torch.Tensor:
+    """Index pairs (i < j) whose ``groups`` are equal (same) or differ, inside ``within`` groups.
+
+    With ``max_pairs``, a random subset of that many pairs (an unbiased estimate of the
+    expectation over all pairs, at a fraction of Da's cost).
+    """
     n = groups.shape[0]
     i, j = torch.triu_indices(n, n, offset=1, device=groups.device)
     keep = (groups[i] == groups[j]) if same else (groups[i] != groups[j])
     if within is not None:
         keep &= within[i] == within[j]
-    return torch.stack([i[keep], j[keep]])
+    pairs = torch.stack([i[keep], j[keep]])
+    if max_pairs is not None and pairs.shape[1] > max_pairs:
+        pairs = pairs[:, torch.randperm(pairs.shape[1], device=groups.device)[:max_pairs]]
+    return pairs
 
 
 def temporal_consistency_loss(
-    matcher: Matcher, a: torch.Tensor, sequence_ids: torch.Tensor, label_mask: torch.Tensor
+    matcher: Matcher,
+    a: torch.Tensor,
+    sequence_ids: torch.Tensor,
+    label_mask: torch.Tensor,
+    max_pairs: int | None = None,
 ) -> torch.Tensor:
     """Lcon = -E 1.Da(a_{ijk}, a_{ijk'}) over pairs of frames of one sequence (k != k').
 
     ``label_mask`` (t, 0/1) selects the labels summed (the paper's all-ones vector). Returns a
     zero that still carries a graph when the batch has no such pair.
     """
-    idx = _pairs(sequence_ids, same=True)
+    idx = _pairs(sequence_ids, same=True, max_pairs=max_pairs)
     if idx.shape[1] == 0:
         return a.sum() * 0.0
     agreement = matcher(a[idx[0]], a[idx[1]])
@@ -132,6 +148,7 @@ def diversity_loss(
     subject_ids: torch.Tensor,
     sequence_ids: torch.Tensor,
     label_mask: torch.Tensor,
+    max_pairs: int | None = None,
 ) -> torch.Tensor:
     """Ldiv = E 1.Da(a_{ij.}, a_{ij'.}) over pairs from different sequences of one subject.
 
@@ -139,7 +156,7 @@ def diversity_loss(
     training config) to the labels with ``s = -1``: a label kept by ``s = +1`` is the same across
     a subject's sequences by design, and pushing it apart would fight ``Lano``.
     """
-    idx = _pairs(sequence_ids, same=False, within=subject_ids)
+    idx = _pairs(sequence_ids, same=False, within=subject_ids, max_pairs=max_pairs)
     if idx.shape[1] == 0:
         return a.sum() * 0.0
     agreement = matcher(a[idx[0]], a[idx[1]])

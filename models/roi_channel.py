@@ -7,8 +7,9 @@ message in a few pixels, and is cropped and resized back to S x S at the authori
 itself would teach it to invert a path that never happens (DESIGN.md, "Resampling sits between
 Ue and Ud"), so training puts this channel between Ue and Ud:
 
-* per group of the batch, a random ROI size (log-uniform in ``[min_size, max_size]``, random
-  aspect ratio within ``max_aspect``), with the same kernels as ``shared.geometry``;
+* per group of the batch, a random ROI size (from a log-spaced grid over ``[min_size,
+  max_size]``, aspect ratio within ``max_aspect``), with exactly the kernels of
+  ``shared.geometry`` (the resampling matrices are read off OpenCV);
 * 8-bit rounding with a straight-through gradient at both ends;
 * optional LSB flips (the message) and Gaussian noise (a lossy codec).
 """
@@ -123,9 +124,13 @@ class RoiChannel(torch.nn.Module):
         self.identity_prob = identity_prob
 
     def _draw_size(self, generator: torch.Generator | None) -> tuple[int, int]:
-        u = torch.rand(3, generator=generator).tolist()
-        side = math.exp(math.log(self.min_size) + u[0] * math.log(self.max_size / self.min_size))
-        aspect = math.exp((2 * u[1] - 1) * math.log(self.max_aspect))
+        # Sizes come from a fixed log-spaced grid (and 5 aspect ratios) so the resampling
+        # matrices, read off OpenCV once per size pair, are cached after a few hundred steps.
+        sides = np.unique(np.round(np.geomspace(self.min_size, self.max_size, 24)).astype(int))
+        aspects = np.exp(np.linspace(-1.0, 1.0, 5) * math.log(self.max_aspect))
+        i = int(torch.randint(len(sides), (1,), generator=generator))
+        j = int(torch.randint(len(aspects), (1,), generator=generator))
+        side, aspect = float(sides[i]), float(aspects[j])
         height = max(4, round(side * math.sqrt(aspect)))
         width = max(4, round(side / math.sqrt(aspect)))
         return height, width

@@ -186,9 +186,11 @@ class UUNetTrainer:
         terms = {
             "mse": losses.reconstruction_loss(batch.x, r),
             "ano": losses.anonymization_loss(self.matcher, batch.x, a, self.s),
-            "con": losses.temporal_consistency_loss(self.matcher, a, batch.sequence, self.con_mask),
+            "con": losses.temporal_consistency_loss(
+                self.matcher, a, batch.sequence, self.con_mask, cfg.max_pairs
+            ),
             "div": losses.diversity_loss(
-                self.matcher, a, batch.subject, batch.sequence, self.div_mask
+                self.matcher, a, batch.subject, batch.sequence, self.div_mask, cfg.max_pairs
             ),
             "dis": losses.colour_distribution_loss(batch.x, a, cfg.histogram_bins),
         }

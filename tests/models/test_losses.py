@@ -190,3 +190,12 @@ def test_chi_square_known_value():
 def test_check_s_vector_rejects_bad_vectors(s, match):
     with pytest.raises(ValueError, match=match):
         losses.check_s_vector(s, ["id", "gender", "ethnicity", "hairstyle"])
+
+
+def test_pairs_subset_is_capped_and_drawn_from_valid_pairs():
+    sequence = torch.arange(12) // 4  # 3 sequences of 4 frames: 18 same-sequence pairs
+    all_pairs = losses._pairs(sequence, same=True)
+    assert all_pairs.shape[1] == 18
+    some = losses._pairs(sequence, same=True, max_pairs=5)
+    assert some.shape[1] == 5
+    assert bool((sequence[some[0]] == sequence[some[1]]).all())
