@@ -787,7 +787,7 @@ def _source_meta(key: str) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------------------------
-# CLI: python -m models.data.pack
+# CLI: python -m models.data (models/data/__main__.py)
 # --------------------------------------------------------------------------------------------
 
 
@@ -800,7 +800,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .utkface import load_utkface
     from .youtube_faces import load_youtube_faces
 
-    parser = argparse.ArgumentParser(prog="python -m models.data.pack", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m models.data", description=main.__doc__)
     parser.add_argument("--out", required=True, type=Path, help="pack file to write (.npz)")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--codec", choices=_CODECS, default="raw")
@@ -873,7 +873,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{out.stat().st_size / 1e6:.1f} MB ({len(pack)} frames, codec {pack.meta['codec']})"
     )
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

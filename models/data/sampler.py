@@ -12,8 +12,8 @@ Policies (explicit, configurable):
 * ``subject_policy="skip"`` (default): only subjects with at least J eligible sequences are
   drawn, so the J sequences of a subject are always distinct (what Ldiv needs).
   ``"repeat"``: every subject is eligible; one with fewer sequences fills its J slots by drawing
-  its sequences again (each at least once); the repeated slots get different synthetic motion
-  (different jitter seeds) but the same ``sequence`` value.
+  its sequences again (each at least once). A repeated slot has the same ``sequence`` value; its
+  frames are drawn again (a short sequence gets a new jitter seed, so different synthetic motion).
 * ``frame_policy="repeat"`` (default): a sequence with fewer than K frames fills its K slots
   with its frames spread in temporal order (``floor(k * n / K)``), each slot a jittered view of
   a smooth synthetic clip (``motion_seed`` set; the dataset needs a

@@ -235,3 +235,18 @@ def test_from_arrays_checks_order():
             labels=[[0], [1], [0]],
             label_names=("id",),
         )
+
+
+def test_cli_packs_a_tracklet_folder(tmp_path, capsys):
+    from models.data.pack import main
+    from models.data.synthetic import make_synthetic_tracklets
+
+    folder = make_synthetic_tracklets(tmp_path / "s", n_subjects=2, sequences=2, frames=2, size=32)
+    out = tmp_path / "cli.npz"
+    args = ["--out", str(out), "--size", "16", "--codec", "png", "--folder", str(folder.tracklets_root)]
+    assert main([*args, "--folder-labels", str(folder.labels_csv)]) == 0
+    pack = PackedFaces.open(out)
+    assert len(pack) == 8 and pack.meta["codec"] == "png" and (pack.labels[:, 1] >= 0).all()
+    assert "8 frames, codec png" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--out", str(out)])  # no dataset given
