@@ -243,7 +243,8 @@ def test_cli_packs_a_tracklet_folder(tmp_path, capsys):
 
     folder = make_synthetic_tracklets(tmp_path / "s", n_subjects=2, sequences=2, frames=2, size=32)
     out = tmp_path / "cli.npz"
-    args = ["--out", str(out), "--size", "16", "--codec", "png", "--folder", str(folder.tracklets_root)]
+    root = str(folder.tracklets_root)
+    args = ["--out", str(out), "--size", "16", "--codec", "png", "--folder", root]
     assert main([*args, "--folder-labels", str(folder.labels_csv)]) == 0
     pack = PackedFaces.open(out)
     assert len(pack) == 8 and pack.meta["codec"] == "png" and (pack.labels[:, 1] >= 0).all()
