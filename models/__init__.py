@@ -1,1 +1,1 @@
-"""UU-Net training: networks, losses, data, export (PyTorch; never imported at run time)."""
+"""UU-Net learning (PyTorch, offline): Da, Ue/Ud, the critic, losses, data, training, export."""
