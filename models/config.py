@@ -39,6 +39,7 @@ class DataConfig(StrictModel):
     synthetic_sequences: int = Field(3, ge=1)
     synthetic_frames: int = Field(4, ge=1)
     jitter: bool = True
+    subject_policy: Literal["skip", "repeat"] = "skip"
 
     @model_validator(mode="after")
     def _packed_needs_path(self) -> DataConfig:
@@ -53,6 +54,7 @@ class NetworkConfig(StrictModel):
     unet: str = "unet"
     unet_width: int = Field(32, ge=1)
     unet_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    unet_norm: Literal["group", "batch", "instance"] = "group"
     critic: str = "patchgan"
     critic_width: int = Field(32, ge=1)
     critic_layers: int = Field(3, ge=1, le=5)

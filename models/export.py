@@ -27,9 +27,8 @@ from torch import nn
 
 from models.checkpoint import load_checkpoint, load_module_state
 from models.config import DeidConfig, load_config
-from models.networks import define_unet
 from models.runloop import RunDir
-from models.train_uunet import architecture_of
+from models.train_uunet import architecture_of, build_generators
 from shared.model_dir import CARD_FILE, DECODER_FILE, ENCODER_FILE, load_decoder, load_encoder
 
 __all__ = ["ExportParityError", "export_run", "load_generators", "weights_id"]
@@ -64,9 +63,7 @@ def load_generators(run_dir: Path) -> tuple[nn.Module, nn.Module, DeidConfig, di
     config = load_config(DeidConfig, run.config)
     assert isinstance(config, DeidConfig)
     state = load_checkpoint(run.checkpoint, architecture_of(config))
-    net = config.network
-    ue = define_unet(net.unet, in_channels=4, width=net.unet_width, input_size=config.input_size)
-    ud = define_unet(net.unet, in_channels=3, width=net.unet_width, input_size=config.input_size)
+    ue, ud = build_generators(config)
     load_module_state(ue, state["ue"], "ue", run.checkpoint)
     load_module_state(ud, state["ud"], "ud", run.checkpoint)
     return ue.eval(), ud.eval(), config, state

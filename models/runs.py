@@ -19,19 +19,19 @@ import torch
 
 from models.checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
 from models.config import DeidConfig, MatcherConfig, load_config, save_config
+from models.data import PackedFaces
 from models.distributed import DistContext
+from models.face_source import face_arrays, split_subjects
 from models.networks.matcher import PairMatcher
 from models.plots import plot_curves, save_sample_grid
 from models.runloop import RunDir, run_steps, stop_on_signals
 from models.train_matcher import (
-    FaceArrays,
     PairSampler,
     augment_pair,
     build_matcher,
     evaluate_matcher,
     matcher_step,
     pair_targets,
-    split_by_subject,
     to_tensor,
 )
 from models.train_uunet import Batch, UUNetTrainer, architecture_of
@@ -48,18 +48,6 @@ def matcher_architecture(config: MatcherConfig) -> dict[str, Any]:
         "labels": list(config.labels),
         "input_size": config.input_size,
     }
-
-
-def _check_faces(faces: FaceArrays, labels: tuple[str, ...], size: int) -> None:
-    if tuple(faces.label_names) != tuple(labels):
-        raise ValueError(
-            f"the face set has labels {list(faces.label_names)} but the config asks for "
-            f"{list(labels)}"
-        )
-    if faces.images.shape[1:] != (size, size, 3):
-        raise ValueError(
-            f"the face set holds {faces.images.shape[1:]} crops; the config needs {size}x{size}x3"
-        )
 
 
 def _prepare(run: RunDir, config: Any, architecture: dict[str, Any]) -> dict[str, Any] | None:
@@ -81,20 +69,25 @@ def _prepare(run: RunDir, config: Any, architecture: dict[str, Any]) -> dict[str
 def run_matcher(
     config: MatcherConfig,
     run_dir: Path,
-    faces: FaceArrays,
+    pack: PackedFaces,
     device: torch.device,
     progress: bool = True,
 ) -> dict[str, float]:
     """Train (or resume training) Da; returns the last held-out AUCs per label.
 
+    Subjects are split per source (``data.holdout_fraction``); the AUCs are measured on pairs of
+    held-out subjects (on training subjects when nothing is held out).
+
     Raises:
-        ValueError: the face set does not match the config (labels, crop size).
+        ValueError: the pack lacks a configured label.
         CheckpointError: the run directory holds another architecture's checkpoint.
     """
-    _check_faces(faces, config.labels, config.input_size)
+    faces = face_arrays(pack, config.labels)
     run = RunDir(run_dir)
     state = _prepare(run, config, matcher_architecture(config))
-    train_idx, hold_idx = split_by_subject(faces.subject, config.data.holdout_fraction, config.seed)
+    train_subjects, held_subjects = split_subjects(pack, config.data.holdout_fraction, config.seed)
+    train_idx = np.flatnonzero(np.isin(faces.subject, train_subjects))
+    hold_idx = np.flatnonzero(np.isin(faces.subject, held_subjects))
     if len(hold_idx) < 2:
         hold_idx = train_idx
     torch.manual_seed(config.seed)
@@ -267,48 +260,3 @@ def summarise_history(run_dir: Path) -> dict[str, float]:
     """The last logged values of a run (for model cards)."""
     history = RunDir(run_dir).read_history()
     return {k: v for k, v in (history[-1] if history else {}).items() if isinstance(v, float)}
-
-
-def face_batches_from_arrays(
-    faces: FaceArrays, indices: np.ndarray, config: DeidConfig
-) -> Callable[[int], Iterator[Batch]]:
-    """A simple P x J x K batch stream over in-memory arrays (subjects with >= J sequences).
-
-    Used by tests and by the synthetic source; packed datasets use ``models.data``'s sampler.
-    """
-    by_subject: dict[int, dict[int, list[int]]] = {}
-    for i in indices:
-        by_subject.setdefault(int(faces.subject[i]), {}).setdefault(
-            int(faces.sequence[i]), []
-        ).append(int(i))
-    eligible = [s for s, seqs in by_subject.items() if len(seqs) >= config.sequences_per_subject]
-    if len(eligible) < config.subjects_per_batch:
-        raise ValueError(
-            f"only {len(eligible)} subjects have >= {config.sequences_per_subject} sequences; "
-            f"a batch needs {config.subjects_per_batch}"
-        )
-
-    def stream(seed: int) -> Iterator[Batch]:
-        rng = np.random.default_rng(seed)
-        while True:
-            chosen: list[int] = []
-            for subject in rng.choice(eligible, config.subjects_per_batch, replace=False):
-                seqs = by_subject[int(subject)]
-                for seq in rng.choice(list(seqs), config.sequences_per_subject, replace=False):
-                    frames = seqs[int(seq)]
-                    chosen.extend(
-                        rng.choice(
-                            frames,
-                            config.frames_per_sequence,
-                            replace=len(frames) < config.frames_per_sequence,
-                        )
-                    )
-            idx = np.array(chosen)
-            yield Batch(
-                to_tensor(faces.images[idx]),
-                torch.from_numpy(faces.labels[idx]).long(),
-                torch.from_numpy(faces.subject[idx]).long(),
-                torch.from_numpy(faces.sequence[idx]).long(),
-            )
-
-    return stream

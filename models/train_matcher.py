@@ -11,54 +11,31 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from models.face_source import FaceArrays
 from models.networks import define_matcher
 from models.networks.matcher import PairMatcher
 
 __all__ = [
-    "FaceArrays",
     "PairSampler",
     "evaluate_matcher",
     "matcher_step",
     "pair_targets",
     "roc_auc",
-    "split_by_subject",
     "to_tensor",
 ]
 
 log = logging.getLogger(__name__)
 
 
-class FaceArrays(Protocol):
-    """What the trainers need of a face set (``models.data`` packs provide it)."""
-
-    images: np.ndarray  # N x S x S x 3 uint8
-    labels: np.ndarray  # N x t int64, -1 unknown
-    subject: np.ndarray  # N int64
-    sequence: np.ndarray  # N int64, unique across subjects
-    label_names: tuple[str, ...]
-
-
 def to_tensor(images: np.ndarray, device: torch.device | None = None) -> torch.Tensor:
     """``N x S x S x 3`` uint8 -> ``N x 3 x S x S`` float32 in [0,1]."""
     tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
     return tensor.to(device) if device is not None else tensor
-
-
-def split_by_subject(
-    subject: np.ndarray, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of (train, holdout) items, holding out ``fraction`` of the subjects entirely."""
-    subjects = np.unique(subject)
-    rng = np.random.default_rng(seed)
-    held = rng.choice(subjects, size=round(len(subjects) * fraction), replace=False)
-    mask = np.isin(subject, held)
-    return np.flatnonzero(~mask), np.flatnonzero(mask)
 
 
 def pair_targets(

@@ -28,7 +28,7 @@ from models.networks import define_critic, define_unet
 from models.networks.matcher import PairMatcher
 from models.roi_channel import RoiChannel
 
-__all__ = ["Batch", "UUNetTrainer", "architecture_of", "set_requires_grad"]
+__all__ = ["Batch", "UUNetTrainer", "architecture_of", "build_generators", "set_requires_grad"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,21 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
+def build_generators(config: DeidConfig) -> tuple[nn.Module, nn.Module]:
+    """Fresh Ue (RGB + noise in) and Ud (RGB in) as the configuration describes them."""
+    net = config.network
+    kwargs = {
+        "width": net.unet_width,
+        "input_size": config.input_size,
+        "dropout": net.unet_dropout,
+        "norm": net.unet_norm,
+    }
+    return (
+        define_unet(net.unet, in_channels=4, **kwargs),
+        define_unet(net.unet, in_channels=3, **kwargs),
+    )
+
+
 def architecture_of(config: DeidConfig) -> dict[str, Any]:
     """The configuration entries a checkpoint's weights depend on (resume refuses others)."""
     net = config.network
@@ -66,6 +81,7 @@ def architecture_of(config: DeidConfig) -> dict[str, Any]:
         "labels": list(config.labels),
         "unet": net.unet,
         "unet_width": net.unet_width,
+        "unet_norm": net.unet_norm,
         "critic": net.critic,
         "critic_width": net.critic_width,
         "critic_layers": net.critic_layers,
@@ -100,13 +116,8 @@ class UUNetTrainer:
         self.config = config
         self.device = device
         net = config.network
-        size = config.input_size
-        self.ue = define_unet(
-            net.unet, in_channels=4, width=net.unet_width, input_size=size, dropout=net.unet_dropout
-        ).to(device)
-        self.ud = define_unet(
-            net.unet, in_channels=3, width=net.unet_width, input_size=size, dropout=net.unet_dropout
-        ).to(device)
+        ue, ud = build_generators(config)
+        self.ue, self.ud = ue.to(device), ud.to(device)
         self.critic = define_critic(
             net.critic, width=net.critic_width, layers=net.critic_layers
         ).to(device)

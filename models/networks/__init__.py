@@ -31,7 +31,10 @@ def init_weights(module: nn.Module, gain: float = 0.02) -> nn.Module:
             nn.init.normal_(m.weight, 0.0, gain)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) and m.weight is not None:
+        elif (
+            isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d, nn.GroupNorm))
+            and m.weight is not None
+        ):
             nn.init.normal_(m.weight, 1.0, gain)
             nn.init.zeros_(m.bias)
     return module

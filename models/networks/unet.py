@@ -8,16 +8,34 @@ connection). For 64x64 inputs there are 6 levels (64 -> 1).
 Inputs are mapped to [-1, 1] inside the network and the tanh output back to [0, 1], so the ONNX
 contract is plain [0, 1] images: Ue takes RGB + one U(0,1) noise channel (4 channels), Ud takes
 RGB (3 channels). There is no skip connection from Ue to Ud: they are separate networks.
+
+Normalisation defaults to GroupNorm rather than pix2pix's BatchNorm: a reversible codec must
+give each face the same output whatever else is in the batch, and identical behaviour in
+training and in the exported (eval-mode) model. BatchNorm's running statistics lag the weights
+during training, so the exported Ue/Ud pair differed from the pair Ud was trained against;
+GroupNorm is per-sample and has no train/eval difference.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-__all__ = ["UNet"]
+__all__ = ["NORMS", "UNet"]
+
+
+def _group_norm(channels: int) -> nn.Module:
+    return nn.GroupNorm(math.gcd(8, channels), channels)
+
+
+NORMS: dict[str, Callable[[int], nn.Module]] = {
+    "group": _group_norm,
+    "batch": nn.BatchNorm2d,
+    "instance": lambda channels: nn.InstanceNorm2d(channels, affine=True),
+}
 
 
 class _Level(nn.Module):
@@ -33,6 +51,7 @@ class _Level(nn.Module):
         in_channels: int | None = None,
         out_channels: int | None = None,
         dropout: float = 0.0,
+        norm: Callable[[int], nn.Module] = _group_norm,
     ) -> None:
         super().__init__()
         self.outermost = outermost
@@ -43,17 +62,17 @@ class _Level(nn.Module):
             layers: list[nn.Module] = [down_conv, submodule, nn.ReLU(True), up, nn.Tanh()]
         elif submodule is None:  # innermost: no norm on the 1x1 bottleneck
             up = nn.ConvTranspose2d(inner, outer, 4, stride=2, padding=1, bias=False)
-            layers = [nn.LeakyReLU(0.2, True), down_conv, nn.ReLU(True), up, nn.BatchNorm2d(outer)]
+            layers = [nn.LeakyReLU(0.2, True), down_conv, nn.ReLU(True), up, norm(outer)]
         else:
             up = nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1, bias=False)
             layers = [
                 nn.LeakyReLU(0.2, True),
                 down_conv,
-                nn.BatchNorm2d(inner),
+                norm(inner),
                 submodule,
                 nn.ReLU(True),
                 up,
-                nn.BatchNorm2d(outer),
+                norm(outer),
             ]
             if dropout:
                 layers.append(nn.Dropout(dropout))
@@ -75,6 +94,10 @@ class UNet(nn.Module):
         input_size: S, a power of two >= 8 (the number of levels is log2(S)).
         dropout: dropout in the three innermost decoder levels (pix2pix uses 0.5; 0 keeps the
             mapping deterministic, which reversibility wants).
+        norm: ``group`` (default), ``batch`` (pix2pix) or ``instance``.
+
+    Raises:
+        ValueError: a bad size, width or norm name.
     """
 
     def __init__(
@@ -84,22 +107,25 @@ class UNet(nn.Module):
         width: int = 32,
         input_size: int = 64,
         dropout: float = 0.0,
+        norm: str = "group",
     ) -> None:
         super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"unknown norm {norm!r}; known: {', '.join(NORMS)}")
         levels = round(math.log2(input_size))
         if input_size < 8 or 2**levels != input_size:
             raise ValueError(f"input_size must be a power of two >= 8, got {input_size}")
         if width < 1:
             raise ValueError(f"width must be >= 1, got {width}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.width, self.input_size = width, input_size
+        self.width, self.input_size, self.norm = width, input_size, norm
         # Widths from the outermost level inward: w, 2w, 4w, 8w, 8w, ...
         widths = [width * min(2**i, 8) for i in range(levels)]
         block: nn.Module | None = None
         for depth in range(levels - 1, 0, -1):
             inner, outer = widths[depth], widths[depth - 1]
             drop = dropout if depth >= levels - 3 and block is not None else 0.0
-            block = _Level(outer, inner, block, dropout=drop)
+            block = _Level(outer, inner, block, dropout=drop, norm=NORMS[norm])
         self.model = _Level(
             out_channels,
             widths[0],

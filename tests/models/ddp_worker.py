@@ -10,9 +10,10 @@ import numpy as np
 import torch
 
 from models.distributed import init_distributed, shutdown_distributed
-from models.runs import face_batches_from_arrays, run_deid
+from models.face_source import batch_stream
+from models.runs import run_deid
 from models.train_matcher import build_matcher
-from tests.models.tiny import LABELS, tiny_deid_config, tiny_faces
+from tests.models.tiny import LABELS, tiny_deid_config, tiny_pack
 
 
 def main() -> None:
@@ -20,9 +21,11 @@ def main() -> None:
     context = init_distributed("cpu")
     torch.manual_seed(0)
     matcher = build_matcher(LABELS, 16)
-    faces = tiny_faces()
     config = tiny_deid_config(steps=3)
-    stream = face_batches_from_arrays(faces, np.arange(len(faces.subject)), config)
+    pack = tiny_pack(config)
+    stream = batch_stream(
+        pack, np.arange(pack.n_subjects), config, context.rank, context.world_size
+    )
     trainer = run_deid(
         config, run_dir, matcher, stream, torch.rand(2, 3, 16, 16), context, progress=False
     )

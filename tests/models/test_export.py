@@ -11,18 +11,17 @@ import torch
 
 from models.distributed import DistContext
 from models.export import ExportParityError, export_run, weights_id
-from models.runs import face_batches_from_arrays, run_deid
+from models.runs import run_deid
 from models.train_matcher import build_matcher
 from shared.model_dir import load_card, load_decoder, load_encoder
-from tests.models.tiny import LABELS, tiny_deid_config, tiny_faces
+from tests.models.tiny import LABELS, tiny_deid_config, tiny_stream
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    faces = tiny_faces()
     config = tiny_deid_config(steps=2)
-    stream = face_batches_from_arrays(faces, np.arange(len(faces.subject)), config)
+    stream = tiny_stream(config)
     run_deid(
         config,
         root / "run",
