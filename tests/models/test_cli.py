@@ -1,0 +1,144 @@
+"""uunet-train end to end in subprocesses: train, kill -9, resume, export; bad input exits 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from models.runloop import RunDir
+from shared.model_dir import load_encoder
+from tests.media import REPO
+from tests.models.tiny import tiny_deid_config, tiny_matcher_config
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+
+def _cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "models.cli", *args],
+        cwd=REPO,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _write(config: object, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    return path
+
+
+@pytest.mark.slow
+def test_train_kill_resume_export(tmp_path):
+    matcher_cfg = _write(tiny_matcher_config(steps=3), tmp_path / "matcher.yml")
+    done = _cli(
+        "matcher", "--config", str(matcher_cfg), "--run", str(tmp_path / "da"), "--no-progress"
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "auc_id" in json.loads(done.stdout)
+
+    deid_cfg = _write(
+        tiny_deid_config(matcher_run=tmp_path / "da", steps=400, checkpoint_every=2, log_every=1),
+        tmp_path / "deid.yml",
+    )
+    args = ["deid", "--config", str(deid_cfg), "--run", str(tmp_path / "uu"), "--no-progress"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "models.cli", *args],
+        cwd=REPO,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    checkpoint = tmp_path / "uu" / "checkpoint.pt"
+    deadline = time.monotonic() + 240
+    while not checkpoint.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)  # no chance to save anything more
+    proc.wait(timeout=30)
+    assert checkpoint.exists()
+    import torch
+
+    killed_at = torch.load(checkpoint, weights_only=False)["step"]
+    assert 0 < killed_at < 400
+
+    resumed = _cli(*args, "--steps", str(killed_at + 4))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads(resumed.stdout.splitlines()[-1])["step"] == killed_at + 4
+    steps = [r["step"] for r in RunDir(tmp_path / "uu").read_history() if "mse" in r]
+    assert steps == list(range(1, killed_at + 5))  # continuous: nothing lost, nothing twice
+
+    exported = _cli("export", "--run", str(tmp_path / "uu"), "--out", str(tmp_path / "model"))
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    model, card = load_encoder(tmp_path / "model", providers="cpu")
+    assert card.model_id == json.loads(exported.stdout)["model_id"] == model.model_id
+
+
+@pytest.mark.slow
+def test_sigterm_saves_and_exits_cleanly(tmp_path):
+    deid_cfg = _write(
+        tiny_deid_config(steps=100000, checkpoint_every=100000, log_every=1), tmp_path / "deid.yml"
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "models.cli",
+            "deid",
+            "--config",
+            str(deid_cfg),
+            "--run",
+            str(tmp_path / "uu"),
+            "--no-progress",
+        ],
+        cwd=REPO,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    history = tmp_path / "uu" / "history.jsonl"
+    deadline = time.monotonic() + 240
+    while not (history.exists() and history.read_text().count("\n") >= 2):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    assert (tmp_path / "uu" / "checkpoint.pt").exists()
+    assert json.loads(out.splitlines()[-1])["step"] >= 2
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path):
+    config = tiny_deid_config().model_dump(mode="json")
+    config["s"] = [1, 1, 1, 0]
+    config["unknown_key"] = 3
+    path = tmp_path / "bad.yml"
+    path.write_text(yaml.safe_dump(config))
+    result = _cli("deid", "--config", str(path), "--run", str(tmp_path / "uu"))
+    assert result.returncode == 2
+    assert "unknown_key: unknown key" in result.stderr
+
+
+def test_missing_pack_exits_2(tmp_path):
+    config = tiny_matcher_config().model_dump(mode="json")
+    config["data"] = {"source": "packed", "packed": str(tmp_path / "nope.npz")}
+    path = tmp_path / "m.yml"
+    path.write_text(yaml.safe_dump(config))
+    result = _cli("matcher", "--config", str(path), "--run", str(tmp_path / "da"))
+    assert result.returncode == 2
+    assert "nope.npz" in result.stderr
+
+
+def test_export_of_a_non_run_exits_2(tmp_path):
+    result = _cli("export", "--run", str(tmp_path), "--out", str(tmp_path / "m"))
+    assert result.returncode == 2 and "config.yml" in result.stderr
