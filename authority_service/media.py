@@ -46,19 +46,23 @@ def inspect_clip(path: Path) -> VideoInfo:
         NotAVideoError: the file is not a video container.
         CorruptVideoError: it starts like one but cannot be opened (truncated, damaged).
     """
+    problem: str | None = None
+    cause: VideoDecodeError | None = None
     try:
         info = probe(path)
     except VideoDecodeError as exc:
-        with open(path, "rb") as handle:
-            head = handle.read(512)
-        if looks_like_video(head):
-            raise CorruptVideoError(
-                f"the clip is a video container but cannot be read (truncated or damaged): {exc}"
-            ) from exc
-        raise NotAVideoError(f"the upload is not a video this service can read: {exc}") from exc
-    if info.width < 1 or info.height < 1:
-        raise CorruptVideoError(f"the clip's video stream has no frame size ({info})")
-    return info
+        problem, cause = str(exc), exc
+    else:
+        if info.width >= 1 and info.height >= 1:
+            return info
+        problem = f"its {info.codec} stream has no frame size"
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if looks_like_video(head):
+        raise CorruptVideoError(
+            f"the clip is a video container but cannot be read (truncated or damaged): {problem}"
+        ) from cause
+    raise NotAVideoError(f"the upload is not a video this service can read: {problem}") from cause
 
 
 def expected_frames(info: VideoInfo) -> int | None:
