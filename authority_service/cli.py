@@ -38,6 +38,7 @@ from authority_service.config import (
     AuthoritySettings,
     WeakSecretError,
     load_authority_settings,
+    load_camera_keys,
     load_secrets,
 )
 from authority_service.db import DatabaseError
@@ -59,8 +60,17 @@ class UsageError(Exception):
     """Bad arguments or input on the command line (exit code 2)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """No abbreviated options (``--password`` must not mean ``--password-env``); sub-parsers
+    are built from this class too."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="uunet-authority",
         description="Authenticated, audited reversal of de-identified video (uunet).",
     )
@@ -248,7 +258,13 @@ def run(argv: Sequence[str] | None = None) -> int:
             build_services(settings).close()
             print(f"configuration valid: data in {settings.data_dir}")
             return EXIT_OK
-        services = build_services(settings, model_override=getattr(args, "model", None))
+        reconstructing = args.command == "reconstruct"
+        services = build_services(
+            settings,
+            # The camera keys verify the messages: a local reversal checks them like the API.
+            camera_keys=load_camera_keys(settings) if reconstructing else None,
+            model_override=args.model if reconstructing else None,
+        )
         try:
             if args.command == "user":
                 return _user_command(args, services)
