@@ -244,6 +244,7 @@ class JobManager:
 
     @staticmethod
     def new_job_id() -> str:
+        """A fresh, unguessable job id: 24 lowercase hex characters."""
         return secrets.token_hex(12)
 
     # ---------------------------------------------------------------- lifecycle

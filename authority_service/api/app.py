@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authority_service.api.errors import install_error_handlers
 from authority_service.api.routes import audit, auth, frames, health, reconstructions, users
+from authority_service.api.schemas import ErrorOut
 from authority_service.config import AuthoritySecrets, AuthoritySettings
 from authority_service.errors import UploadTooLargeError
 from authority_service.metrics import Metrics
@@ -32,6 +33,13 @@ log = logging.getLogger(__name__)
 #: Routes that parse their (large) bodies themselves, after authentication.
 UPLOAD_PATHS = frozenset({"/v1/reconstructions", "/v1/frames:reconstruct"})
 SMALL_BODY_LIMIT = 64 * 1024
+#: Errors any route may return (the JSON error body, not FastAPI's default validation body).
+COMMON_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorOut, "description": "The body cannot be parsed."},
+    413: {"model": ErrorOut, "description": "The body is over the route's size limit."},
+    422: {"model": ErrorOut, "description": "A parameter or field is missing or invalid."},
+    500: {"model": ErrorOut, "description": "The service failed (its log says why)."},
+}
 
 API_DESCRIPTION = """
 The uunet authority gives the original faces of de-identified surveillance video back to
@@ -161,6 +169,7 @@ def create_app(
         version=_package_version(),
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        responses=COMMON_ERRORS,
     )
     app.state.services = services
     for module in (auth, users, reconstructions, frames, audit, health):

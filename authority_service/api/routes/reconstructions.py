@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -27,6 +27,7 @@ from authority_service.users import Role, User
 router = APIRouter(prefix="/v1/reconstructions", tags=["reconstruction"])
 
 _MEDIA_TYPES = {".mkv": "video/x-matroska", ".mp4": "video/mp4"}
+JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="The job's id (24 hex).")]
 
 
 def _errors(*pairs: tuple[int, str]) -> dict[int | str, dict[str, object]]:
@@ -158,7 +159,7 @@ async def submit_reconstruction(
     summary="Status, progress and report of a job",
 )
 def get_reconstruction(
-    job_id: str,
+    job_id: JobId,
     user: Annotated[User, Depends(authorize("read_job", {Role.investigator}, audit_success=False))],
     services: ServicesDep,
 ) -> JobOut:
@@ -194,7 +195,7 @@ def get_reconstruction(
 )
 def get_reconstruction_result(
     request: Request,
-    job_id: str,
+    job_id: JobId,
     user: Annotated[User, Depends(authorize("download_result", {Role.investigator}))],
     services: ServicesDep,
 ) -> FileResponse:
