@@ -202,6 +202,9 @@ def _reconstruct(args: argparse.Namespace, services: Services) -> int:
     partial = args.out.with_name(f".{args.out.stem}.partial{args.out.suffix}")
     try:
         report = services.reconstructor.reconstruct_clip(args.clip, partial, codec=codec)
+    except ValueError as exc:  # H.264 RGB asked for an odd-sized clip
+        services.record(AuditEntry(**{**asdict(base), "outcome": "refused", "detail": str(exc)}))
+        raise UsageError(str(exc)) from exc
     except ClipError as exc:
         services.record(
             AuditEntry(**{**asdict(base), "outcome": "refused", "detail": f"{exc.code}: {exc}"})

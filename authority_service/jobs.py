@@ -370,9 +370,7 @@ class JobManager:
 
     def _run(self, job: Job) -> None:
         upload = self.upload_path(job.id)
-        codec = self.settings.result_codec
-        result_name = f"{job.id}{RESULT_SUFFIX[codec]}"
-        partial = self.results_dir / f"{job.id}.partial{RESULT_SUFFIX[codec]}"
+        partial = self.results_dir / f"{job.id}.partial"
         self.store.mark_running(job.id)
         started = time.monotonic()
         last_update = [0.0]
@@ -390,7 +388,8 @@ class JobManager:
             report = self.reconstructor.reconstruct_clip(
                 upload,
                 partial,
-                codec=codec,
+                codec=self.settings.result_codec,
+                fallback_to_ffv1=True,
                 progress=progress,
                 cancelled=self._stopping.is_set,
             )
@@ -412,6 +411,7 @@ class JobManager:
             self._audit_finish(job, "failed", f"internal_error: {detail}", None)
             self._count("failed")
             return
+        result_name = f"{job.id}{RESULT_SUFFIX[report.result_codec]}"
         partial.replace(self.results_dir / result_name)
         self.store.mark_succeeded(job.id, result_name, report)
         upload.unlink(missing_ok=True)
@@ -452,8 +452,7 @@ class JobManager:
             result = self.result_path(job)
             if result is not None:
                 result.unlink(missing_ok=True)
-            for partial in self.results_dir.glob(f"{job.id}.partial.*"):
-                partial.unlink(missing_ok=True)
+            (self.results_dir / f"{job.id}.partial").unlink(missing_ok=True)
             self.store.mark_expired(job.id)
             self.audit(
                 AuditEntry(

@@ -65,8 +65,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ResultCodec = Literal["ffv1", "libx264rgb"]
-#: File suffix of a reconstructed clip per codec.
+#: File suffix and container of a reconstructed clip per codec.
 RESULT_SUFFIX: dict[str, str] = {"ffv1": ".mkv", "libx264rgb": ".mp4"}
+_CONTAINER: dict[str, str] = {"ffv1": "matroska", "libx264rgb": "mp4"}
 # Text that announces an ROI message: a version prefix, or the paper's "<count>,".
 _ANNOUNCES_MESSAGE = re.compile(r"UU|[0-9]{1,9},")
 _MAX_WINDOW_FRAMES = 16
@@ -288,11 +289,16 @@ class Reconstructor:
         destination: Path,
         *,
         codec: ResultCodec = "ffv1",
+        fallback_to_ffv1: bool = False,
         progress: Callable[[int, int | None], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
     ) -> ClipReport:
         """Reverse every frame of ``source`` into the lossless clip ``destination``.
 
+        ``destination`` is written in ``codec``'s container (Matroska for FFV1, MP4 for
+        libx264rgb) whatever its suffix. libx264rgb needs even frame sizes: with
+        ``fallback_to_ffv1`` an odd-sized clip is written as FFV1 instead (the report's
+        ``result_codec`` says which), otherwise that is a ``ValueError``.
         ``progress(frames_done, frames_expected)`` is called after each batch; ``cancelled()``
         is polled per frame. On any error ``destination`` is removed.
 
@@ -304,12 +310,18 @@ class Reconstructor:
                 UnknownModelError / ModelUnavailableError: a frame's message (named in
                 ``extra["frame"]``).
             ReconstructionCancelledError: ``cancelled()`` returned true.
+            ValueError: libx264rgb asked for an odd-sized clip without ``fallback_to_ffv1``.
         """
         started = time.perf_counter()
         info = inspect_clip(source)
         expected = expected_frames(info)
         if codec == "libx264rgb" and (info.width % 2 or info.height % 2):
-            raise ValueError("libx264rgb needs even frame sizes; use ffv1 for this clip")
+            if not fallback_to_ffv1:
+                raise ValueError(
+                    f"H.264 RGB needs even frame sizes, the clip is {info.width}x{info.height}: "
+                    "write it as FFV1 (.mkv)"
+                )
+            codec = "ffv1"
         report = ClipReport(
             width=info.width,
             height=info.height,
@@ -317,7 +329,14 @@ class Reconstructor:
             source_codec=info.codec,
             result_codec=codec,
         )
-        writer = LosslessWriter(destination, info.width, info.height, info.fps, codec=codec)
+        writer = LosslessWriter(
+            destination,
+            info.width,
+            info.height,
+            info.fps,
+            codec=codec,
+            container_format=_CONTAINER[codec],
+        )
         encoder: BackgroundConsumer[np.ndarray] = BackgroundConsumer(
             writer.write, depth=_MAX_WINDOW_FRAMES, name="encode"
         )

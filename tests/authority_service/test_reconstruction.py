@@ -217,6 +217,24 @@ def test_reconstruct_clip_writes_lossless_result_in_either_codec(
     np.testing.assert_array_equal(next(iter(read_frames(out))).rgb, via_image)
 
 
+def test_odd_sized_clip_falls_back_to_ffv1_only_when_allowed(reconstructor, models_dir, tmp_path):
+    frames = [f[:239, :319] for f in synthetic_frames(2)]
+    clip = deidentify_clip(
+        frames,
+        lambda i, f: [SYNTHETIC_BOXES[0]],
+        models_dir / TOY_MODEL_ID,
+        tmp_path / "odd.mkv",
+        camera_id=CAMERA_ID,
+        key=CAMERA_KEY,
+    )
+    with pytest.raises(ValueError, match="even frame sizes"):
+        reconstructor.reconstruct_clip(clip, tmp_path / "o.mp4", codec="libx264rgb")
+    report = reconstructor.reconstruct_clip(
+        clip, tmp_path / "o.partial", codec="libx264rgb", fallback_to_ffv1=True
+    )
+    assert report.result_codec == "ffv1" and probe(tmp_path / "o.partial").codec == "ffv1"
+
+
 def test_reconstruct_clip_forged_frame_fails_whole_clip_and_leaves_no_output(
     reconstructor, evidence_clip, tmp_path
 ):

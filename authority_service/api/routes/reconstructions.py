@@ -173,8 +173,9 @@ def get_reconstruction(
     responses={
         200: {
             "content": {"video/x-matroska": {}, "video/mp4": {}},
-            "description": "The reconstructed clip, lossless: FFV1 (RGB) in Matroska by "
-            "default, or H.264 RGB qp 0 in MP4 (`jobs.result_codec`).",
+            "description": "The reconstructed clip, lossless: H.264 RGB qp 0 in MP4 by "
+            "default, FFV1 (RGB) in Matroska when `jobs.result_codec` is `ffv1` or the frame "
+            "size is odd.",
         },
         **_errors(
             *_AUTH_ERRORS,

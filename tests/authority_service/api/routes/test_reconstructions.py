@@ -50,8 +50,9 @@ def test_submit_poll_download_and_audit_trail(live, evidence_clip, tmp_path):
         assert job["report"]["frames"] == 12 and job["report"]["faces"] == 38
         assert job["progress"] == {"frames_done": 12, "frames_total": 12}
         result = client.get(job["result_url"], headers=headers)
-    assert result.status_code == 200 and result.headers["content-type"] == "video/x-matroska"
-    out = tmp_path / "result.mkv"
+    assert result.status_code == 200 and result.headers["content-type"] == "video/mp4"
+    assert job["report"]["result_codec"] == "libx264rgb"
+    out = tmp_path / "result.mp4"
     out.write_bytes(result.content)
     originals = synthetic_frames(12)
     frames = [f.rgb for f in read_frames(out)]
