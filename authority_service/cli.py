@@ -14,7 +14,8 @@
 
 Passwords never come from the command line: from the environment variable named by
 ``--password-env``, else typed twice on a terminal, else the first line of standard input.
-``reconstruct`` is audited under the operating-system user (``os:<login>``, role ``operator``).
+``user`` and ``reconstruct`` are audited under the operating-system user (``os:<login>``, role
+``operator``; through sudo, ``os:<caller> (as <login>)``).
 
 Exit codes: 0 success; 1 the operation was refused or found a problem (audit chain broken,
 clip refused); 2 bad configuration, arguments or secrets.
@@ -133,8 +134,16 @@ def _read_password(env_var: str | None) -> str:
     return line
 
 
+def _os_actor() -> str:
+    """``os:<login>`` of whoever runs the command: the sudo caller when run through sudo (or
+    ``systemd-run --setenv=SUDO_USER=...``), else the process's own user."""
+    login = getpass.getuser()
+    caller = os.environ.get("SUDO_USER")
+    return f"os:{caller} (as {login})" if caller and caller != login else f"os:{login}"
+
+
 def _user_command(args: argparse.Namespace, services: Services) -> int:
-    users, actor = services.users, f"os:{getpass.getuser()}"
+    users, actor = services.users, _os_actor()
     command = args.user_command
     if command == "list":
         for user in users.list():
@@ -189,7 +198,7 @@ def _reconstruct(args: argparse.Namespace, services: Services) -> int:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     base = AuditEntry(
-        actor=f"os:{getpass.getuser()}",
+        actor=_os_actor(),
         role="operator",
         action="reconstruct_clip_cli",
         outcome="granted",

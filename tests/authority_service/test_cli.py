@@ -37,6 +37,7 @@ def config(tmp_path, models_dir, monkeypatch) -> Path:
     monkeypatch.setenv(camera_key_env_var(CAMERA_ID), CAMERA_KEY.decode())
     monkeypatch.delenv(JWT_SECRET_ENV_VAR, raising=False)
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    monkeypatch.delenv("SUDO_USER", raising=False)
     path = tmp_path / "authority.yml"
     path.write_text(
         yaml.safe_dump(
@@ -138,6 +139,13 @@ def test_reconstruct_writes_the_clip_and_audits_the_os_user(
     assert start["actor"] == end["actor"] == f"os:{getpass.getuser()}"
     assert (start["outcome"], end["outcome"]) == ("granted", "completed")
     assert end["case_id"] == "CASE-7" and end["frames"] == 12 and end["model_ids"] == TOY_MODEL_ID
+
+
+def test_reconstruct_through_sudo_records_the_caller(config, evidence_clip, tmp_path, monkeypatch):
+    monkeypatch.setenv("SUDO_USER", "alice-operator")
+    out = tmp_path / "restored.mp4"
+    assert cli(config, "reconstruct", str(evidence_clip), "--out", str(out), *REASON) == 0
+    assert _records(config)[-1]["actor"] == f"os:alice-operator (as {getpass.getuser()})"
 
 
 def test_reconstruct_refuses_forged_clip_and_leaves_no_output(config, evidence_clip, tmp_path):
