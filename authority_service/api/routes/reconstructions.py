@@ -144,6 +144,9 @@ async def submit_reconstruction(
         )
     except BaseException:
         path.unlink(missing_ok=True)
+        # Recorded as accepted but the job could not be stored: let the error handler record
+        # the final outcome too, so the log never shows an acceptance that did not happen.
+        attempt.recorded = False
         raise
     return JSONResponse(
         _job_out(job).model_dump(mode="json"),
