@@ -282,9 +282,6 @@ class JobManager:
         """Whether every worker thread is running."""
         return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
-    def pending(self) -> int:
-        return self._queue.qsize()
-
     # ---------------------------------------------------------------- submission
     def ensure_capacity(self) -> None:
         """Raise :class:`ServiceBusyError` when ``max_queued`` jobs are already waiting."""

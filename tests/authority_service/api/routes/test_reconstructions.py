@@ -10,8 +10,15 @@ import pytest
 
 from shared.geometry import crop
 from shared.video_io import LosslessWriter, read_frames
-from tests.authority_service.conftest import SYNTHETIC_BOXES, reason, wait_for_job
-from tests.authority_service.edge_role import synthetic_frames
+from tests.authority_service.conftest import (
+    CAMERA_ID,
+    CAMERA_KEY,
+    SYNTHETIC_BOXES,
+    reason,
+    wait_for_job,
+)
+from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
+from tests.toy_models import write_toy_model_dir
 
 ROUTE = "/v1/reconstructions"
 
@@ -107,6 +114,15 @@ def test_not_a_video_415_and_truncated_mp4_422_at_submission(live, tmp_path):
 
 
 def test_clip_failures_found_while_running_are_422_on_the_result(live, evidence_clip, tmp_path):
+    other_model = write_toy_model_dir(tmp_path / "other", model_id="0badc0de0badc0de")
+    unknown = deidentify_clip(
+        synthetic_frames(3),
+        lambda i, f: [SYNTHETIC_BOXES[0]],
+        other_model,
+        tmp_path / "unknown.mkv",
+        camera_id=CAMERA_ID,
+        key=CAMERA_KEY,
+    )
     frames = [f.rgb for f in read_frames(evidence_clip)]
     forged_frames = [f.copy() for f in frames]
     forged_frames[4][60, 60] ^= 0x20
@@ -121,6 +137,7 @@ def test_clip_failures_found_while_running_are_422_on_the_result(live, evidence_
         "forged_message": forged.read_bytes(),
         "no_message": plain.read_bytes(),
         "corrupt_video": data[: len(data) * 6 // 10],
+        "unknown_model": unknown.read_bytes(),
     }
     with live.client() as client:
         for code, payload in cases.items():
