@@ -395,9 +395,13 @@ class JobManager:
             self.store.requeue(job.id)
             return
         except ClipError as exc:
-            log.warning("job %s: refused: %s", job.id, exc.detail)
-            self.store.mark_failed(job.id, exc.code, exc.detail)
-            self._audit_finish(job, "refused", f"{exc.code}: {exc.detail}", None)
+            detail = exc.detail
+            frame = exc.extra.get("frame")
+            if frame is not None and not detail.startswith("frame "):
+                detail = f"frame {frame}: {detail}"
+            log.warning("job %s: refused: %s", job.id, detail)
+            self.store.mark_failed(job.id, exc.code, detail)
+            self._audit_finish(job, "refused", f"{exc.code}: {detail}", None)
             self._count("refused")
             upload.unlink(missing_ok=True)
             return

@@ -36,6 +36,7 @@ import numpy as np
 
 from authority_service.decoders import Decoder, DecoderRegistry
 from authority_service.errors import (
+    ClipError,
     CorruptVideoError,
     ForgedMessageError,
     MalformedMessageError,
@@ -347,8 +348,12 @@ class Reconstructor:
             for frame in frames:
                 if cancelled is not None and cancelled():
                     raise ReconstructionCancelledError("reconstruction cancelled")
-                opened = self.messages.open(frame)
-                decoder = self._decoder_for(opened)
+                try:
+                    opened = self.messages.open(frame)
+                    decoder = self._decoder_for(opened)
+                except ClipError as exc:
+                    exc.extra.setdefault("frame", frame.index)
+                    raise
                 report.count(opened, decoder)
                 boxes = opened.message.boxes if decoder is not None and opened else ()
                 window.append(_Pending(frame, boxes, decoder))

@@ -123,6 +123,11 @@ def test_reconstruct_image_unknown_model_raises_before_any_inference(reconstruct
     )
     with pytest.raises(UnknownModelError, match="feedfacefeedface"):
         reconstructor.reconstruct_image(public)
+    clip = tmp_path / "unknown.mkv"
+    _write(clip, [synthetic_frames(1)[0], public])  # frame 0 without message, frame 1 with
+    with pytest.raises(UnknownModelError) as info:
+        reconstructor.reconstruct_clip(clip, tmp_path / "o.mkv")
+    assert info.value.extra == {"model_id": "feedfacefeedface", "frame": 1}
 
 
 def test_reconstruct_image_malformed_message_names_the_field(reconstructor):

@@ -145,10 +145,15 @@ def test_clip_failures_found_while_running_are_422_on_the_result(live, evidence_
             assert job["status"] == "failed" and job["error"]["error"] == code
             assert result.status_code == 422 and result.json()["error"] == code
             assert result.json()["job_id"] == job["id"]
+            assert job["error"]["detail"]
             finished = [r for r in _records(live) if r.job_id == job["id"]]
             assert [r.outcome for r in finished] == ["granted", "refused", "refused"]
-    forged_job = [r for r in _records(live) if r.detail and "forged_message" in r.detail]
-    assert any("frame 4" in r.detail for r in forged_job)
+    refusals = {
+        code: [r.detail for r in _records(live) if r.detail and r.detail.startswith(code)]
+        for code in ("forged_message", "unknown_model")
+    }
+    assert any("frame 4" in d for d in refusals["forged_message"])
+    assert any("frame 0" in d for d in refusals["unknown_model"])
 
 
 def test_result_of_unfinished_job_409_and_of_expired_job_410(live, evidence_clip):
