@@ -54,3 +54,13 @@ def test_non_admins_get_403_and_bad_bodies_422(live):
         assert bad_role.status_code == 422 and bad_role.json()["error"] == "invalid_request"
         missing = client.patch("/v1/users/nobody", json={}, headers=live.auth("adam"))
         assert missing.status_code == 404
+
+
+def test_oversized_json_body_413_before_parsing(live):
+    with live.client() as client:
+        response = client.post(
+            "/v1/users",
+            json={"name": "bob", "role": "admin", "password": "x" * 70_000},
+            headers=live.auth("adam"),
+        )
+    assert response.status_code == 413 and response.json()["error"] == "upload_too_large"
