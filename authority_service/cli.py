@@ -49,6 +49,7 @@ from authority_service.service import Services, build_services
 from authority_service.users import Role
 from shared.config_base import ConfigError, SecretNotFoundError
 from shared.model_dir import ModelDirError
+from shared.onnx_runner import ModelLoadError, ModelSignatureError, ProviderError
 
 __all__ = ["main"]
 
@@ -267,7 +268,11 @@ def run(argv: Sequence[str] | None = None) -> int:
             return _serve(settings)
         if args.command == "validate-config":
             load_secrets(settings)
-            build_services(settings).close()
+            services = build_services(settings)
+            try:
+                services.decoders.load_all()
+            finally:
+                services.close()
             print(f"configuration valid: data in {settings.data_dir}")
             return EXIT_OK
         reconstructing = args.command == "reconstruct"
@@ -285,7 +290,16 @@ def run(argv: Sequence[str] | None = None) -> int:
             return _reconstruct(args, services)
         finally:
             services.close()
-    except (ConfigError, SecretNotFoundError, WeakSecretError, ModelDirError, DatabaseError) as exc:
+    except (
+        ConfigError,
+        SecretNotFoundError,
+        WeakSecretError,
+        ModelDirError,
+        ModelLoadError,
+        ModelSignatureError,
+        ProviderError,
+        DatabaseError,
+    ) as exc:
         print(f"uunet-authority: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except UsageError as exc:

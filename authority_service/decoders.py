@@ -1,10 +1,11 @@
 """The decoders (Ud) this authority holds, found by model id.
 
 Layout: ``models_dir/<model id>/`` holds a model directory (``ud.onnx`` + ``card.json``; a full
-``ue.onnx``/``ud.onnx``/``card.json`` export works too: only ``ud.onnx`` is loaded). The folders are
-indexed by the ``model_id`` of their card at start-up; ONNX sessions are created on first use
-and kept. A default model directory (configured, or the shipped ``models/weights/default``)
-serves paper-format messages, which name no model, and is indexed by its id as well.
+``ue.onnx``/``ud.onnx``/``card.json`` export works too: only ``ud.onnx`` is loaded). The folders
+are indexed by the ``model_id`` of their card; ONNX sessions are created once, on first use or
+all at start-up (:meth:`DecoderRegistry.load_all`, which the service calls). A default model
+directory (configured, or the shipped ``models/weights/default``) serves paper-format messages,
+which name no model, and is indexed by its id as well.
 """
 
 from __future__ import annotations
@@ -129,6 +130,15 @@ class DecoderRegistry:
             decoder = Decoder(model, card, directory)
             self._loaded[model_id] = decoder
             return decoder
+
+    def load_all(self) -> None:
+        """Load (and warm up) every decoder now, so a broken model fails at start-up.
+
+        Raises:
+            ModelDirError / shared.onnx_runner errors: a model directory is broken.
+        """
+        for model_id in self.model_ids:
+            self.get(model_id)
 
     def default(self) -> Decoder:
         """The decoder for messages that name no model.

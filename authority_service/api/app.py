@@ -152,6 +152,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.decoders.load_all()  # a broken model stops the start, not the first request
         services.jobs.start()
         log.info(
             "authority ready: %d users, decoders %s, %d camera keys",

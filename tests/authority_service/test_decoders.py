@@ -8,6 +8,7 @@ import pytest
 from authority_service.decoders import DecoderRegistry
 from authority_service.errors import ModelUnavailableError, UnknownModelError
 from shared.model_dir import ModelDirError
+from shared.onnx_runner import ModelLoadError
 from tests.toy_models import TOY_MODEL_ID, write_toy_model_dir
 
 
@@ -54,3 +55,11 @@ def test_ud_only_folder_is_enough(tmp_path):
     folder = write_toy_model_dir(tmp_path / TOY_MODEL_ID)
     (folder / "ue.onnx").unlink()  # the authority never needs the encoder
     assert DecoderRegistry(tmp_path, None, providers="cpu").get(TOY_MODEL_ID).model_id
+
+
+def test_load_all_fails_fast_on_a_broken_decoder(tmp_path):
+    folder = write_toy_model_dir(tmp_path / TOY_MODEL_ID)
+    (folder / "ud.onnx").write_bytes(b"not an onnx model")
+    registry = DecoderRegistry(tmp_path, None, providers="cpu")  # cards are fine: indexed
+    with pytest.raises(ModelLoadError):
+        registry.load_all()
