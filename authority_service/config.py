@@ -123,8 +123,10 @@ class ModelSettings(StrictModel):
     #: One sub-folder per model id, each a model directory (``ud.onnx`` + ``card.json``).
     models_dir: Path | None = None
     #: Decoder for paper-format messages (they name no model); unset: the shipped default
-    #: (``models/weights/default``) when it exists. Its model id is served for v1 messages too.
+    #: (``models/weights/default``) when it exists and ``shipped_default`` is true. Its model id
+    #: is served for v1 messages too.
     default_model_dir: Path | None = None
+    shipped_default: bool = True
     providers: str | list[str] = "auto"
     threads: int | None = Field(None, ge=1, le=256)
     #: Faces per Ud call; a clip's faces are batched across frames up to this.

@@ -32,7 +32,7 @@ def default_model_dir(settings: AuthoritySettings, override: Path | None = None)
         return override
     if settings.models.default_model_dir is not None:
         return settings.models.default_model_dir
-    if (SHIPPED_DEFAULT_MODEL_DIR / "card.json").is_file():
+    if settings.models.shipped_default and (SHIPPED_DEFAULT_MODEL_DIR / "card.json").is_file():
         return SHIPPED_DEFAULT_MODEL_DIR
     return None
 

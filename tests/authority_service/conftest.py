@@ -36,7 +36,13 @@ def settings_for(tmp: Path, models_dir: Path, **overrides: Any) -> AuthoritySett
     """Fast, test-sized settings (cheap argon2, generous login limit) under ``tmp``."""
     values: dict[str, Any] = {
         "data_dir": tmp / "data",
-        "models": {"models_dir": models_dir, "providers": "cpu", "threads": 1},
+        # No default decoder, whether or not a trained default ships in models/weights.
+        "models": {
+            "models_dir": models_dir,
+            "providers": "cpu",
+            "threads": 1,
+            "shipped_default": False,
+        },
         "messages": {"cameras": [CAMERA_ID]},
         "auth": {
             "argon2_time_cost": 1,

@@ -43,7 +43,11 @@ def config(tmp_path, models_dir, monkeypatch) -> Path:
         yaml.safe_dump(
             {
                 "data_dir": str(tmp_path / "data"),
-                "models": {"models_dir": str(models_dir), "providers": "cpu"},
+                "models": {
+                    "models_dir": str(models_dir),
+                    "providers": "cpu",
+                    "shipped_default": False,
+                },
                 "messages": {"cameras": [CAMERA_ID]},
                 "auth": {"argon2_time_cost": 1, "argon2_memory_kib": 8192},
                 "log_level": "WARNING",
@@ -173,7 +177,7 @@ def test_reconstruct_paper_format_needs_a_model(config, models_dir, tmp_path):
     )
     out = tmp_path / "restored.mp4"
     base = ("reconstruct", str(clip), "--out", str(out), *REASON)
-    assert cli(config, *base) == 1  # no default model configured, none shipped on this branch
+    assert cli(config, *base) == 1  # no default model configured, the shipped one off
     assert "no_default_model" in _records(config)[-1]["detail"]
     assert cli(config, *base, "--model", str(models_dir / TOY_MODEL_ID)) == 0
     assert out.is_file() and len(list(read_frames(out))) == 2
