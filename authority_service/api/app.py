@@ -31,7 +31,7 @@ __all__ = ["API_DESCRIPTION", "create_app"]
 log = logging.getLogger(__name__)
 
 #: Routes that parse their (large) bodies themselves, after authentication.
-UPLOAD_PATHS = frozenset({"/v1/reconstructions", "/v1/frames:reconstruct"})
+UPLOAD_PATHS = ("/v1/reconstructions", "/v1/frames:reconstruct")
 SMALL_BODY_LIMIT = 64 * 1024
 #: Errors any route may return (the JSON error body, not FastAPI's default validation body).
 COMMON_ERRORS: dict[int | str, dict[str, object]] = {
@@ -78,7 +78,8 @@ class SmallBodyLimit:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in UPLOAD_PATHS:
+        # endswith: behind a proxy prefix (root_path) the path carries the prefix too.
+        if scope["type"] != "http" or scope["path"].endswith(UPLOAD_PATHS):
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", ()):
