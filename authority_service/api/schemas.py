@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from authority_service.users import USER_NAME_PATTERN, Role
+from authority_service.users import USER_NAME_PATTERN, Role, User
 
 __all__ = [
     "AuditPage",
@@ -53,6 +53,16 @@ class UserOut(BaseModel):
     disabled: bool
     created_at: str
     updated_at: str
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(
+            name=user.name,
+            role=user.role,
+            disabled=user.disabled,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+        )
 
 
 class UserCreate(BaseModel):

@@ -56,10 +56,4 @@ def issue_token(
 def who_am_i(
     user: Annotated[User, Depends(authorize("whoami", None, audit_success=False))],
 ) -> UserOut:
-    return UserOut(
-        name=user.name,
-        role=user.role,
-        disabled=user.disabled,
-        created_at=user.created_at,
-        updated_at=user.updated_at,
-    )
+    return UserOut.of(user)

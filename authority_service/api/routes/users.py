@@ -20,16 +20,6 @@ _ERRORS = {
 }
 
 
-def _out(user: User) -> UserOut:
-    return UserOut(
-        name=user.name,
-        role=user.role,
-        disabled=user.disabled,
-        created_at=user.created_at,
-        updated_at=user.updated_at,
-    )
-
-
 def _granted(request: Request, services: ServicesDep, detail: str) -> None:
     attempt = current_attempt(request)
     services.record(attempt.entry("granted", detail))
@@ -44,7 +34,7 @@ def list_users(
 ) -> list[UserOut]:
     users = services.users.list()
     _granted(request, services, f"{len(users)} users listed")
-    return [_out(u) for u in users]
+    return [UserOut.of(u) for u in users]
 
 
 @router.post(
@@ -63,7 +53,7 @@ async def create_user(
     password_hash = await run_in_threadpool(services.passwords.hash, body.password)
     user = services.users.add(body.name, body.role, password_hash)
     _granted(request, services, f"user {user.name} added as {user.role.value}")
-    return _out(user)
+    return UserOut.of(user)
 
 
 @router.patch(
@@ -93,4 +83,4 @@ async def update_user(
     if password_hash is not None:
         changes.append("password")
     _granted(request, services, f"user {name} updated: {', '.join(changes) or 'nothing'}")
-    return _out(user)
+    return UserOut.of(user)
