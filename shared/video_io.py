@@ -48,13 +48,17 @@ class VideoDecodeError(ValueError):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container says of a file's first video stream."""
+    """What the container says of a file's first video stream.
+
+    ``duration`` (seconds) is the stream's, else the container's; ``None`` when neither says.
+    """
 
     width: int
     height: int
     fps: Fraction
     frames: int | None
     codec: str
+    duration: float | None = None
 
 
 @dataclass(frozen=True)
@@ -89,12 +93,19 @@ def probe(path: str | Path) -> VideoInfo:
     with _open(path) as container:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+        if stream.duration is not None and stream.time_base is not None:
+            duration: float | None = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000
+        else:
+            duration = None
         return VideoInfo(
             width=stream.codec_context.width,
             height=stream.codec_context.height,
             fps=Fraction(rate),
             frames=stream.frames or None,
             codec=stream.codec_context.name,
+            duration=duration,
         )
 
 

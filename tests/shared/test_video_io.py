@@ -33,6 +33,7 @@ def test_lossless_round_trip_is_bit_exact(tmp_path, codec, suffix):
         assert stego.extract(frame.rgb) == f"frame {frame.index}"
     info = probe(path)
     assert (info.width, info.height, info.fps) == (64, 48, 15)
+    assert info.duration == pytest.approx(len(frames) / 15, abs=1e-3)
 
 
 def test_writer_refuses_wrong_frames_and_codecs(tmp_path):
@@ -80,5 +81,7 @@ def test_truncated_video_raises_or_ends_early(tmp_path):
 def test_reads_real_clip():
     info = probe(MEDIA_DIR / "videos" / "hamilton_640x360.mp4")
     assert (info.width, info.height) == (640, 360)
+    # The stream's duration (275 frames at 29.97 fps), not the container's (audio is longer).
+    assert info.duration == pytest.approx(275 / 29.97, abs=0.01)
     first = next(iter(read_frames(MEDIA_DIR / "videos" / "hamilton_640x360.mp4")))
     assert first.rgb.shape == (360, 640, 3) and first.rgb.dtype == np.uint8

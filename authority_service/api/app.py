@@ -1,0 +1,183 @@
+"""Build the FastAPI application of the authority.
+
+``create_app(settings, secrets)`` wires the services (:mod:`authority_service.service`), the
+routers, the JSON/audit error handlers and two small ASGI middlewares: a body-size cap for every
+route that is not an upload route (the upload routes enforce their own, larger, limits after
+authenticating) and request metrics. Workers start and stop with the app's lifespan.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from authority_service.api.errors import install_error_handlers
+from authority_service.api.routes import audit, auth, frames, health, reconstructions, users
+from authority_service.api.schemas import ErrorOut
+from authority_service.config import AuthoritySecrets, AuthoritySettings
+from authority_service.errors import UploadTooLargeError
+from authority_service.metrics import Metrics
+from authority_service.service import Services, build_services
+
+__all__ = ["API_DESCRIPTION", "create_app"]
+
+log = logging.getLogger(__name__)
+
+#: Routes that parse their (large) bodies themselves, after authentication.
+UPLOAD_PATHS = ("/v1/reconstructions", "/v1/frames:reconstruct")
+SMALL_BODY_LIMIT = 64 * 1024
+#: Errors any route may return (the JSON error body, not FastAPI's default validation body).
+COMMON_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorOut, "description": "The body cannot be parsed."},
+    413: {"model": ErrorOut, "description": "The body is over the route's size limit."},
+    422: {"model": ErrorOut, "description": "A parameter or field is missing or invalid."},
+    500: {"model": ErrorOut, "description": "The service failed (its log says why)."},
+}
+
+API_DESCRIPTION = """
+The uunet authority gives the original faces of de-identified surveillance video back to
+authorised investigators, and keeps a tamper-evident record of every attempt.
+
+* **Authentication**: OAuth2 password flow at `POST /v1/token` gives a short-lived bearer token.
+  Roles: `investigator` (reverses), `auditor` (reads and verifies the audit log), `admin`
+  (manages users). No role implies another.
+* **Reversal**: `POST /v1/frames:reconstruct` (one PNG, synchronous) and
+  `POST /v1/reconstructions` (a clip, asynchronous job; `GET /v1/reconstructions/{id}` for its
+  progress, `GET /v1/reconstructions/{id}/result` for the clip). Both need a `case_id` and a
+  `justification`. Clips must be lossless recordings whose frames carry the ROI message in
+  their least significant bits (the edge's evidence output: FFV1/MKV or H.264 RGB qp 0). The
+  result is written losslessly: **H.264 RGB qp 0 (libx264rgb) in MP4** by default
+  (`video/mp4`), or **FFV1 (RGB) in Matroska** (`video/x-matroska`) when `jobs.result_codec`
+  is `ffv1` or the frame size is odd. Messages carried in H.264 SEI units of a lossy public
+  stream are not read yet.
+* **Errors** are JSON: `{"error": "<code>", "detail": "<sentence>", ...}` with a stable code
+  (`forged_message`, `unknown_model`, `token_expired`, ...). Every refused attempt is audited.
+* **Audit**: `GET /v1/audit`, `GET /v1/audit/verify` (hash chain check).
+"""
+
+
+def _package_version() -> str:
+    try:
+        return version("uunet")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class SmallBodyLimit:
+    """Refuse bodies over ``limit`` bytes on every route but the upload routes (413)."""
+
+    def __init__(self, app: ASGIApp, limit: int = SMALL_BODY_LIMIT) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # endswith: behind a proxy prefix (root_path) the path carries the prefix too.
+        if scope["type"] != "http" or scope["path"].endswith(UPLOAD_PATHS):
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                response = JSONResponse(
+                    {
+                        "error": "upload_too_large",
+                        "detail": f"request bodies on this route are limited to {self.limit} bytes",
+                    },
+                    status_code=413,
+                )
+                await response(scope, receive, send)
+                return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise UploadTooLargeError(f"request body over {self.limit} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+class RequestMetrics:
+    """Count requests and their latency by route template (never by raw path)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.requests.labels(template, scope["method"], str(status[0])).inc()
+            self.metrics.request_seconds.labels(template).observe(time.perf_counter() - started)
+
+
+def create_app(
+    settings: AuthoritySettings,
+    secrets: AuthoritySecrets,
+    *,
+    services: Services | None = None,
+) -> FastAPI:
+    """The ASGI application; workers start when the app's lifespan starts.
+
+    Raises:
+        authority_service.db.DatabaseError / shared.model_dir.ModelDirError: see
+            :func:`~authority_service.service.build_services`.
+    """
+    if services is None:
+        services = build_services(
+            settings, jwt_key=secrets.jwt_key, camera_keys=secrets.camera_keys
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.decoders.load_all()  # a broken model stops the start, not the first request
+        services.jobs.start()
+        log.info(
+            "authority ready: %d users, decoders %s, %d camera keys",
+            services.users.count(),
+            services.decoders.model_ids,
+            len(secrets.camera_keys),
+        )
+        try:
+            yield
+        finally:
+            services.jobs.stop()
+            services.close()
+
+    app = FastAPI(
+        title="uunet authority",
+        version=_package_version(),
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        responses=COMMON_ERRORS,
+    )
+    app.state.services = services
+    for module in (auth, users, reconstructions, frames, audit, health):
+        app.include_router(module.router)
+    install_error_handlers(app)
+    app.add_middleware(SmallBodyLimit)
+    app.add_middleware(RequestMetrics, metrics=services.metrics)
+    return app

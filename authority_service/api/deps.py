@@ -1,0 +1,91 @@
+"""Dependencies of the routes: the services, the caller, and role checks that audit refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from authority_service.api.errors import Attempt
+from authority_service.errors import AuthenticationError, PermissionDeniedError
+from authority_service.service import Services
+from authority_service.users import Role, User
+
+__all__ = [
+    "ServicesDep",
+    "authorize",
+    "client_address",
+    "current_attempt",
+]
+
+TOKEN_URL = "/v1/token"
+bearer_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def client_address(request: Request) -> str:
+    """The peer address (the proxy's, unless uvicorn trusts it to forward the client's)."""
+    return request.client.host if request.client else "unknown"
+
+
+def current_attempt(request: Request) -> Attempt:
+    """The attempt the route's :func:`authorize` dependency started."""
+    return request.state.attempt
+
+
+def authorize(
+    action: str,
+    roles: set[Role] | None,
+    *,
+    audit_success: bool = True,
+    reversal_kind: str | None = None,
+) -> Callable[..., User]:
+    """A dependency: start the audited attempt, authenticate the bearer, check the role.
+
+    ``roles=None`` admits any authenticated user. With ``audit_success=False`` only refusals
+    are recorded (status polling would otherwise flood the log).
+
+    Raises:
+        AuthenticationError: no token, or a bad/expired/revoked one (401).
+        PermissionDeniedError: the user's role is not in ``roles`` (403).
+    """
+
+    def dependency(
+        request: Request,
+        services: ServicesDep,
+        token: Annotated[str | None, Depends(bearer_scheme)],
+    ) -> User:
+        attempt = Attempt(
+            action=action,
+            client=client_address(request),
+            audit_success=audit_success,
+            reversal_kind=reversal_kind,
+        )
+        request.state.attempt = attempt
+        if not token:
+            raise AuthenticationError(f"a bearer token is required: log in at {TOKEN_URL}")
+        assert services.tokens is not None
+        try:
+            user = services.tokens.authenticate(token, services.users)
+        except AuthenticationError:
+            claimed = services.tokens.unverified_subject(token)
+            if claimed:
+                attempt.actor = f"unverified:{claimed}"
+            raise
+        attempt.actor, attempt.role = user.name, user.role.value
+        if roles is not None and user.role not in roles:
+            needed = " or ".join(sorted(r.value for r in roles))
+            raise PermissionDeniedError(
+                f"role {user.role.value!r} may not {action.replace('_', ' ')}; it needs {needed}"
+            )
+        return user
+
+    return dependency

@@ -1,0 +1,59 @@
+"""``/v1/token`` (OAuth2 password flow) and ``/v1/me``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import OAuth2PasswordRequestForm
+
+from authority_service.api.deps import ServicesDep, authorize, client_address
+from authority_service.api.errors import Attempt
+from authority_service.api.schemas import ErrorOut, TokenOut, UserOut
+from authority_service.errors import AuthenticationError
+from authority_service.users import User
+
+router = APIRouter(prefix="/v1", tags=["authentication"])
+
+
+@router.post(
+    "/token",
+    response_model=TokenOut,
+    responses={401: {"model": ErrorOut}, 429: {"model": ErrorOut}},
+    summary="Exchange a user name and password for a short-lived bearer token",
+)
+def issue_token(
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    services: ServicesDep,
+) -> TokenOut:
+    """OAuth2 password flow. Rate-limited per client address and per user name (429 with
+    ``Retry-After``); every attempt, granted or refused, is audited as ``login``."""
+    assert services.tokens is not None and services.login_limiter is not None
+    client = client_address(request)
+    attempt = Attempt(action="login", client=client, actor=form.username[:64] or "anonymous")
+    request.state.attempt = attempt
+    services.login_limiter.check(client, form.username)
+    user = services.users.get(form.username)
+    if not services.passwords.verify(user, form.password) or user is None or user.disabled:
+        services.login_limiter.record_failure(form.username)
+        services.metrics.logins.labels("refused").inc()
+        raise AuthenticationError("wrong user name or password", code="invalid_credentials")
+    token, ttl = services.tokens.issue(user)
+    attempt.role = user.role.value
+    services.record(attempt.entry("granted"))
+    attempt.recorded = True
+    services.metrics.logins.labels("granted").inc()
+    return TokenOut(access_token=token, expires_in=ttl, role=user.role)
+
+
+@router.get(
+    "/me",
+    response_model=UserOut,
+    responses={401: {"model": ErrorOut}},
+    summary="Who the bearer token belongs to",
+)
+def who_am_i(
+    user: Annotated[User, Depends(authorize("whoami", None, audit_success=False))],
+) -> UserOut:
+    return UserOut.of(user)

@@ -1,0 +1,237 @@
+"""``/v1/reconstructions``: submit a clip, follow the job, fetch the reconstructed clip."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from authority_service.api.deps import ServicesDep, authorize, current_attempt
+from authority_service.api.reasons import REASON_FIELDS, REASON_SCHEMA, take_reason
+from authority_service.api.schemas import (
+    ClipReportOut,
+    ErrorOut,
+    JobErrorOut,
+    JobOut,
+    JobProgressOut,
+)
+from authority_service.api.uploads import multipart_schema, read_multipart, save_upload
+from authority_service.errors import AuthorityError, ConflictError, GoneError, NotFoundError
+from authority_service.jobs import Job, JobStatus
+from authority_service.media import expected_frames, inspect_clip
+from authority_service.service import Services
+from authority_service.users import Role, User
+
+router = APIRouter(prefix="/v1/reconstructions", tags=["reconstruction"])
+
+_MEDIA_TYPES = {".mkv": "video/x-matroska", ".mp4": "video/mp4"}
+JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="The job's id (24 hex).")]
+
+
+def _errors(*pairs: tuple[int, str]) -> dict[int | str, dict[str, object]]:
+    return {status: {"model": ErrorOut, "description": text} for status, text in pairs}
+
+
+_AUTH_ERRORS = ((401, "No token, or an expired, forged or revoked one."),)
+
+
+def _job_out(job: Job) -> JobOut:
+    return JobOut(
+        id=job.id,
+        status=job.status,  # type: ignore[arg-type]
+        case_id=job.case_id,
+        clip_sha256=job.clip_sha256,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        expires_at=job.expires_at,
+        progress=JobProgressOut(frames_done=job.frames_done, frames_total=job.frames_total),
+        report=ClipReportOut(**job.report) if job.report else None,
+        error=(
+            JobErrorOut(error=job.error_code, detail=job.error_detail or "")
+            if job.error_code
+            else None
+        ),
+        result_url=(
+            f"/v1/reconstructions/{job.id}/result" if job.status == JobStatus.succeeded else None
+        ),
+    )
+
+
+def _own_job(services: Services, job_id: str, user: User) -> Job:
+    job = services.jobs.store.get(job_id)
+    if job is None or job.owner != user.name:  # another user's job does not exist for you
+        raise NotFoundError(f"no reconstruction job {job_id!r} of yours")
+    return job
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobOut,
+    responses={
+        202: {"description": "Accepted: the job is queued. `Location` names it."},
+        **_errors(
+            (400, "Not valid multipart/form-data."),
+            *_AUTH_ERRORS,
+            (403, "Only investigators may reverse."),
+            (413, "The upload is over `limits.max_clip_bytes`."),
+            (415, "Not a video."),
+            (422, "A field is missing or invalid, or the video is truncated or corrupt."),
+            (503, "The job queue is full (`Retry-After`), or the audit log is unavailable."),
+        ),
+    },
+    openapi_extra=multipart_schema(
+        "clip",
+        "A recorded public clip from the edge: a lossless evidence file (FFV1/MKV, or "
+        "H.264 RGB qp 0 in MP4/MKV/MPEG-TS) whose frames carry the LSB ROI message.",
+        REASON_SCHEMA,
+    ),
+    summary="Submit a clip for reversal (asynchronous)",
+)
+async def submit_reconstruction(
+    request: Request,
+    user: Annotated[
+        User,
+        Depends(authorize("reconstruct_clip", {Role.investigator}, reversal_kind="clip")),
+    ],
+    services: ServicesDep,
+) -> JSONResponse:
+    """Store the clip and queue a job; returns 202 with the job.
+
+    What can be checked at once is (size, fields, that it is a readable video); the frames'
+    messages are checked while the job runs, and a job that meets a missing, malformed or
+    forged message, an unknown model or a truncated stream ends ``failed`` with that error,
+    which ``GET .../result`` then returns as a 4xx. Each attempt is audited before the response,
+    and the job's end is audited again."""
+    attempt = current_attempt(request)
+    upload = await read_multipart(
+        request,
+        limit=services.settings.limits.max_clip_bytes,
+        file_field="clip",
+        text_fields=REASON_FIELDS,
+    )
+    job_id = services.jobs.new_job_id()
+    attempt.job_id = job_id
+    path = services.jobs.upload_path(job_id)
+    try:
+        try:
+            case_id, justification = take_reason(attempt, upload.fields)
+            attempt.clip_sha256, size = await run_in_threadpool(save_upload, upload.file.file, path)
+        finally:
+            await upload.file.close()
+        info = await run_in_threadpool(inspect_clip, path)
+        attempt.frames = expected_frames(info)
+        services.jobs.ensure_capacity()
+        services.record(
+            attempt.entry(
+                "granted",
+                f"job queued: {info.width}x{info.height} {info.codec}, {size} bytes, "
+                f"{attempt.frames if attempt.frames is not None else 'unknown'} frames declared",
+            )
+        )
+        attempt.recorded = True
+        job = services.jobs.submit(
+            job_id=job_id,
+            owner=user.name,
+            case_id=case_id,
+            justification=justification,
+            clip_sha256=attempt.clip_sha256,
+            clip_bytes=size,
+            frames_total=attempt.frames,
+        )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        # Recorded as accepted but the job could not be stored: let the error handler record
+        # the final outcome too, so the log never shows an acceptance that did not happen.
+        attempt.recorded = False
+        raise
+    return JSONResponse(
+        _job_out(job).model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": f"/v1/reconstructions/{job.id}"},
+    )
+
+
+@router.get(
+    "/{job_id}",
+    response_model=JobOut,
+    responses=_errors(*_AUTH_ERRORS, (403, "Only investigators."), (404, "No such job of yours.")),
+    summary="Status, progress and report of a job",
+)
+def get_reconstruction(
+    job_id: JobId,
+    user: Annotated[User, Depends(authorize("read_job", {Role.investigator}, audit_success=False))],
+    services: ServicesDep,
+) -> JobOut:
+    """The job as stored; ``report`` once it succeeded, ``error`` once it failed."""
+    return _job_out(_own_job(services, job_id, user))
+
+
+@router.get(
+    "/{job_id}/result",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "content": {"video/x-matroska": {}, "video/mp4": {}},
+            "description": "The reconstructed clip, lossless: H.264 RGB qp 0 in MP4 by "
+            "default, FFV1 (RGB) in Matroska when `jobs.result_codec` is `ffv1` or the frame "
+            "size is odd.",
+        },
+        **_errors(
+            *_AUTH_ERRORS,
+            (403, "Only investigators."),
+            (404, "No such job of yours."),
+            (409, "The job has not finished yet (`Retry-After`)."),
+            (410, "The job expired; its result was deleted."),
+            (415, "The job failed: the upload was not a video."),
+            (
+                422,
+                "The job failed on the clip: truncated or corrupt video, no message, a "
+                "malformed, forged or unverifiable message, or an unknown model.",
+            ),
+            (500, "The job failed inside the service."),
+        ),
+    },
+    summary="Download the reconstructed clip",
+)
+def get_reconstruction_result(
+    request: Request,
+    job_id: JobId,
+    user: Annotated[User, Depends(authorize("download_result", {Role.investigator}))],
+    services: ServicesDep,
+) -> FileResponse:
+    """The clip with the original faces; each download is audited."""
+    job = _own_job(services, job_id, user)
+    attempt = current_attempt(request)
+    attempt.case_id, attempt.justification = job.case_id, job.justification
+    attempt.clip_sha256, attempt.job_id = job.clip_sha256, job.id
+    if job.status == JobStatus.expired:
+        raise GoneError(f"job {job.id} expired at {job.expires_at}; its result was deleted")
+    if job.status == JobStatus.failed:
+        raise AuthorityError(
+            f"job {job.id} failed: {job.error_detail}",
+            code=job.error_code or "internal_error",
+            job_id=job.id,
+        )
+    if job.status != JobStatus.succeeded:
+        raise ConflictError(
+            f"job {job.id} is {job.status} ({job.frames_done} frames done)",
+            code="job_not_finished",
+            retry_after_s=2,
+        )
+    path = services.jobs.result_path(job)
+    if path is None or not path.is_file():
+        raise GoneError(f"the result of job {job.id} is no longer on disk")
+    report = job.report or {}
+    attempt.model_ids = ",".join(report.get("model_ids", []))
+    attempt.frames = report.get("frames")
+    services.record(attempt.entry("granted", f"result {path.name} downloaded"))
+    attempt.recorded = True
+    return FileResponse(
+        path,
+        media_type=_MEDIA_TYPES.get(path.suffix, "application/octet-stream"),
+        filename=f"reconstruction-{job.id}{path.suffix}",
+    )

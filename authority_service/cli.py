@@ -1,0 +1,315 @@
+# ruff: noqa: T201 - a command line prints its output
+"""``uunet-authority``: run the service, manage users, verify the audit log, reverse a clip.
+
+::
+
+    uunet-authority [--config FILE] serve
+    uunet-authority [--config FILE] validate-config
+    uunet-authority [--config FILE] user add NAME --role ROLE [--password-env VAR]
+    uunet-authority [--config FILE] user list | set-role NAME ROLE | disable NAME | enable NAME
+    uunet-authority [--config FILE] user passwd NAME [--password-env VAR]
+    uunet-authority [--config FILE] audit verify
+    uunet-authority [--config FILE] reconstruct CLIP --out OUT --case-id ID \\
+        --justification TEXT [--model DIR]
+
+Passwords never come from the command line: from the environment variable named by
+``--password-env``, else typed twice on a terminal, else the first line of standard input.
+``user`` and ``reconstruct`` are audited under the operating-system user (``os:<login>``, role
+``operator``; through sudo, ``os:<caller> (as <login>)``).
+
+Exit codes: 0 success; 1 the operation was refused or found a problem (audit chain broken,
+clip refused); 2 bad configuration, arguments or secrets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import hashlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from authority_service.audit import AuditEntry
+from authority_service.config import (
+    AuthoritySettings,
+    WeakSecretError,
+    load_authority_settings,
+    load_camera_keys,
+    load_secrets,
+)
+from authority_service.db import DatabaseError
+from authority_service.errors import AuthorityError, ClipError
+from authority_service.reconstruction import RESULT_SUFFIX
+from authority_service.service import Services, build_services
+from authority_service.users import Role
+from shared.config_base import ConfigError, SecretNotFoundError
+from shared.model_dir import ModelDirError
+from shared.onnx_runner import ModelLoadError, ModelSignatureError, ProviderError
+
+__all__ = ["main"]
+
+log = logging.getLogger("authority_service")
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments or input on the command line (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """No abbreviated options (``--password`` must not mean ``--password-env``); sub-parsers
+    are built from this class too."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="uunet-authority",
+        description="Authenticated, audited reversal of de-identified video (uunet).",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="YAML settings file (default: $UUNET_AUTHORITY_CONFIG; the environment overrides)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the HTTP service")
+    commands.add_parser("validate-config", help="check the settings and secrets, then exit")
+
+    user = commands.add_parser("user", help="manage local users").add_subparsers(
+        dest="user_command", required=True
+    )
+    add = user.add_parser("add", help="create a user (password from env or stdin)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--password-env", metavar="VAR", help="read the password from $VAR")
+    user.add_parser("list", help="list users")
+    set_role = user.add_parser("set-role", help="change a user's role (revokes its tokens)")
+    set_role.add_argument("name")
+    set_role.add_argument("role", choices=[r.value for r in Role])
+    for name, text in (("disable", "disable a user"), ("enable", "enable a user")):
+        user.add_parser(name, help=text).add_argument("name")
+    passwd = user.add_parser("passwd", help="set a new password (revokes its tokens)")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-env", metavar="VAR", help="read the password from $VAR")
+
+    audit = commands.add_parser("audit", help="audit log").add_subparsers(
+        dest="audit_command", required=True
+    )
+    audit.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
+
+    rec = commands.add_parser("reconstruct", help="reverse a clip on this server (audited)")
+    rec.add_argument("clip", type=Path)
+    rec.add_argument("--out", type=Path, required=True, help="output clip: .mkv (FFV1) or .mp4")
+    rec.add_argument("--case-id", required=True)
+    rec.add_argument("--justification", required=True)
+    rec.add_argument(
+        "--model", type=Path, help="decoder for paper-format messages (default: configured)"
+    )
+    return parser
+
+
+def _read_password(env_var: str | None) -> str:
+    if env_var:
+        value = os.environ.get(env_var)
+        if not value:
+            raise UsageError(f"${env_var} is not set or empty")
+        return value
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise UsageError("the two passwords differ")
+        return first
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise UsageError("no password on standard input")
+    return line
+
+
+def _os_actor() -> str:
+    """``os:<login>`` of whoever runs the command: the sudo caller when run through sudo (or
+    ``systemd-run --setenv=SUDO_USER=...``), else the process's own user."""
+    login = getpass.getuser()
+    caller = os.environ.get("SUDO_USER")
+    return f"os:{caller} (as {login})" if caller and caller != login else f"os:{login}"
+
+
+def _user_command(args: argparse.Namespace, services: Services) -> int:
+    users, actor = services.users, _os_actor()
+    command = args.user_command
+    if command == "list":
+        for user in users.list():
+            state = "disabled" if user.disabled else "active"
+            print(f"{user.name}\t{user.role.value}\t{state}\t{user.created_at}")
+        return EXIT_OK
+    if command == "add":
+        password_hash = services.passwords.hash(_read_password(args.password_env))
+        user = users.add(args.name, Role(args.role), password_hash)
+        detail = f"user {user.name} added as {user.role.value}"
+    elif command == "passwd":
+        password_hash = services.passwords.hash(_read_password(args.password_env))
+        user = users.update(args.name, password_hash=password_hash)
+        detail = f"user {user.name}: password changed"
+    elif command == "set-role":
+        user = users.update(args.name, role=Role(args.role))
+        detail = f"user {user.name}: role {user.role.value}"
+    else:
+        user = users.update(args.name, disabled=command == "disable")
+        detail = f"user {user.name}: {command}d"
+    services.record(
+        AuditEntry(
+            actor=actor, role="operator", action=f"user_{command}", outcome="granted", detail=detail
+        )
+    )
+    print(detail)
+    return EXIT_OK
+
+
+def _audit_verify(services: Services) -> int:
+    report = services.audit_log.verify()
+    print(
+        f"{report.records} records, head #{report.head_seq} {report.head_hash}, anchor "
+        f"#{report.anchor_seq}"
+    )
+    for problem in report.problems:
+        print(f"  record {problem.seq}: {problem.problem}")
+    print("audit chain valid" if report.valid else "AUDIT CHAIN BROKEN")
+    return EXIT_OK if report.valid else EXIT_REFUSED
+
+
+def _reconstruct(args: argparse.Namespace, services: Services) -> int:
+    codec = next((c for c, suffix in RESULT_SUFFIX.items() if args.out.suffix == suffix), None)
+    if codec is None:
+        raise UsageError(f"--out must end in {' or '.join(RESULT_SUFFIX.values())}")
+    if not args.case_id.strip() or len(args.justification.strip()) < 10:
+        raise UsageError("--case-id must not be empty; --justification needs a sentence")
+    if not args.clip.is_file():
+        raise UsageError(f"clip not found: {args.clip}")
+    digest = hashlib.sha256()
+    with open(args.clip, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    base = AuditEntry(
+        actor=_os_actor(),
+        role="operator",
+        action="reconstruct_clip_cli",
+        outcome="granted",
+        case_id=args.case_id,
+        justification=args.justification,
+        clip_sha256=digest.hexdigest(),
+        detail=f"{args.clip} -> {args.out}",
+    )
+    services.record(base)  # before any face is reversed: no audit, no reversal
+    partial = args.out.with_name(f".{args.out.stem}.partial{args.out.suffix}")
+    try:
+        report = services.reconstructor.reconstruct_clip(args.clip, partial, codec=codec)
+    except ValueError as exc:  # H.264 RGB asked for an odd-sized clip
+        services.record(AuditEntry(**{**asdict(base), "outcome": "refused", "detail": str(exc)}))
+        raise UsageError(str(exc)) from exc
+    except ClipError as exc:
+        services.record(
+            AuditEntry(**{**asdict(base), "outcome": "refused", "detail": f"{exc.code}: {exc}"})
+        )
+        print(f"refused ({exc.code}): {exc.detail}", file=sys.stderr)
+        return EXIT_REFUSED
+    partial.replace(args.out)
+    services.record(
+        AuditEntry(
+            **{
+                **asdict(base),
+                "outcome": "completed",
+                "model_ids": ",".join(report.model_ids),
+                "frames": report.frames,
+                "detail": f"{report.frames} frames, {report.faces} faces -> {args.out}",
+            }
+        )
+    )
+    print(json.dumps(asdict(report), indent=2))
+    return EXIT_OK
+
+
+def _serve(settings: AuthoritySettings) -> int:
+    import uvicorn
+
+    from authority_service.api.app import create_app
+
+    secrets = load_secrets(settings)
+    app = create_app(settings, secrets)
+    uvicorn.run(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.server.forwarded_allow_ips,
+        log_config=None,
+        access_log=True,
+    )
+    return EXIT_OK
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_authority_settings(args.config)
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        if args.command == "serve":
+            return _serve(settings)
+        if args.command == "validate-config":
+            load_secrets(settings)
+            services = build_services(settings)
+            try:
+                services.decoders.load_all()
+            finally:
+                services.close()
+            print(f"configuration valid: data in {settings.data_dir}")
+            return EXIT_OK
+        reconstructing = args.command == "reconstruct"
+        services = build_services(
+            settings,
+            # The camera keys verify the messages: a local reversal checks them like the API.
+            camera_keys=load_camera_keys(settings) if reconstructing else None,
+            model_override=args.model if reconstructing else None,
+        )
+        try:
+            if args.command == "user":
+                return _user_command(args, services)
+            if args.command == "audit":
+                return _audit_verify(services)
+            return _reconstruct(args, services)
+        finally:
+            services.close()
+    except (
+        ConfigError,
+        SecretNotFoundError,
+        WeakSecretError,
+        ModelDirError,
+        ModelLoadError,
+        ModelSignatureError,
+        ProviderError,
+        DatabaseError,
+    ) as exc:
+        print(f"uunet-authority: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"uunet-authority: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AuthorityError as exc:
+        print(f"uunet-authority: {exc.code}: {exc.detail}", file=sys.stderr)
+        return EXIT_REFUSED
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())

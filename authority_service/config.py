@@ -1,0 +1,254 @@
+"""Settings of the authority process, and the secrets it reads at start-up.
+
+Values come from a YAML file (``--config``, or ``$UUNET_AUTHORITY_CONFIG``) overridden by the
+environment: ``UUNET_AUTHORITY_<FIELD>``, nested fields joined by ``__``
+(``UUNET_AUTHORITY_JOBS__WORKERS=2``). Unknown keys are errors. Every key is documented in
+``deploy/authority.example.yml``.
+
+Secrets are never settings and never have defaults (:func:`load_secrets`):
+
+* the JWT signing key: ``$UUNET_AUTHORITY_JWT_SECRET`` or
+  ``$CREDENTIALS_DIRECTORY/jwt-signing-key``;
+  refused when shorter than 32 bytes or a known placeholder;
+* one HMAC key per camera listed in ``messages.cameras``: ``$UUNET_CAMERA_KEY_<ID>`` (the id
+  upper-cased, every character other than a letter or digit replaced by ``_``) or
+  ``$CREDENTIALS_DIRECTORY/camera-key-<id>``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.config_base import (
+    SecretNotFoundError,
+    StrictModel,
+    StrictSettings,
+    load_settings,
+    read_secret,
+)
+from shared.roi_message import MIN_KEY_BYTES
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "JWT_SECRET_ENV_VAR",
+    "JWT_SECRET_NAME",
+    "SHIPPED_DEFAULT_MODEL_DIR",
+    "AuthSettings",
+    "AuthoritySecrets",
+    "AuthoritySettings",
+    "JobSettings",
+    "LimitSettings",
+    "MessageSettings",
+    "ModelSettings",
+    "ServerSettings",
+    "WeakSecretError",
+    "camera_key_env_var",
+    "load_authority_settings",
+    "load_secrets",
+]
+
+CONFIG_ENV_VAR = "UUNET_AUTHORITY_CONFIG"
+JWT_SECRET_ENV_VAR = "UUNET_AUTHORITY_JWT_SECRET"
+JWT_SECRET_NAME = "jwt-signing-key"
+MIN_JWT_SECRET_BYTES = 32
+#: The shipped default model (``models/weights/default`` of the repository), used for paper-format
+#: messages when ``models.default_model_dir`` is not set.
+SHIPPED_DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "weights" / "default"
+
+_CAMERA_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # the v1 message grammar's camera id
+_PLACEHOLDERS = ("changeme", "change-me", "change_me", "secret", "password", "example", "default")
+
+
+class WeakSecretError(ValueError):
+    """A secret is present but unfit: too short, or a placeholder value."""
+
+
+class ServerSettings(StrictModel):
+    """Where ``uunet-authority serve`` listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8600, ge=1, le=65535)
+    #: Client addresses (comma-separated) trusted to set ``X-Forwarded-For``/``-Proto``: the
+    #: reverse proxy in front of the service. The login rate limit keys on the client address.
+    forwarded_allow_ips: str = "127.0.0.1"
+
+
+class AuthSettings(StrictModel):
+    """Tokens, password hashing and the login rate limit."""
+
+    token_ttl_s: int = Field(900, ge=30, le=86_400)
+    issuer: str = Field("uunet-authority", min_length=1)
+    min_password_length: int = Field(12, ge=8, le=1024)
+    #: argon2id cost; the defaults are argon2-cffi's (RFC 9106 "low memory" profile).
+    argon2_time_cost: int = Field(3, ge=1, le=20)
+    argon2_memory_kib: int = Field(65_536, ge=8, le=4_194_304)
+    argon2_parallelism: int = Field(4, ge=1, le=64)
+    #: Token requests allowed per client address per minute, and failed ones per user name.
+    login_attempts_per_minute: int = Field(10, ge=1, le=10_000)
+    login_failures_per_user_per_minute: int = Field(5, ge=1, le=10_000)
+
+
+class JobSettings(StrictModel):
+    """The worker pool that runs clip reconstructions."""
+
+    workers: int = Field(1, ge=1, le=32)
+    #: Jobs waiting beyond the running ones; a submission past this gets 503.
+    max_queued: int = Field(16, ge=1, le=10_000)
+    #: Jobs, their uploads and results are deleted this long after submission.
+    ttl_s: int = Field(86_400, ge=60, le=90 * 86_400)
+    sweep_interval_s: float = Field(60.0, gt=0, le=3600)
+    #: Lossless codec of reconstructed clips: H.264 RGB qp 0 in MP4 (.mp4; encodes 2.5-3x
+    #: faster than FFV1 here, plays in VLC/ffplay; odd-sized clips fall back to FFV1) or FFV1
+    #: in Matroska (.mkv).
+    result_codec: Literal["libx264rgb", "ffv1"] = "libx264rgb"
+
+
+class LimitSettings(StrictModel):
+    """Upload size limits (whole request body)."""
+
+    max_clip_bytes: int = Field(512 * 1024 * 1024, ge=1024)
+    max_frame_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+
+
+class ModelSettings(StrictModel):
+    """Where the decoders (Ud) are, and how ONNX Runtime runs them."""
+
+    #: One sub-folder per model id, each a model directory (``ud.onnx`` + ``card.json``).
+    models_dir: Path | None = None
+    #: Decoder for paper-format messages (they name no model); unset: the shipped default
+    #: (``models/weights/default``) when it exists and ``shipped_default`` is true. Its model id
+    #: is served for v1 messages too.
+    default_model_dir: Path | None = None
+    shipped_default: bool = True
+    providers: str | list[str] = "auto"
+    threads: int | None = Field(None, ge=1, le=256)
+    #: Faces per Ud call; a clip's faces are batched across frames up to this.
+    max_batch: int = Field(32, ge=1, le=1024)
+
+
+class MessageSettings(StrictModel):
+    """How ROI messages are checked."""
+
+    #: Cameras whose HMAC keys the authority holds (read as secrets at start-up). A v1 message
+    #: of one of these cameras must verify; others are reported as unverified.
+    cameras: list[str] = Field(default_factory=list)
+    #: Refuse any message that cannot be verified (paper format, or a camera without a key).
+    require_authentication: bool = False
+
+    @field_validator("cameras")
+    @classmethod
+    def _check_ids(cls, value: list[str]) -> list[str]:
+        for camera in value:
+            if not _CAMERA_ID.fullmatch(camera):
+                raise ValueError(
+                    f"camera id {camera!r} must be 1-64 letters, digits, '.', '_' or '-'"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("camera ids must be unique")
+        return value
+
+
+class AuthoritySettings(StrictSettings):
+    """Everything ``uunet-authority`` reads from its configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="UUNET_AUTHORITY_")
+
+    #: SQLite database, uploads and results live here (created if missing).
+    data_dir: Path
+    server: ServerSettings = ServerSettings()
+    auth: AuthSettings = AuthSettings()
+    jobs: JobSettings = JobSettings()
+    limits: LimitSettings = LimitSettings()
+    models: ModelSettings = ModelSettings()
+    messages: MessageSettings = MessageSettings()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "authority.sqlite3"
+
+    @property
+    def audit_anchor_path(self) -> Path:
+        return self.data_dir / "audit-head.json"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.data_dir / "results"
+
+
+def load_authority_settings(path: str | Path | None = None) -> AuthoritySettings:
+    """Load settings from ``path`` (or ``$UUNET_AUTHORITY_CONFIG``) and the environment.
+
+    Raises:
+        shared.config_base.ConfigError: unreadable file or invalid values (each with its key).
+    """
+    if path is None:
+        path = os.environ.get(CONFIG_ENV_VAR) or None
+    return load_settings(AuthoritySettings, path)
+
+
+def camera_key_env_var(camera_id: str) -> str:
+    """The environment variable that holds ``camera_id``'s key: ``UUNET_CAMERA_KEY_<ID>``."""
+    return "UUNET_CAMERA_KEY_" + re.sub(r"[^A-Za-z0-9]", "_", camera_id).upper()
+
+
+def _check_strength(name: str, value: bytes, minimum: int) -> None:
+    if len(value) < minimum:
+        raise WeakSecretError(f"secret {name!r} is {len(value)} bytes; at least {minimum} needed")
+    lowered = value.decode("utf-8", "replace").lower()
+    if any(word in lowered for word in _PLACEHOLDERS) or len(set(value)) < 8:
+        raise WeakSecretError(
+            f"secret {name!r} looks like a placeholder; generate one, e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+        )
+
+
+@dataclass(frozen=True)
+class AuthoritySecrets:
+    """The secrets a serving authority holds (never logged, never in settings)."""
+
+    jwt_key: bytes = field(repr=False)
+    camera_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+
+def load_camera_keys(settings: AuthoritySettings) -> dict[str, bytes]:
+    """Read the key of every camera in ``messages.cameras``.
+
+    Raises:
+        shared.config_base.SecretNotFoundError: a camera's key is missing.
+        WeakSecretError: a key is shorter than the v1 minimum (16 bytes) or a placeholder.
+    """
+    keys = {}
+    for camera in settings.messages.cameras:
+        key = read_secret(f"camera-key-{camera}", camera_key_env_var(camera))
+        _check_strength(f"camera-key-{camera}", key, MIN_KEY_BYTES)
+        keys[camera] = key
+    return keys
+
+
+def load_secrets(settings: AuthoritySettings) -> AuthoritySecrets:
+    """Read the JWT signing key and the camera keys; refuse missing or weak ones.
+
+    Raises:
+        shared.config_base.SecretNotFoundError: the JWT key or a camera key is missing/empty.
+        WeakSecretError: a key is too short or a placeholder.
+    """
+    try:
+        jwt_key = read_secret(JWT_SECRET_NAME, JWT_SECRET_ENV_VAR)
+    except SecretNotFoundError as exc:
+        raise SecretNotFoundError(
+            f"{exc}; the authority refuses to start without a JWT signing key"
+        ) from exc
+    _check_strength(JWT_SECRET_NAME, jwt_key, MIN_JWT_SECRET_BYTES)
+    return AuthoritySecrets(jwt_key=jwt_key, camera_keys=load_camera_keys(settings))

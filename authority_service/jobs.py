@@ -1,0 +1,470 @@
+"""Clip reconstruction jobs: stored in SQLite, run by a bounded pool of worker threads.
+
+Lifecycle: ``queued`` -> ``running`` -> ``succeeded`` | ``failed``; any job becomes ``expired``
+(its upload and result deleted, its row kept) ``jobs.ttl_s`` after submission. Jobs survive a
+restart: at start-up, jobs left ``running`` by a stopped or crashed process go back to ``queued``
+and every queued job is run again from its stored upload. A job interrupted by shutdown is
+requeued the same way. Every finished job is audited (``completed``, ``refused`` for bad input,
+``failed`` for an internal error), as is every expiry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from authority_service.audit import AuditEntry
+from authority_service.config import JobSettings
+from authority_service.db import Database
+from authority_service.errors import AuthorityError, ClipError, ServiceBusyError
+from authority_service.metrics import Metrics
+from authority_service.reconstruction import (
+    RESULT_SUFFIX,
+    ClipReport,
+    ReconstructionCancelledError,
+    Reconstructor,
+)
+
+__all__ = ["Job", "JobManager", "JobStatus", "JobStore"]
+
+log = logging.getLogger(__name__)
+
+
+class JobStatus:
+    """The states of a job (plain strings in the database and the API)."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    expired = "expired"
+    ALL = (queued, running, succeeded, failed, expired)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One stored job."""
+
+    id: str
+    owner: str
+    case_id: str
+    justification: str
+    clip_sha256: str
+    clip_bytes: int
+    status: str
+    frames_done: int
+    frames_total: int | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    expires_at: str
+    result_name: str | None
+    report: dict[str, Any] | None
+    error_code: str | None
+    error_detail: str | None
+
+
+def _row_to_job(row: sqlite3.Row) -> Job:
+    values = dict(zip(row.keys(), tuple(row), strict=True))
+    values["report"] = json.loads(values["report"]) if values["report"] else None
+    return Job(**values)
+
+
+class JobStore:
+    """The ``jobs`` table."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(
+        self,
+        *,
+        job_id: str,
+        owner: str,
+        case_id: str,
+        justification: str,
+        clip_sha256: str,
+        clip_bytes: int,
+        frames_total: int | None,
+        ttl_s: int,
+    ) -> Job:
+        created = _now()
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO jobs (id, owner, case_id, justification, clip_sha256, clip_bytes, "
+                "status, frames_total, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    job_id,
+                    owner,
+                    case_id,
+                    justification,
+                    clip_sha256,
+                    clip_bytes,
+                    JobStatus.queued,
+                    frames_total,
+                    _iso(created),
+                    _iso(created + timedelta(seconds=ttl_s)),
+                ),
+            )
+        job = self.get(job_id)
+        assert job is not None
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        row = self.db.connection().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _row_to_job(row) if row else None
+
+    def _set(self, job_id: str, **values: object) -> None:
+        columns = ", ".join(f"{k} = ?" for k in values)
+        with self.db.transaction() as conn:
+            conn.execute(f"UPDATE jobs SET {columns} WHERE id = ?", [*values.values(), job_id])
+
+    def mark_running(self, job_id: str) -> None:
+        self._set(job_id, status=JobStatus.running, started_at=_iso(_now()), frames_done=0)
+
+    def set_progress(self, job_id: str, done: int, total: int | None) -> None:
+        self._set(job_id, frames_done=done, frames_total=total)
+
+    def mark_succeeded(self, job_id: str, result_name: str, report: ClipReport) -> None:
+        self._set(
+            job_id,
+            status=JobStatus.succeeded,
+            finished_at=_iso(_now()),
+            result_name=result_name,
+            report=json.dumps(asdict(report)),
+            frames_done=report.frames,
+            frames_total=report.frames,
+        )
+
+    def mark_failed(self, job_id: str, code: str, detail: str) -> None:
+        self._set(
+            job_id,
+            status=JobStatus.failed,
+            finished_at=_iso(_now()),
+            error_code=code,
+            error_detail=detail,
+        )
+
+    def requeue(self, job_id: str) -> None:
+        self._set(job_id, status=JobStatus.queued, started_at=None, frames_done=0)
+
+    def requeue_interrupted(self) -> int:
+        """Put jobs a stopped process left ``running`` back to ``queued``; return how many."""
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE jobs SET status = ?, started_at = NULL, frames_done = 0 WHERE status = ?",
+                (JobStatus.queued, JobStatus.running),
+            )
+            return cursor.rowcount
+
+    def queued(self) -> list[Job]:
+        rows = (
+            self.db.connection()
+            .execute("SELECT * FROM jobs WHERE status = ? ORDER BY created_at", (JobStatus.queued,))
+            .fetchall()
+        )
+        return [_row_to_job(r) for r in rows]
+
+    def due_for_expiry(self, now: datetime) -> list[Job]:
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT * FROM jobs WHERE expires_at <= ? AND status NOT IN (?, ?)",
+                (_iso(now), JobStatus.expired, JobStatus.running),
+            )
+            .fetchall()
+        )
+        return [_row_to_job(r) for r in rows]
+
+    def mark_expired(self, job_id: str) -> None:
+        self._set(job_id, status=JobStatus.expired, result_name=None)
+
+
+class JobManager:
+    """Runs queued jobs on ``settings.workers`` threads and deletes expired ones.
+
+    Args:
+        store: the job table.
+        reconstructor: does the work.
+        audit: writes an audit record (raises if it cannot: the job then fails closed).
+        settings: pool size, queue bound, time to live, result codec.
+        uploads_dir / results_dir: where uploads wait and results are kept.
+        metrics: optional counters.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        reconstructor: Reconstructor,
+        audit: Callable[[AuditEntry], object],
+        settings: JobSettings,
+        uploads_dir: Path,
+        results_dir: Path,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.store = store
+        self.reconstructor = reconstructor
+        self.audit = audit
+        self.settings = settings
+        self.uploads_dir = uploads_dir
+        self.results_dir = results_dir
+        self.metrics = metrics
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._admission = threading.Lock()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._running = 0
+        uploads_dir.mkdir(parents=True, exist_ok=True)
+        results_dir.mkdir(parents=True, exist_ok=True)
+
+    # ---------------------------------------------------------------- paths
+    def upload_path(self, job_id: str) -> Path:
+        return self.uploads_dir / f"{job_id}.clip"
+
+    def result_path(self, job: Job) -> Path | None:
+        return self.results_dir / job.result_name if job.result_name else None
+
+    @staticmethod
+    def new_job_id() -> str:
+        """A fresh, unguessable job id: 24 lowercase hex characters."""
+        return secrets.token_hex(12)
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Requeue interrupted jobs, start the workers and the expiry sweeper."""
+        self._stopping.clear()
+        requeued = self.store.requeue_interrupted()
+        if requeued:
+            log.warning("%d job(s) interrupted by the last shutdown will run again", requeued)
+        self.sweep()
+        for job in self.store.queued():
+            self._queue.put(job.id)
+        self._update_gauges()
+        for i in range(self.settings.workers):
+            thread = threading.Thread(target=self._work, name=f"job-worker-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        sweeper = threading.Thread(target=self._sweep_loop, name="job-sweeper", daemon=True)
+        sweeper.start()
+        self._threads.append(sweeper)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the workers; a job in progress is interrupted and stays queued for next start."""
+        self._stopping.set()
+        for _ in range(self.settings.workers):
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads.clear()
+        self._queue = queue.Queue()
+
+    @property
+    def alive(self) -> bool:
+        """Whether every worker thread is running."""
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
+
+    # ---------------------------------------------------------------- submission
+    def ensure_capacity(self) -> None:
+        """Raise :class:`ServiceBusyError` when ``max_queued`` jobs are already waiting."""
+        waiting = self._queue.qsize()
+        if waiting >= self.settings.max_queued:
+            raise ServiceBusyError(
+                f"{waiting} jobs are already waiting; try again later", retry_after_s=30
+            )
+
+    def submit(
+        self,
+        *,
+        job_id: str,
+        owner: str,
+        case_id: str,
+        justification: str,
+        clip_sha256: str,
+        clip_bytes: int,
+        frames_total: int | None,
+    ) -> Job:
+        """Store a job whose upload is already at :meth:`upload_path` and queue it.
+
+        Call :meth:`ensure_capacity` first (and audit the attempt in between): this method
+        does not refuse, so an audited acceptance is never followed by a refusal.
+        """
+        with self._admission:
+            job = self.store.create(
+                job_id=job_id,
+                owner=owner,
+                case_id=case_id,
+                justification=justification,
+                clip_sha256=clip_sha256,
+                clip_bytes=clip_bytes,
+                frames_total=frames_total,
+                ttl_s=self.settings.ttl_s,
+            )
+            self._queue.put(job.id)
+        self._update_gauges()
+        return job
+
+    # ---------------------------------------------------------------- workers
+    def _update_gauges(self) -> None:
+        if self.metrics is not None:
+            self.metrics.jobs_queued.set(self._queue.qsize())
+            self.metrics.jobs_running.set(self._running)
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            job_id = self._queue.get()
+            if job_id is None:
+                return
+            job = self.store.get(job_id)
+            if job is None or job.status != JobStatus.queued:
+                continue
+            with self._admission:
+                self._running += 1
+            self._update_gauges()
+            try:
+                self._run(job)
+            except Exception:
+                log.exception("job %s: unexpected failure", job.id)
+            finally:
+                with self._admission:
+                    self._running -= 1
+                self._update_gauges()
+
+    def _audit_finish(self, job: Job, outcome: str, detail: str, report: ClipReport | None) -> None:
+        self.audit(
+            AuditEntry(
+                actor=job.owner,
+                role="investigator",
+                action="reconstruct_clip",
+                outcome=outcome,
+                case_id=job.case_id,
+                justification=job.justification,
+                clip_sha256=job.clip_sha256,
+                model_ids=",".join(report.model_ids) if report else None,
+                frames=report.frames if report else None,
+                job_id=job.id,
+                detail=detail,
+            )
+        )
+
+    def _run(self, job: Job) -> None:
+        upload = self.upload_path(job.id)
+        partial = self.results_dir / f"{job.id}.partial"
+        self.store.mark_running(job.id)
+        started = time.monotonic()
+        last_update = [0.0]
+
+        def progress(done: int, total: int | None) -> None:
+            now = time.monotonic()
+            if now - last_update[0] >= 0.5:
+                last_update[0] = now
+                self.store.set_progress(job.id, done, total)
+
+        log.info("job %s: reconstructing %s (case %s)", job.id, upload.name, job.case_id)
+        try:
+            if not upload.is_file():
+                raise FileNotFoundError(f"upload of job {job.id} is missing")
+            report = self.reconstructor.reconstruct_clip(
+                upload,
+                partial,
+                codec=self.settings.result_codec,
+                fallback_to_ffv1=True,
+                progress=progress,
+                cancelled=self._stopping.is_set,
+            )
+        except ReconstructionCancelledError:
+            log.warning("job %s: interrupted by shutdown; it stays queued", job.id)
+            self.store.requeue(job.id)
+            return
+        except ClipError as exc:
+            detail = exc.detail
+            frame = exc.extra.get("frame")
+            if frame is not None and not detail.startswith("frame "):
+                detail = f"frame {frame}: {detail}"
+            log.warning("job %s: refused: %s", job.id, detail)
+            self.store.mark_failed(job.id, exc.code, detail)
+            self._audit_finish(job, "refused", f"{exc.code}: {detail}", None)
+            self._count("refused")
+            upload.unlink(missing_ok=True)
+            return
+        except Exception as exc:
+            log.exception("job %s: failed", job.id)
+            detail = f"{type(exc).__name__}: {exc}"
+            self.store.mark_failed(job.id, "internal_error", detail)
+            self._audit_finish(job, "failed", f"internal_error: {detail}", None)
+            self._count("failed")
+            return
+        result_name = f"{job.id}{RESULT_SUFFIX[report.result_codec]}"
+        partial.replace(self.results_dir / result_name)
+        self.store.mark_succeeded(job.id, result_name, report)
+        upload.unlink(missing_ok=True)
+        detail = (
+            f"{report.frames} frames, {report.frames_reconstructed} reconstructed, "
+            f"{report.frames_without_message} without message, {report.faces} faces, "
+            f"{report.unverified_frames} unverified"
+        )
+        self._audit_finish(job, "completed", detail, report)
+        self._count("completed")
+        if self.metrics is not None:
+            self.metrics.job_seconds.observe(time.monotonic() - started)
+            self.metrics.faces.inc(report.faces)
+            self.metrics.frames.labels("reconstructed").inc(report.frames_reconstructed)
+            self.metrics.frames.labels("no_message").inc(report.frames_without_message)
+            self.metrics.frames.labels("no_face").inc(
+                report.frames_with_message - report.frames_reconstructed
+            )
+        log.info("job %s: done, %s in %.1f s", job.id, detail, report.seconds)
+
+    def _count(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.reversals.labels("clip", outcome).inc()
+
+    # ---------------------------------------------------------------- expiry
+    def _sweep_loop(self) -> None:
+        while not self._stopping.wait(self.settings.sweep_interval_s):
+            try:
+                self.sweep()
+            except (OSError, sqlite3.Error, AuthorityError) as exc:
+                log.error("expiry sweep failed (will retry): %s", exc)
+
+    def sweep(self, now: datetime | None = None) -> int:
+        """Delete uploads and results of jobs past their expiry; return how many expired."""
+        expired = 0
+        for job in self.store.due_for_expiry(now or _now()):
+            self.upload_path(job.id).unlink(missing_ok=True)
+            result = self.result_path(job)
+            if result is not None:
+                result.unlink(missing_ok=True)
+            (self.results_dir / f"{job.id}.partial").unlink(missing_ok=True)
+            self.store.mark_expired(job.id)
+            self.audit(
+                AuditEntry(
+                    actor="system",
+                    action="expire_job",
+                    outcome="completed",
+                    case_id=job.case_id,
+                    clip_sha256=job.clip_sha256,
+                    job_id=job.id,
+                    detail=f"job of {job.owner} expired; upload and result deleted",
+                )
+            )
+            expired += 1
+        return expired

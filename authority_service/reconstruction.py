@@ -1,0 +1,422 @@
+"""Reverse the de-identification of frames and clips: read, verify, crop, Ud, paste, encode.
+
+Per frame:
+
+1. **read** the ROI message (:class:`MessageSource`; LSB today, see below);
+2. **verify** it: grammar and box bounds, the v1 HMAC tag with the camera's key when the
+   authority holds it (a bad tag is a *forged* message), and the model id it names;
+3. **crop** exactly the message's boxes, resize each to the model size (``shared.geometry``,
+   the kernels matched to the edge's paste), **run Ud** batched (faces of several frames share
+   one ONNX Runtime call, up to ``max_batch``), and **paste** ``r`` back, enlarged with bicubic
+   interpolation (smoother than the edge's pixel replication: measured +2.7 to +3.7 dB PSNR over
+   bilinear and +6 dB over nearest on 300 UTKFace crops at 80-150 px; see ``bench/authority.py``).
+
+A frame without a message passes through unchanged and is counted. Any frame with a malformed,
+forged or unverifiable message, or one naming a model the authority lacks, fails the whole
+clip with a typed error naming the frame: evidence is reversed completely or not at all.
+
+Messages in the lossy public stream's H.264 SEI units are not read yet (the edge does not write
+them yet): a :class:`MessageSource` that reads PyAV's frame side data can be added next to
+:class:`LsbMessageSource` without touching the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+import av
+import cv2
+import numpy as np
+
+from authority_service.decoders import Decoder, DecoderRegistry
+from authority_service.errors import (
+    ClipError,
+    CorruptVideoError,
+    ForgedMessageError,
+    MalformedMessageError,
+    NoMessageError,
+    UnauthenticatedMessageError,
+)
+from authority_service.media import expected_frames, inspect_clip
+from authority_service.pipeline import BackgroundConsumer, prefetch
+from shared import stego
+from shared.frame_seal import open_frame
+from shared.geometry import Box, batch_to_patches, crops_to_batch, paste
+from shared.roi_message import MessageAuthenticationError, RoiMessage, RoiMessageError
+from shared.video_io import LosslessWriter, VideoDecodeError, VideoFrame, read_frames
+
+__all__ = [
+    "RESULT_SUFFIX",
+    "ClipReport",
+    "FrameMessage",
+    "ImageResult",
+    "LsbMessageSource",
+    "MessageSource",
+    "ReconstructionCancelledError",
+    "Reconstructor",
+    "paste_reconstruction",
+]
+
+log = logging.getLogger(__name__)
+
+ResultCodec = Literal["ffv1", "libx264rgb"]
+#: File suffix and container of a reconstructed clip per codec.
+RESULT_SUFFIX: dict[str, str] = {"ffv1": ".mkv", "libx264rgb": ".mp4"}
+_CONTAINER: dict[str, str] = {"ffv1": "matroska", "libx264rgb": "mp4"}
+# Text that announces an ROI message: a version prefix, or the paper's "<count>,".
+_ANNOUNCES_MESSAGE = re.compile(r"UU|[0-9]{1,9},")
+_MAX_WINDOW_FRAMES = 16
+
+
+class ReconstructionCancelledError(RuntimeError):
+    """The caller asked the clip reconstruction to stop (service shutting down)."""
+
+
+@dataclass(frozen=True)
+class FrameMessage:
+    """A frame's parsed message and whether its tag was verified with the camera's key."""
+
+    message: RoiMessage
+    verified: bool
+
+
+class MessageSource(Protocol):
+    """Reads and checks the ROI message carried by one decoded frame."""
+
+    def open(self, frame: VideoFrame) -> FrameMessage | None:
+        """The frame's message, or ``None`` when it carries none.
+
+        Raises:
+            MalformedMessageError, ForgedMessageError, UnauthenticatedMessageError.
+        """
+
+
+class LsbMessageSource:
+    """Messages hidden in the frame's least significant bits (lossless evidence).
+
+    LSB text that does not announce a message (neither ``UU...`` nor ``<count>,``) is taken as
+    no message: the LSBs of an ordinary frame are noise, and noise now and then starts with a
+    ``"<n>:"`` length prefix. Text that does announce one must parse and verify.
+    """
+
+    def __init__(
+        self, camera_keys: Mapping[str, bytes], *, require_authentication: bool = False
+    ) -> None:
+        self.camera_keys = dict(camera_keys)
+        self.require_authentication = require_authentication
+
+    def open(self, frame: VideoFrame) -> FrameMessage | None:
+        try:
+            text = stego.extract(frame.rgb)
+        except stego.NoMessageError:
+            return None
+        if not _ANNOUNCES_MESSAGE.match(text):
+            return None
+        try:
+            message = open_frame(
+                frame.rgb, self.camera_keys, require_authentication=self.require_authentication
+            )
+        except MessageAuthenticationError as exc:
+            if exc.field == "tag":
+                raise ForgedMessageError(
+                    f"frame {frame.index}: {exc}", frame=frame.index, field=exc.field
+                ) from exc
+            raise UnauthenticatedMessageError(
+                f"frame {frame.index}: {exc}", frame=frame.index, field=exc.field
+            ) from exc
+        except RoiMessageError as exc:
+            raise MalformedMessageError(
+                f"frame {frame.index}: the ROI message is malformed: {exc}",
+                frame=frame.index,
+                field=exc.field,
+            ) from exc
+        verified = message.version == "1" and message.camera_id in self.camera_keys
+        return FrameMessage(message, verified)
+
+
+def _enlarge_or_shrink(patch: np.ndarray, width: int, height: int) -> np.ndarray:
+    h, w = patch.shape[:2]
+    if (w, h) == (width, height):
+        return patch
+    interpolation = cv2.INTER_CUBIC if width >= w and height >= h else cv2.INTER_AREA
+    return cv2.resize(patch, (width, height), interpolation=interpolation)
+
+
+def paste_reconstruction(frame: np.ndarray, batch: np.ndarray, boxes: Sequence[Box]) -> None:
+    """Paste Ud's output (``N x 3 x S x S`` in [0, 1]) into ``frame`` at ``boxes``, in place.
+
+    Enlarging uses bicubic interpolation, shrinking area averaging.
+
+    Raises:
+        ValueError: batch and box counts differ.
+        shared.geometry.BoxOutsideFrameError: a box is not inside the frame.
+    """
+    if len(batch) != len(boxes):
+        raise ValueError(f"{len(batch)} decoder outputs for {len(boxes)} boxes")
+    for patch, box in zip(batch_to_patches(batch), boxes, strict=True):
+        paste(frame, _enlarge_or_shrink(patch, box.w, box.h), box)
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """A reconstructed single frame."""
+
+    rgb: np.ndarray
+    message: RoiMessage
+    verified: bool
+    model_id: str | None
+
+
+@dataclass
+class ClipReport:
+    """What a clip reconstruction did (stored with the job, returned by the API)."""
+
+    frames: int = 0
+    frames_reconstructed: int = 0
+    frames_with_message: int = 0
+    frames_without_message: int = 0
+    faces: int = 0
+    verified_frames: int = 0
+    unverified_frames: int = 0
+    model_ids: list[str] = field(default_factory=list)
+    camera_ids: list[str] = field(default_factory=list)
+    message_versions: list[str] = field(default_factory=list)
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    source_codec: str = ""
+    result_codec: str = ""
+    seconds: float = 0.0
+
+    def count(self, opened: FrameMessage | None, decoder: Decoder | None) -> None:
+        self.frames += 1
+        if opened is None:
+            self.frames_without_message += 1
+            return
+        message = opened.message
+        self.frames_with_message += 1
+        if message.boxes:
+            self.frames_reconstructed += 1
+            self.faces += len(message.boxes)
+        if opened.verified:
+            self.verified_frames += 1
+        else:
+            self.unverified_frames += 1
+        for values, value in (
+            (self.model_ids, decoder.model_id if decoder else None),
+            (self.camera_ids, message.camera_id),
+            (self.message_versions, message.version),
+        ):
+            if value is not None and value not in values:
+                values.append(value)
+
+
+@dataclass
+class _Pending:
+    frame: VideoFrame
+    boxes: tuple[Box, ...]
+    decoder: Decoder | None
+
+
+class Reconstructor:
+    """Reverses frames and clips with the decoders of ``decoders``.
+
+    Args:
+        decoders: where Ud sessions come from, by model id.
+        messages: reads each frame's message (:class:`LsbMessageSource`).
+        max_batch: faces per Ud call (batched across up to 16 frames).
+    """
+
+    def __init__(
+        self, decoders: DecoderRegistry, messages: MessageSource, *, max_batch: int = 32
+    ) -> None:
+        self.decoders = decoders
+        self.messages = messages
+        self.max_batch = max_batch
+
+    def _decoder_for(self, opened: FrameMessage | None) -> Decoder | None:
+        if opened is None or not opened.message.boxes:
+            return None  # nothing to reverse: no decoder needed
+        return self.decoders.for_model(opened.message.model_id)
+
+    def reconstruct_image(self, rgb: np.ndarray) -> ImageResult:
+        """Reverse one frame (``H x W x 3`` RGB uint8).
+
+        Raises:
+            NoMessageError: the frame carries no ROI message.
+            MalformedMessageError / ForgedMessageError / UnauthenticatedMessageError.
+            UnknownModelError / ModelUnavailableError: no decoder for the message.
+        """
+        opened = self.messages.open(VideoFrame(0, rgb, None))
+        if opened is None:
+            raise NoMessageError("the frame carries no ROI message: there is nothing to reverse")
+        decoder = self._decoder_for(opened)
+        out = rgb.copy()
+        if decoder is not None:
+            boxes = opened.message.boxes
+            batch = decoder.model(crops_to_batch(rgb, boxes, decoder.input_size))
+            paste_reconstruction(out, batch, boxes)
+        return ImageResult(
+            out, opened.message, opened.verified, decoder.model_id if decoder else None
+        )
+
+    def _reverse(self, window: list[_Pending]) -> None:
+        """Run Ud once per model over the window's faces and paste into its frames."""
+        by_model: dict[str, list[_Pending]] = {}
+        for item in window:
+            if item.decoder is not None:
+                by_model.setdefault(item.decoder.model_id, []).append(item)
+        for items in by_model.values():
+            decoder = items[0].decoder
+            assert decoder is not None
+            size = decoder.input_size
+            crops = np.concatenate([crops_to_batch(i.frame.rgb, i.boxes, size) for i in items])
+            outputs = decoder.model(crops)
+            start = 0
+            for item in items:
+                end = start + len(item.boxes)
+                paste_reconstruction(item.frame.rgb, outputs[start:end], item.boxes)
+                start = end
+
+    def reconstruct_clip(
+        self,
+        source: Path,
+        destination: Path,
+        *,
+        codec: ResultCodec = "ffv1",
+        fallback_to_ffv1: bool = False,
+        progress: Callable[[int, int | None], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> ClipReport:
+        """Reverse every frame of ``source`` into the lossless clip ``destination``.
+
+        ``destination`` is written in ``codec``'s container (Matroska for FFV1, MP4 for
+        libx264rgb) whatever its suffix. libx264rgb needs even frame sizes: with
+        ``fallback_to_ffv1`` an odd-sized clip is written as FFV1 instead (the report's
+        ``result_codec`` says which), otherwise that is a ``ValueError``.
+        ``progress(frames_done, frames_expected)`` is called after each batch; ``cancelled()``
+        is polled per frame. On any error ``destination`` is removed.
+
+        Raises:
+            NotAVideoError / CorruptVideoError: the clip cannot be read, fails part-way, or has
+                fewer frames than its container declares (truncated).
+            NoMessageError: no frame carries a message.
+            MalformedMessageError / ForgedMessageError / UnauthenticatedMessageError /
+                UnknownModelError / ModelUnavailableError: a frame's message (named in
+                ``extra["frame"]``).
+            ReconstructionCancelledError: ``cancelled()`` returned true.
+            ValueError: libx264rgb asked for an odd-sized clip without ``fallback_to_ffv1``.
+        """
+        started = time.perf_counter()
+        info = inspect_clip(source)
+        expected = expected_frames(info)
+        if codec == "libx264rgb" and (info.width % 2 or info.height % 2):
+            if not fallback_to_ffv1:
+                raise ValueError(
+                    f"H.264 RGB needs even frame sizes, the clip is {info.width}x{info.height}: "
+                    "write it as FFV1 (.mkv)"
+                )
+            codec = "ffv1"
+        report = ClipReport(
+            width=info.width,
+            height=info.height,
+            fps=float(info.fps),
+            source_codec=info.codec,
+            result_codec=codec,
+        )
+        writer = LosslessWriter(
+            destination,
+            info.width,
+            info.height,
+            info.fps,
+            codec=codec,
+            container_format=_CONTAINER[codec],
+        )
+        encoder: BackgroundConsumer[np.ndarray] = BackgroundConsumer(
+            writer.write, depth=_MAX_WINDOW_FRAMES, name="encode"
+        )
+        frames = prefetch(read_frames(source), depth=8, name="decode")
+        try:
+            window: list[_Pending] = []
+            faces = 0
+            for frame in frames:
+                if cancelled is not None and cancelled():
+                    raise ReconstructionCancelledError("reconstruction cancelled")
+                try:
+                    opened = self.messages.open(frame)
+                    decoder = self._decoder_for(opened)
+                except ClipError as exc:
+                    exc.extra.setdefault("frame", frame.index)
+                    raise
+                report.count(opened, decoder)
+                boxes = opened.message.boxes if decoder is not None and opened else ()
+                window.append(_Pending(frame, boxes, decoder))
+                faces += len(boxes)
+                if faces >= self.max_batch or len(window) >= _MAX_WINDOW_FRAMES:
+                    self._flush(window, encoder, report, expected, progress)
+                    faces = 0
+            self._flush(window, encoder, report, expected, progress)
+            encoder.close()
+            writer.close()
+        except VideoDecodeError as exc:
+            self._discard(encoder, writer, destination)
+            raise CorruptVideoError(
+                f"the clip cannot be decoded past frame {report.frames}: {exc}",
+                frame=report.frames,
+            ) from exc
+        except BaseException:
+            self._discard(encoder, writer, destination)
+            raise
+        finally:
+            frames.close()
+        if expected is not None and report.frames < expected - 1:
+            destination.unlink(missing_ok=True)
+            raise CorruptVideoError(
+                f"the clip is truncated: its container declares {expected} frames but only "
+                f"{report.frames} decode",
+                frames=report.frames,
+                expected=expected,
+            )
+        if report.frames_with_message == 0:
+            destination.unlink(missing_ok=True)
+            raise NoMessageError(
+                f"none of the clip's {report.frames} frames carries an ROI message: it is not a "
+                "de-identified recording (or its messages were destroyed by lossy encoding)",
+                frames=report.frames,
+            )
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _flush(
+        self,
+        window: list[_Pending],
+        encoder: BackgroundConsumer[np.ndarray],
+        report: ClipReport,
+        expected: int | None,
+        progress: Callable[[int, int | None], None] | None,
+    ) -> None:
+        if not window:
+            return
+        self._reverse(window)
+        for item in window:
+            encoder.put(item.frame.rgb)
+        window.clear()
+        if progress is not None:
+            progress(report.frames, expected)
+
+    @staticmethod
+    def _discard(
+        encoder: BackgroundConsumer[np.ndarray], writer: LosslessWriter, destination: Path
+    ) -> None:
+        encoder.abandon()
+        try:
+            writer.close()
+        except (OSError, ValueError, av.FFmpegError) as exc:
+            log.debug("closing a discarded output failed: %s", exc)
+        destination.unlink(missing_ok=True)

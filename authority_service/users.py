@@ -1,0 +1,222 @@
+"""Local users: roles, argon2id password hashes, and the store behind a small interface.
+
+:class:`UserStore` is what the rest of the service uses; :class:`SqliteUserStore` is the embedded
+default. A PostgreSQL (or LDAP-backed) store implements the same five methods.
+
+Roles are exclusive (separation of duties): an ``investigator`` may reverse faces, an ``auditor``
+may read and verify the audit log, an ``admin`` manages users. No role implies another.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Protocol
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from authority_service.db import Database
+from authority_service.errors import ConflictError, InvalidRequestError, NotFoundError
+
+__all__ = [
+    "USER_NAME_PATTERN",
+    "PasswordPolicy",
+    "Role",
+    "SqliteUserStore",
+    "User",
+    "UserStore",
+    "check_user_name",
+]
+
+USER_NAME_PATTERN = r"^[a-z0-9][a-z0-9._@-]{0,63}$"
+_USER_NAME = re.compile(USER_NAME_PATTERN)
+
+
+class Role(str, enum.Enum):
+    """What a user may do."""
+
+    investigator = "investigator"
+    auditor = "auditor"
+    admin = "admin"
+
+
+@dataclass(frozen=True)
+class User:
+    """A stored user (the hash never leaves the store's callers)."""
+
+    name: str
+    role: Role
+    password_hash: str
+    disabled: bool
+    token_generation: int
+    created_at: str
+    updated_at: str
+
+
+def check_user_name(name: str) -> str:
+    """Return ``name`` if it is a valid user name.
+
+    Raises:
+        InvalidRequestError: not 1-64 chars of ``a-z 0-9 . _ @ -`` starting with a letter/digit.
+    """
+    if not isinstance(name, str) or not _USER_NAME.fullmatch(name):
+        raise InvalidRequestError(
+            f"user name {name!r} must be 1-64 lowercase letters, digits, '.', '_', '@' or '-', "
+            "starting with a letter or digit",
+            field="name",
+        )
+    return name
+
+
+class PasswordPolicy:
+    """argon2id hashing and the minimum length, from :class:`~.config.AuthSettings`."""
+
+    def __init__(
+        self,
+        min_length: int = 12,
+        time_cost: int = 3,
+        memory_kib: int = 65_536,
+        parallelism: int = 4,
+    ) -> None:
+        self.min_length = min_length
+        self.hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
+        )
+        # Verified against when the user does not exist, so both paths cost the same time.
+        self._dummy_hash = self.hasher.hash("not a password of anyone")
+
+    def check(self, password: str) -> None:
+        """Raise :class:`InvalidRequestError` unless ``password`` is acceptable."""
+        if not isinstance(password, str) or len(password) < self.min_length:
+            raise InvalidRequestError(
+                f"password must be at least {self.min_length} characters", field="password"
+            )
+        if len(password) > 1024:
+            raise InvalidRequestError("password must be at most 1024 characters", field="password")
+
+    def hash(self, password: str) -> str:
+        """Check and hash a new password.
+
+        Raises:
+            InvalidRequestError: the password breaks the policy.
+        """
+        self.check(password)
+        return self.hasher.hash(password)
+
+    def verify(self, user: User | None, password: str) -> bool:
+        """Whether ``password`` is ``user``'s; ``None`` (no such user) costs the same and fails."""
+        try:
+            return self.hasher.verify(
+                user.password_hash if user else self._dummy_hash, password
+            ) and (user is not None)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+
+class UserStore(Protocol):
+    """Where users live. Raises the errors named in each method's docstring."""
+
+    def get(self, name: str) -> User | None:
+        """The user called ``name``, or ``None``."""
+
+    def list(self) -> list[User]:
+        """All users, by name."""
+
+    def add(self, name: str, role: Role, password_hash: str) -> User:
+        """Create a user. Raises ConflictError if the name is taken."""
+
+    def update(
+        self,
+        name: str,
+        *,
+        role: Role | None = None,
+        password_hash: str | None = None,
+        disabled: bool | None = None,
+    ) -> User:
+        """Change a user; a new password, role or disabling revokes its tokens.
+
+        Raises NotFoundError if there is no such user.
+        """
+
+    def count(self) -> int:
+        """How many users exist."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _row_to_user(row: sqlite3.Row) -> User:
+    return User(
+        name=row["name"],
+        role=Role(row["role"]),
+        password_hash=row["password_hash"],
+        disabled=bool(row["disabled"]),
+        token_generation=row["token_generation"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class SqliteUserStore:
+    """:class:`UserStore` in the authority's SQLite database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get(self, name: str) -> User | None:
+        row = self.db.connection().execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
+        return _row_to_user(row) if row else None
+
+    def list(self) -> list[User]:
+        rows = self.db.connection().execute("SELECT * FROM users ORDER BY name").fetchall()
+        return [_row_to_user(r) for r in rows]
+
+    def add(self, name: str, role: Role, password_hash: str) -> User:
+        check_user_name(name)
+        now = _now()
+        try:
+            with self.db.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO users (name, role, password_hash, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (name, Role(role).value, password_hash, now, now),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise ConflictError(f"user {name!r} already exists", code="user_exists") from exc
+        user = self.get(name)
+        assert user is not None
+        return user
+
+    def update(
+        self,
+        name: str,
+        *,
+        role: Role | None = None,
+        password_hash: str | None = None,
+        disabled: bool | None = None,
+    ) -> User:
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no user {name!r}")
+            user = _row_to_user(row)
+            new_role = Role(role) if role is not None else user.role
+            new_hash = password_hash if password_hash is not None else user.password_hash
+            new_disabled = disabled if disabled is not None else user.disabled
+            revoke = new_role != user.role or new_hash != user.password_hash or new_disabled
+            conn.execute(
+                "UPDATE users SET role = ?, password_hash = ?, disabled = ?, "
+                "token_generation = token_generation + ?, updated_at = ? WHERE name = ?",
+                (new_role.value, new_hash, int(new_disabled), int(revoke), _now(), name),
+            )
+        updated = self.get(name)
+        assert updated is not None
+        return updated
+
+    def count(self) -> int:
+        return self.db.connection().execute("SELECT COUNT(*) FROM users").fetchone()[0]

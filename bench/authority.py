@@ -1,0 +1,247 @@
+"""Benchmark: how fast the authority reverses a 640x480 clip, and Ud's cost per face.
+
+Usage: python bench/authority.py [--model DIR] [--frames N] [--faces K] [--threads T]
+
+Side by side in one run, on a 640x480 lossless (FFV1) evidence clip made from the real clip
+``../shared/media/videos/hamilton_640x360.mp4`` (letterboxed to 640x480, K head boxes per frame,
+de-identified and sealed as the edge does):
+
+* **codec only**: decode the evidence and re-encode it losslessly, nothing else, one thread;
+* **reconstruction**: what a job does (``Reconstructor.reconstruct_clip``: decode, read and
+  verify every message, Ud batched across frames, paste, encode, with decode and encode in
+  their own threads); seconds, and the clip's duration divided by them (x real time; the goal
+  is >= 2 on 2 cores);
+
+both for the two result codecs (H.264 RGB qp 0 in MP4, the default, and FFV1 in Matroska);
+* **Ud alone**: milliseconds per face at batch 1, 8 and 32 (median of repeats).
+
+The model is ``--model DIR`` (a model directory: ue.onnx, ud.onnx, card.json), else the shipped
+``models/weights/default`` when present, else an UNTRAINED stand-in with the shape of the
+default (a pix2pix U-Net with 32 base filters, 64x64, random weights) written with ``onnx``:
+its speed is the real model's, its faces are noise. The output says which was used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from authority_service.decoders import DecoderRegistry  # noqa: E402
+from authority_service.reconstruction import LsbMessageSource, Reconstructor  # noqa: E402
+from shared.frame_seal import seal_frame  # noqa: E402
+from shared.geometry import Box, crops_to_batch, paste_batch  # noqa: E402
+from shared.model_dir import load_card, load_encoder  # noqa: E402
+from shared.video_io import LosslessWriter, probe, read_frames  # noqa: E402
+
+CLIP = REPO.parent / "shared" / "media" / "videos" / "hamilton_640x360.mp4"
+SHIPPED = REPO / "models" / "weights" / "default"
+CAMERA, KEY = "bench-cam", b"bench-camera-key-0123456789abcdef"
+HEADS = [Box(484, 64, 128, 128), Box(30, 226, 56, 64), Box(40, 330, 96, 90), Box(300, 80, 72, 72)]
+
+
+def _unet(role: str, in_channels: int, ngf: int = 32, size: int = 64) -> onnx.ModelProto:
+    """A pix2pix-style U-Net (6 downsamplings for 64x64) with random weights."""
+    rng = np.random.default_rng(0)
+    inits, nodes = [], []
+
+    def weight(name: str, shape: tuple[int, ...]) -> str:
+        fan_in = int(np.prod(shape[1:]))
+        inits.append(
+            numpy_helper.from_array(
+                (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32), name
+            )
+        )
+        return name
+
+    channels = [ngf, ngf * 2, ngf * 4, ngf * 8, ngf * 8, ngf * 8]
+    source, skips, previous = "x" if role == "ue" else "a", [], in_channels
+    for i, out in enumerate(channels):
+        w = weight(f"ew{i}", (out, previous, 4, 4))
+        b = weight(f"eb{i}", (out,))
+        nodes.append(
+            helper.make_node("Conv", [source, w, b], [f"e{i}"], strides=[2, 2], pads=[1] * 4)
+        )
+        nodes.append(helper.make_node("LeakyRelu", [f"e{i}"], [f"el{i}"], alpha=0.2))
+        skips.append((f"el{i}", out))
+        source, previous = f"el{i}", out
+    for i, out in enumerate([*reversed(channels[:-1]), 3]):
+        w = weight(f"dw{i}", (previous, out, 4, 4))
+        b = weight(f"db{i}", (out,))
+        nodes.append(
+            helper.make_node(
+                "ConvTranspose", [source, w, b], [f"d{i}"], strides=[2, 2], pads=[1] * 4
+            )
+        )
+        if out == 3:
+            nodes.append(helper.make_node("Sigmoid", [f"d{i}"], ["a" if role == "ue" else "r"]))
+            break
+        skip, skip_channels = skips[-2 - i]
+        nodes.append(helper.make_node("Relu", [f"d{i}"], [f"dr{i}"]))
+        nodes.append(helper.make_node("Concat", [f"dr{i}", skip], [f"dc{i}"], axis=1))
+        source, previous = f"dc{i}", out + skip_channels
+    graph = helper.make_graph(
+        nodes,
+        f"standin_{role}",
+        [
+            helper.make_tensor_value_info(
+                nodes[0].input[0], TensorProto.FLOAT, ["N", in_channels, size, size]
+            )
+        ],
+        [
+            helper.make_tensor_value_info(
+                nodes[-1].output[0], TensorProto.FLOAT, ["N", 3, size, size]
+            )
+        ],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in {"model_id": "untrainedngf32", "role": role, "input_size": str(size)}.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    return model
+
+
+def standin_model_dir(directory: Path) -> Path:
+    """Write the untrained ngf32 stand-in (ue.onnx, ud.onnx, card.json) into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    onnx.save(_unet("ue", 4), directory / "ue.onnx")
+    onnx.save(_unet("ud", 3), directory / "ud.onnx")
+    card = {
+        "model_id": "untrainedngf32",
+        "input_size": 64,
+        "s": [-1, 1, 1, 0],
+        "labels": ["id", "gender", "ethnicity", "hairstyle"],
+        "description": "UNTRAINED ngf32 U-Net stand-in, for speed measurements only",
+    }
+    (directory / "card.json").write_text(json.dumps(card))
+    return directory
+
+
+def make_evidence(model_dir: Path, out: Path, frames: int, faces: int) -> tuple[Path, float]:
+    """A 640x480 FFV1 evidence clip of ``frames`` frames; returns it and its duration (s)."""
+    encoder, card = load_encoder(model_dir, providers="cpu")
+    fps = probe(CLIP).fps
+    boxes = HEADS[:faces]
+    rng = np.random.default_rng(0)
+    with LosslessWriter(out, 640, 480, fps) as writer:
+        for index, frame in enumerate(islice(read_frames(CLIP), frames)):
+            canvas = np.zeros((480, 640, 3), np.uint8)
+            canvas[60:420] = frame.rgb
+            public = canvas.copy()
+            x = crops_to_batch(canvas, boxes, card.input_size)
+            noise = rng.random((len(boxes), 1, card.input_size, card.input_size), np.float32)
+            paste_batch(public, encoder(np.concatenate([x, noise], axis=1)), boxes)
+            seal_frame(
+                public,
+                boxes,
+                camera_id=CAMERA,
+                model_id=card.model_id,
+                frame_index=index,
+                key=KEY,
+                inplace=True,
+            )
+            writer.write(public)
+        written = writer.frames_written
+    return out, written / float(Fraction(fps))
+
+
+def codec_only(source: Path, out: Path, codec: str) -> float:
+    start = time.perf_counter()
+    info = probe(source)
+    with LosslessWriter(out, info.width, info.height, info.fps, codec=codec) as writer:
+        for frame in read_frames(source):
+            writer.write(frame.rgb)
+    return time.perf_counter() - start
+
+
+def ud_ms_per_face(reconstructor: Reconstructor, model_id: str, repeat: int) -> dict[int, float]:
+    decoder = reconstructor.decoders.get(model_id)
+    size = decoder.input_size
+    rng = np.random.default_rng(1)
+    result = {}
+    for batch in (1, 8, 32):
+        a = rng.random((batch, 3, size, size), np.float32)
+        decoder.model(a)  # warm
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            decoder.model(a)
+            times.append(time.perf_counter() - start)
+        result[batch] = 1000 * statistics.median(times) / batch
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="model directory (default: shipped/stand-in)")
+    parser.add_argument("--frames", type=int, default=150, help="clip length in frames")
+    parser.add_argument("--faces", type=int, default=3, choices=range(1, len(HEADS) + 1))
+    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
+    parser.add_argument("--repeat", type=int, default=20, help="Ud timing repeats")
+    args = parser.parse_args()
+    if not CLIP.is_file():
+        sys.exit(f"the benchmark clip {CLIP} is missing")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        if args.model is not None:
+            model_dir, which = args.model, f"{args.model}"
+        elif (SHIPPED / "card.json").is_file():
+            model_dir, which = SHIPPED, f"shipped default {SHIPPED}"
+        else:
+            model_dir = standin_model_dir(tmp / "standin")
+            which = "UNTRAINED ngf32 stand-in (no shipped default model yet)"
+        card = load_card(model_dir)
+        models = tmp / "models"
+        models.mkdir()
+        (models / card.model_id).symlink_to(model_dir.resolve())
+        evidence, duration = make_evidence(model_dir, tmp / "evidence.mkv", args.frames, args.faces)
+        reconstructor = Reconstructor(
+            DecoderRegistry(models, None, providers="cpu", threads=args.threads, max_batch=32),
+            LsbMessageSource({CAMERA: KEY}),
+            max_batch=32,
+        )
+        reconstructor.decoders.get(card.model_id)  # load outside the timing
+        rows = []
+        for codec, suffix in (("libx264rgb", ".mp4"), ("ffv1", ".mkv")):
+            codec_s = codec_only(evidence, tmp / f"copy{suffix}", codec)
+            start = time.perf_counter()
+            report = reconstructor.reconstruct_clip(evidence, tmp / f"out{suffix}", codec=codec)
+            rows.append((codec, codec_s, time.perf_counter() - start))
+        per_face = ud_ms_per_face(reconstructor, card.model_id, args.repeat)
+
+    print(f"model: {which} (id {card.model_id}); ONNX Runtime threads: {args.threads}")
+    print(
+        f"clip: 640x480 FFV1, {report.frames} frames, {duration:.2f} s, "
+        f"{report.faces} faces ({args.faces} per frame)"
+    )
+    print(f"{'result codec':12} {'':30} {'seconds':>8} {'x real time':>12} {'ms/frame':>9}")
+    for codec, codec_s, full_s in rows:
+        for label, seconds in (
+            ("codec only (decode + encode)", codec_s),
+            ("reconstruction (as a job)", full_s),
+        ):
+            print(
+                f"{codec:12} {label:30} {seconds:8.2f} {duration / seconds:12.2f} "
+                f"{1000 * seconds / report.frames:9.1f}"
+            )
+        print(f"{codec:12} reconstruction / codec-only time: {full_s / codec_s:.2f}")
+    print("Ud ms per face: " + ", ".join(f"batch {b}: {ms:.2f}" for b, ms in per_face.items()))
+
+
+if __name__ == "__main__":
+    main()

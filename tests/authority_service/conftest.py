@@ -1,0 +1,194 @@
+"""Fixtures of the authority tests: toy models, settings, evidence clips, a live uvicorn server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from authority_service.api.app import create_app
+from authority_service.config import AuthoritySecrets, AuthoritySettings
+from authority_service.service import Services, build_services
+from authority_service.users import Role
+from shared.geometry import Box
+from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
+from tests.toy_models import TOY_MODEL_ID, write_toy_model_dir
+
+CAMERA_ID = "cam-lobby-01"
+CAMERA_KEY = b"k3y-of-cam-lobby-01-for-tests-only!"
+JWT_KEY = b"jwt-signing-key-for-tests-0123456789-abcdefghijklmnop"
+PASSWORD = "correct horse battery staple"
+USERS = {"ivy": Role.investigator, "audrey": Role.auditor, "adam": Role.admin}
+# Boxes of the synthetic clip: model size, 2x (integer scale), 1.5x, and smaller than the model.
+SYNTHETIC_BOXES = (Box(8, 16, 64, 64), Box(96, 40, 128, 128), Box(230, 20, 80, 80))
+SMALL_BOX = Box(250, 170, 40, 48)
+
+
+def settings_for(tmp: Path, models_dir: Path, **overrides: Any) -> AuthoritySettings:
+    """Fast, test-sized settings (cheap argon2, generous login limit) under ``tmp``."""
+    values: dict[str, Any] = {
+        "data_dir": tmp / "data",
+        # No default decoder, whether or not a trained default ships in models/weights.
+        "models": {
+            "models_dir": models_dir,
+            "providers": "cpu",
+            "threads": 1,
+            "shipped_default": False,
+        },
+        "messages": {"cameras": [CAMERA_ID]},
+        "auth": {
+            "argon2_time_cost": 1,
+            "argon2_memory_kib": 8192,
+            "argon2_parallelism": 1,
+            "login_attempts_per_minute": 1000,
+            "login_failures_per_user_per_minute": 1000,
+        },
+        "jobs": {"workers": 1, "sweep_interval_s": 3600},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(values.get(key), dict):
+            values[key] = {**values[key], **value}
+        else:
+            values[key] = value
+    return AuthoritySettings(**values)
+
+
+SECRETS = AuthoritySecrets(jwt_key=JWT_KEY, camera_keys={CAMERA_ID: CAMERA_KEY})
+
+
+def add_users(services: Services) -> None:
+    for name, role in USERS.items():
+        if services.users.get(name) is None:
+            services.users.add(name, role, services.passwords.hash(PASSWORD))
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> Path:
+    """A models directory holding the toy pair under its model id."""
+    root = tmp_path_factory.mktemp("models")
+    write_toy_model_dir(root / TOY_MODEL_ID)
+    return root
+
+
+@pytest.fixture(scope="session")
+def evidence_clip(tmp_path_factory, models_dir) -> Path:
+    """A small lossless v1 evidence clip of synthetic frames (12 frames, 320x240, 4 boxes)."""
+    out = tmp_path_factory.mktemp("evidence") / "synthetic.mkv"
+
+    def boxes_for(index: int, frame) -> list[Box]:
+        # Frame 5 has no face (an empty message); the others carry 3 or 4 boxes.
+        if index == 5:
+            return []
+        return [*SYNTHETIC_BOXES, *([SMALL_BOX] if index % 2 else [])]
+
+    return deidentify_clip(
+        synthetic_frames(12),
+        boxes_for,
+        models_dir / TOY_MODEL_ID,
+        out,
+        camera_id=CAMERA_ID,
+        key=CAMERA_KEY,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    """A real uvicorn server on 127.0.0.1 running the app in a background thread."""
+
+    services: Services
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+
+    def token(self, user: str) -> str:
+        if user not in self.tokens:
+            with self.client() as client:
+                response = client.post("/v1/token", data={"username": user, "password": PASSWORD})
+                response.raise_for_status()
+                self.tokens[user] = response.json()["access_token"]
+        return self.tokens[user]
+
+    def auth(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user)}"}
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def start_server(settings: AuthoritySettings, secrets: AuthoritySecrets = SECRETS) -> LiveServer:
+    services = build_services(settings, jwt_key=secrets.jwt_key, camera_keys=secrets.camera_keys)
+    add_users(services)
+    app = create_app(settings, secrets, services=services)
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", log_config=None
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    return LiveServer(services, f"http://127.0.0.1:{port}", server, thread)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, models_dir) -> Iterator[LiveServer]:
+    """One live server per test module (its own data directory)."""
+    settings = settings_for(tmp_path_factory.mktemp("authority"), models_dir)
+    server = start_server(settings)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server_factory(tmp_path, models_dir) -> Iterator[Callable[..., LiveServer]]:
+    """Start extra servers with overridden settings (stopped at the end of the test)."""
+    started: list[LiveServer] = []
+
+    def make(data_root: Path | None = None, **overrides: Any) -> LiveServer:
+        settings = settings_for(data_root or tmp_path, models_dir, **overrides)
+        server = start_server(settings)
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+def wait_for_job(client: httpx.Client, job_id: str, headers: dict, timeout: float = 60) -> dict:
+    """Poll a job until it leaves queued/running; return its last state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(f"/v1/reconstructions/{job_id}", headers=headers).json()
+        if body["status"] not in ("queued", "running"):
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} still {body['status']} after {timeout} s")
+        time.sleep(0.05)
+
+
+def reason(case_id: str = "CASE-2024-0042") -> dict[str, str]:
+    return {"case_id": case_id, "justification": "Assault on platform 3 at 22:10; suspect ID."}

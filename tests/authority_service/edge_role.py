@@ -1,0 +1,98 @@
+"""Plays the edge agent's part for the authority tests, with the real shared primitives.
+
+:func:`deidentify_clip` does what ``uunet-edge run --source CLIP --evidence OUT`` does to each
+frame, minus detection (the boxes are given): crop the boxes, run ``Ue`` through ONNX Runtime
+with a noise channel, paste ``a`` back (``shared.geometry.paste_batch``), seal the frame with
+its ROI message (``shared.frame_seal.seal_frame``) and write a lossless evidence file
+(``shared.video_io.LosslessWriter``). The original frames stay with the caller.
+
+To run the round trip against the real edge agent instead, replace the call to
+:func:`deidentify_clip` with the CLI (keeping the camera id and key)::
+
+    subprocess.run(["uunet-edge", "run", "--source", str(source), "--evidence", str(out),
+                    "--model", str(model_dir), "--max-frames", str(n), "--no-realtime"],
+                   env={**os.environ, <the edge's camera-key variable>: key.decode()},
+                   check=True)
+
+The tests read the boxes back from the evidence file's messages and align frames by the
+message's frame index, so they do not depend on which of the two made the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from shared.frame_seal import MessageFormat, seal_frame
+from shared.geometry import Box, crops_to_batch, paste_batch
+from shared.model_dir import load_encoder
+from shared.video_io import LosslessCodec, LosslessWriter
+
+BoxesFor = Callable[[int, np.ndarray], Sequence[Box]]
+
+
+def deidentify_clip(
+    frames: Iterable[np.ndarray],
+    boxes_for: BoxesFor,
+    model_dir: Path,
+    out: Path,
+    *,
+    camera_id: str,
+    key: bytes,
+    fps: Fraction | float = 15,
+    codec: LosslessCodec = "ffv1",
+    message_format: MessageFormat = "v1",
+    seed: int = 0,
+) -> Path:
+    """Write the de-identified, sealed evidence clip of ``frames`` to ``out``; return ``out``."""
+    encoder, card = load_encoder(model_dir, providers="cpu", threads=1)
+    size = card.input_size
+    rng = np.random.default_rng(seed)
+    writer: LosslessWriter | None = None
+    try:
+        for index, frame in enumerate(frames):
+            if writer is None:
+                height, width = frame.shape[:2]
+                writer = LosslessWriter(out, width, height, fps, codec=codec)
+            boxes = list(boxes_for(index, frame))
+            public = frame.copy()
+            if boxes:
+                x = crops_to_batch(frame, boxes, size)
+                noise = rng.random((len(boxes), 1, size, size), dtype=np.float32)
+                paste_batch(public, encoder(np.concatenate([x, noise], axis=1)), boxes)
+            seal_frame(
+                public,
+                boxes,
+                message_format=message_format,
+                camera_id=camera_id,
+                model_id=card.model_id,
+                frame_index=index,
+                key=key,
+                inplace=True,
+            )
+            writer.write(public)
+    finally:
+        if writer is not None:
+            writer.close()
+    return out
+
+
+def synthetic_frames(count: int, width: int = 320, height: int = 240, seed: int = 1) -> list:
+    """Smooth, textured RGB frames (gradients and moving blobs) that change every frame."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack([xx / width, yy / height, (xx + yy) / (width + height)], axis=-1)
+    frames = []
+    for i in range(count):
+        canvas = base.copy()
+        for _ in range(6):
+            cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+            radius = rng.uniform(10, 40)
+            blob = np.exp(-((xx - cx - 2 * i) ** 2 + (yy - cy) ** 2) / (2 * radius**2))
+            canvas += blob[..., None] * rng.uniform(-0.5, 0.5, 3).astype(np.float32)
+        canvas += rng.normal(0, 0.01, canvas.shape).astype(np.float32)
+        frames.append(np.clip(canvas * 255, 0, 255).astype(np.uint8))
+    return frames

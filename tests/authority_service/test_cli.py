@@ -1,0 +1,197 @@
+"""uunet-authority: users (password never from argv), audit verify, audited local reconstruct."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from authority_service.cli import run
+from authority_service.config import JWT_SECRET_ENV_VAR, camera_key_env_var
+from authority_service.db import Database
+from authority_service.users import SqliteUserStore
+from shared.geometry import crop
+from shared.video_io import LosslessWriter, read_frames
+from tests.authority_service.conftest import (
+    CAMERA_ID,
+    CAMERA_KEY,
+    JWT_KEY,
+    SYNTHETIC_BOXES,
+)
+from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
+from tests.toy_models import TOY_MODEL_ID
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def config(tmp_path, models_dir, monkeypatch) -> Path:
+    monkeypatch.setenv(camera_key_env_var(CAMERA_ID), CAMERA_KEY.decode())
+    monkeypatch.delenv(JWT_SECRET_ENV_VAR, raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    monkeypatch.delenv("SUDO_USER", raising=False)
+    path = tmp_path / "authority.yml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": str(tmp_path / "data"),
+                "models": {
+                    "models_dir": str(models_dir),
+                    "providers": "cpu",
+                    "shipped_default": False,
+                },
+                "messages": {"cameras": [CAMERA_ID]},
+                "auth": {"argon2_time_cost": 1, "argon2_memory_kib": 8192},
+                "log_level": "WARNING",
+            }
+        )
+    )
+    return path
+
+
+def _cli(config: Path, *args: str, stdin: str = "", env: dict | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "authority_service", "--config", str(config), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def cli(config: Path, *args: str) -> int:
+    """Run the command line in this process (fast); ``_cli`` runs a real process."""
+    return run(["--config", str(config), *args])
+
+
+def _records(config: Path):
+    settings = yaml.safe_load(config.read_text())
+    conn = sqlite3.connect(Path(settings["data_dir"]) / "authority.sqlite3")
+    conn.row_factory = sqlite3.Row
+    return [dict(r) for r in conn.execute("SELECT * FROM audit_log ORDER BY seq")]
+
+
+def test_user_add_reads_the_password_from_stdin_in_a_real_process(config):
+    done = _cli(config, "user", "add", "ivy", "--role", "investigator", stdin="a long passphrase\n")
+    assert done.returncode == 0, done.stderr
+    assert "user ivy added as investigator" in done.stdout
+    store = SqliteUserStore(
+        Database(Path(yaml.safe_load(config.read_text())["data_dir"]) / "authority.sqlite3")
+    )
+    user = store.get("ivy")
+    assert user.password_hash.startswith("$argon2id$")
+    record = _records(config)[-1]
+    assert record["actor"] == f"os:{getpass.getuser()}" and record["action"] == "user_add"
+
+
+def test_user_add_from_env_then_list_disable_and_refusals(config, monkeypatch, capsys):
+    monkeypatch.setenv("NEW_PW", "another long passphrase")
+    assert (
+        cli(config, "user", "add", "audrey", "--role", "auditor", "--password-env", "NEW_PW") == 0
+    )
+    assert cli(config, "user", "disable", "audrey") == 0
+    assert cli(config, "user", "list") == 0
+    assert "audrey\tauditor\tdisabled" in capsys.readouterr().out
+    monkeypatch.setenv("SHORT_PW", "short")
+    assert cli(config, "user", "add", "bob", "--role", "admin", "--password-env", "SHORT_PW") == 1
+    assert cli(config, "user", "add", "bob", "--role", "admin", "--password-env", "UNSET_X") == 2
+    with pytest.raises(SystemExit):  # there is no way to pass the password itself in argv
+        cli(config, "user", "add", "bob", "--role", "admin", "--password", "in-argv-please-no")
+
+
+def test_audit_verify_exit_codes_follow_the_chain(config, monkeypatch, capsys):
+    monkeypatch.setenv("PW", "yet another passphrase")
+    for name in ("u1", "u2", "u3"):
+        assert cli(config, "user", "add", name, "--role", "auditor", "--password-env", "PW") == 0
+    capsys.readouterr()
+    assert cli(config, "audit", "verify") == 0
+    assert "audit chain valid" in capsys.readouterr().out
+    data_dir = Path(yaml.safe_load(config.read_text())["data_dir"])
+    conn = sqlite3.connect(data_dir / "authority.sqlite3", isolation_level=None)
+    conn.execute("DROP TRIGGER audit_log_no_delete")
+    conn.execute("DELETE FROM audit_log WHERE seq = 2")
+    conn.close()
+    assert cli(config, "audit", "verify") == 1
+    out = capsys.readouterr().out
+    assert "AUDIT CHAIN BROKEN" in out and "record 3: sequence gap" in out
+
+
+REASON = ("--case-id", "CASE-7", "--justification", "Local review requested by court order.")
+
+
+def test_reconstruct_writes_the_clip_and_audits_the_os_user(
+    config, evidence_clip, tmp_path, capsys
+):
+    out = tmp_path / "restored.mkv"
+    assert cli(config, "reconstruct", str(evidence_clip), "--out", str(out), *REASON) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["verified_frames"] == 12 and report["faces"] == 38  # tags checked with the key
+    frames = [f.rgb for f in read_frames(out)]
+    box = SYNTHETIC_BOXES[0]
+    np.testing.assert_array_equal(crop(frames[0], box), crop(synthetic_frames(12)[0], box))
+    start, end = _records(config)[-2:]
+    assert start["actor"] == end["actor"] == f"os:{getpass.getuser()}"
+    assert (start["outcome"], end["outcome"]) == ("granted", "completed")
+    assert end["case_id"] == "CASE-7" and end["frames"] == 12 and end["model_ids"] == TOY_MODEL_ID
+
+
+def test_reconstruct_through_sudo_records_the_caller(config, evidence_clip, tmp_path, monkeypatch):
+    monkeypatch.setenv("SUDO_USER", "alice-operator")
+    out = tmp_path / "restored.mp4"
+    assert cli(config, "reconstruct", str(evidence_clip), "--out", str(out), *REASON) == 0
+    assert _records(config)[-1]["actor"] == f"os:alice-operator (as {getpass.getuser()})"
+
+
+def test_reconstruct_refuses_forged_clip_and_leaves_no_output(config, evidence_clip, tmp_path):
+    frames = [f.rgb for f in read_frames(evidence_clip)]
+    frames[2][5, 5] ^= 0x10
+    forged = tmp_path / "forged.mkv"
+    with LosslessWriter(forged, 320, 240, 15) as writer:
+        for frame in frames:
+            writer.write(frame)
+    out = tmp_path / "restored.mkv"
+    assert cli(config, "reconstruct", str(forged), "--out", str(out), *REASON) == 1
+    assert not out.exists() and not list(tmp_path.glob(".*partial*"))
+    assert _records(config)[-1]["outcome"] == "refused"
+
+
+def test_reconstruct_paper_format_needs_a_model(config, models_dir, tmp_path):
+    clip = deidentify_clip(
+        synthetic_frames(2),
+        lambda i, f: [SYNTHETIC_BOXES[0]],
+        models_dir / TOY_MODEL_ID,
+        tmp_path / "paper.mkv",
+        camera_id=CAMERA_ID,
+        key=CAMERA_KEY,
+        message_format="paper",
+    )
+    out = tmp_path / "restored.mp4"
+    base = ("reconstruct", str(clip), "--out", str(out), *REASON)
+    assert cli(config, *base) == 1  # no default model configured, the shipped one off
+    assert "no_default_model" in _records(config)[-1]["detail"]
+    assert cli(config, *base, "--model", str(models_dir / TOY_MODEL_ID)) == 0
+    assert out.is_file() and len(list(read_frames(out))) == 2
+
+
+def test_validate_config_and_serve_refuse_missing_or_weak_secret(config, monkeypatch, capsys):
+    assert cli(config, "validate-config") == 2
+    assert "refuses to start without a JWT signing key" in capsys.readouterr().err
+    assert cli(config, "serve") == 2
+    monkeypatch.setenv(JWT_SECRET_ENV_VAR, "changeme")
+    assert cli(config, "serve") == 2
+    assert "at least 32" in capsys.readouterr().err
+    monkeypatch.setenv(JWT_SECRET_ENV_VAR, JWT_KEY.decode())
+    assert cli(config, "validate-config") == 0
+    monkeypatch.delenv(camera_key_env_var(CAMERA_ID))
+    assert cli(config, "validate-config") == 2
+    assert "camera-key-cam-lobby-01" in capsys.readouterr().err

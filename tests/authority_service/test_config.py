@@ -1,0 +1,94 @@
+"""authority_service.config: strict settings; secrets from env/credentials, refused when weak."""
+
+from __future__ import annotations
+
+import pytest
+
+from authority_service.config import (
+    JWT_SECRET_ENV_VAR,
+    WeakSecretError,
+    camera_key_env_var,
+    load_authority_settings,
+    load_secrets,
+)
+from shared.config_base import ConfigError, SecretNotFoundError
+
+GOOD_JWT = "Vq3x9-Lw7pZ2kR8mT4nY6bH1cJ5dF0gS-aE"
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in (JWT_SECRET_ENV_VAR, "CREDENTIALS_DIRECTORY", "UUNET_AUTHORITY_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def _config(tmp_path, text: str):
+    path = tmp_path / "authority.yml"
+    path.write_text(text)
+    return path
+
+
+def test_load_settings_file_and_env_override(tmp_path, clean_env):
+    path = _config(tmp_path, f"data_dir: {tmp_path}\njobs:\n  workers: 2\n  ttl_s: 600\n")
+    clean_env.setenv("UUNET_AUTHORITY_JOBS__WORKERS", "3")
+    settings = load_authority_settings(path)
+    assert settings.jobs.workers == 3 and settings.jobs.ttl_s == 600
+    assert settings.database_path == tmp_path / "authority.sqlite3"
+
+
+def test_load_settings_unknown_key_and_bad_value_name_their_path(tmp_path, clean_env):
+    path = _config(tmp_path, f"data_dir: {tmp_path}\njobs:\n  wrokers: 2\n  ttl_s: 5\n")
+    with pytest.raises(ConfigError) as info:
+        load_authority_settings(path)
+    problems = "\n".join(info.value.problems)
+    assert "jobs.wrokers: unknown key" in problems and "jobs.ttl_s" in problems
+
+
+def test_load_settings_missing_data_dir_is_an_error(tmp_path, clean_env):
+    with pytest.raises(ConfigError, match="data_dir"):
+        load_authority_settings(_config(tmp_path, "log_level: INFO\n"))
+
+
+def test_bad_camera_id_is_refused(tmp_path, clean_env):
+    path = _config(tmp_path, f"data_dir: {tmp_path}\nmessages:\n  cameras: ['cam|1']\n")
+    with pytest.raises(ConfigError, match=r"messages\.cameras"):
+        load_authority_settings(path)
+
+
+def test_load_secrets_refuses_missing_empty_short_and_placeholder_jwt_key(tmp_path, clean_env):
+    settings = load_authority_settings(_config(tmp_path, f"data_dir: {tmp_path}\n"))
+    with pytest.raises(SecretNotFoundError, match="refuses to start"):
+        load_secrets(settings)
+    clean_env.setenv(JWT_SECRET_ENV_VAR, "   ")
+    with pytest.raises(SecretNotFoundError):
+        load_secrets(settings)
+    clean_env.setenv(JWT_SECRET_ENV_VAR, "short-but-random-7Q")
+    with pytest.raises(WeakSecretError, match="at least 32"):
+        load_secrets(settings)
+    clean_env.setenv(JWT_SECRET_ENV_VAR, "changeme-changeme-changeme-changeme-42")
+    with pytest.raises(WeakSecretError, match="placeholder"):
+        load_secrets(settings)
+    clean_env.setenv(JWT_SECRET_ENV_VAR, GOOD_JWT)
+    assert load_secrets(settings).jwt_key == GOOD_JWT.encode()
+
+
+def test_load_secrets_reads_credentials_directory_and_camera_keys(tmp_path, clean_env):
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "jwt-signing-key").write_text(GOOD_JWT + "\n")
+    (creds / "camera-key-cam.lobby-1").write_text("lobby-camera-key-0123456789abcdef")
+    clean_env.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    path = _config(tmp_path, f"data_dir: {tmp_path}\nmessages:\n  cameras: [cam.lobby-1, cam-2]\n")
+    settings = load_authority_settings(path)
+    with pytest.raises(SecretNotFoundError, match="camera-key-cam-2"):
+        load_secrets(settings)
+    assert camera_key_env_var("cam-2") == "UUNET_CAMERA_KEY_CAM_2"
+    clean_env.setenv("UUNET_CAMERA_KEY_CAM_2", "platform-camera-key-9876543210zyx")
+    secrets = load_secrets(settings)
+    assert secrets.jwt_key == GOOD_JWT.encode()
+    assert secrets.camera_keys == {
+        "cam.lobby-1": b"lobby-camera-key-0123456789abcdef",
+        "cam-2": b"platform-camera-key-9876543210zyx",
+    }
+    assert "lobby" not in repr(secrets)  # keys never show in logs or tracebacks

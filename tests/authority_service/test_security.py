@@ -1,0 +1,99 @@
+"""authority_service.security: JWT issue/verify (expired, forged, revoked) and the rate limiter."""
+
+from __future__ import annotations
+
+import jwt
+import pytest
+
+from authority_service.db import Database
+from authority_service.errors import AuthenticationError, RateLimitedError
+from authority_service.security import LoginRateLimiter, TokenService
+from authority_service.users import Role, SqliteUserStore
+
+KEY = b"a-signing-key-for-tests-0123456789-abcdefgh"
+
+
+@pytest.fixture
+def users(tmp_path) -> SqliteUserStore:
+    store = SqliteUserStore(Database(tmp_path / "db.sqlite3"))
+    store.add("ivy", Role.investigator, "$argon2id$placeholder")
+    return store
+
+
+def test_issue_then_authenticate_returns_current_user(users):
+    tokens = TokenService(KEY, 60, "uunet-authority")
+    token, ttl = tokens.issue(users.get("ivy"))
+    assert ttl == 60
+    assert tokens.authenticate(token, users).name == "ivy"
+    assert tokens.verify(token).role == "investigator"
+
+
+def test_expired_token_raises_token_expired(users):
+    tokens = TokenService(KEY, 60, "uunet-authority")
+    token, _ = tokens.issue(users.get("ivy"), now=1_000_000)
+    with pytest.raises(AuthenticationError) as info:
+        tokens.authenticate(token, users)
+    assert info.value.code == "token_expired"
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda t: jwt.encode(jwt.decode(t, options={"verify_signature": False}), b"k" * 40),
+        lambda t: t[:-4] + ("AAAA" if not t.endswith("AAAA") else "BBBB"),
+        lambda t: jwt.encode(
+            {**jwt.decode(t, options={"verify_signature": False}), "aud": "other"}, KEY
+        ),
+        lambda t: "not.a.token",
+    ],
+    ids=["other-key", "edited-signature", "wrong-audience", "garbage"],
+)
+def test_forged_tokens_raise_invalid_token(users, forge):
+    tokens = TokenService(KEY, 60, "uunet-authority")
+    token, _ = tokens.issue(users.get("ivy"))
+    with pytest.raises(AuthenticationError) as info:
+        tokens.authenticate(forge(token), users)
+    assert info.value.code == "invalid_token"
+
+
+def test_alg_none_token_is_refused(users):
+    tokens = TokenService(KEY, 60, "uunet-authority")
+    token, _ = tokens.issue(users.get("ivy"))
+    claims = jwt.decode(token, options={"verify_signature": False})
+    unsigned = jwt.encode(claims, None, algorithm="none")
+    with pytest.raises(AuthenticationError):
+        tokens.authenticate(unsigned, users)
+
+
+def test_role_change_and_disabling_revoke_issued_tokens(users):
+    tokens = TokenService(KEY, 60, "uunet-authority")
+    token, _ = tokens.issue(users.get("ivy"))
+    users.update("ivy", role=Role.auditor)
+    with pytest.raises(AuthenticationError) as info:
+        tokens.authenticate(token, users)
+    assert info.value.code == "token_revoked"
+    fresh, _ = tokens.issue(users.get("ivy"))
+    users.update("ivy", disabled=True)
+    with pytest.raises(AuthenticationError):
+        tokens.authenticate(fresh, users)
+
+
+def test_rate_limiter_per_client_then_recovers_after_period():
+    limiter = LoginRateLimiter(per_client=3, failures_per_user=100, period_s=60)
+    for i in range(3):
+        limiter.check("10.0.0.1", "ivy", now=100.0 + i)
+    with pytest.raises(RateLimitedError) as info:
+        limiter.check("10.0.0.1", "ivy", now=103.0)
+    assert 1 <= info.value.retry_after_s <= 60
+    limiter.check("10.0.0.2", "ivy", now=103.0)  # another client is not affected
+    limiter.check("10.0.0.1", "ivy", now=161.0)  # the window moved on
+
+
+def test_rate_limiter_counts_failures_per_user_across_clients():
+    limiter = LoginRateLimiter(per_client=100, failures_per_user=2, period_s=60)
+    for client in ("a", "b"):
+        limiter.check(client, "ivy", now=10.0)
+        limiter.record_failure("ivy", now=10.0)
+    with pytest.raises(RateLimitedError, match="failed logins"):
+        limiter.check("c", "ivy", now=11.0)
+    limiter.check("c", "audrey", now=11.0)

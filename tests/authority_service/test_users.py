@@ -1,0 +1,62 @@
+"""authority_service.users: SQLite store, argon2id hashing, token generation on changes."""
+
+from __future__ import annotations
+
+import pytest
+
+from authority_service.db import Database
+from authority_service.errors import ConflictError, InvalidRequestError, NotFoundError
+from authority_service.users import PasswordPolicy, Role, SqliteUserStore, check_user_name
+
+
+@pytest.fixture
+def store(tmp_path) -> SqliteUserStore:
+    return SqliteUserStore(Database(tmp_path / "db.sqlite3"))
+
+
+@pytest.fixture(scope="module")
+def policy() -> PasswordPolicy:
+    return PasswordPolicy(min_length=12, time_cost=1, memory_kib=8192, parallelism=1)
+
+
+def test_add_get_list_and_duplicate(store, policy):
+    store.add("ivy", Role.investigator, policy.hash("a long enough password"))
+    store.add("audrey", Role.auditor, policy.hash("another long password"))
+    assert [u.name for u in store.list()] == ["audrey", "ivy"]
+    assert store.get("ivy").role is Role.investigator and store.count() == 2
+    assert store.get("nobody") is None
+    with pytest.raises(ConflictError, match="already exists"):
+        store.add("ivy", Role.admin, policy.hash("a long enough password"))
+
+
+def test_password_hash_is_argon2id_and_verifies(store, policy):
+    user = store.add("ivy", Role.investigator, policy.hash("a long enough password"))
+    assert user.password_hash.startswith("$argon2id$")
+    assert "a long enough password" not in user.password_hash
+    assert policy.verify(user, "a long enough password")
+    assert not policy.verify(user, "a long enough passwore")
+    assert not policy.verify(None, "a long enough password")  # unknown user: same cost, False
+
+
+def test_password_policy_refuses_short(policy):
+    with pytest.raises(InvalidRequestError, match="at least 12"):
+        policy.hash("short")
+
+
+@pytest.mark.parametrize("name", ["", "Ivy", "-ivy", "a b", "x" * 65, "ivy;drop"])
+def test_check_user_name_refuses_bad_names(name):
+    with pytest.raises(InvalidRequestError):
+        check_user_name(name)
+
+
+def test_update_changes_revoke_tokens_and_unknown_user_raises(store, policy):
+    user = store.add("ivy", Role.investigator, policy.hash("a long enough password"))
+    assert user.token_generation == 0
+    same = store.update("ivy", role=Role.investigator)
+    assert same.token_generation == 0  # nothing changed: tokens stay valid
+    moved = store.update("ivy", role=Role.auditor)
+    assert moved.role is Role.auditor and moved.token_generation == 1
+    disabled = store.update("ivy", disabled=True)
+    assert disabled.disabled and disabled.token_generation == 2
+    with pytest.raises(NotFoundError):
+        store.update("nobody", disabled=True)
