@@ -308,7 +308,7 @@ class CaptureThread(threading.Thread):
                         item = CapturedFrame(self._next_index, rgb, time.monotonic())
                         self._next_index += 1
                         self._queue.put(item, block=self._block, stop=self.stop_event)
-                    if not self._live:
+                    if not self._live or self.stop_event.is_set():
                         return
                     log.warning("live source ended; reconnecting")
                 except SourceError as exc:

@@ -212,7 +212,7 @@ def noise_key() -> bytes:
 
     ``$UUNET_EDGE_NOISE_KEY`` or ``$CREDENTIALS_DIRECTORY/noise-key`` when set; otherwise 32
     fresh random bytes per process (the noise only has to be unpredictable and stable along a
-    track; nothing downstream needs it).
+    track; nothing downstream needs it). Call it once per process.
     """
     try:
         return read_secret(NOISE_KEY_NAME, NOISE_KEY_ENV)

@@ -75,7 +75,7 @@ class IouTracker:
 
     def _held_box(self, track: Track, width: int, height: int) -> Box:
         anchor = self._anchor[track.id]
-        grow = self.hold_growth * min(track.missed + 1, 3)
+        grow = self.hold_growth * min(track.missed, 3)
         dx, dy = anchor.w * grow, anchor.h * grow
         box = clip_box(
             anchor.x - dx, anchor.y - dy, anchor.right + dx, anchor.bottom + dy, width, height

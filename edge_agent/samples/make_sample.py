@@ -54,25 +54,44 @@ def _backdrop() -> np.ndarray:
 
 def _person(img: np.ndarray, cx: int, cy: int, s: int, skin: tuple, hair: tuple) -> None:
     w, h = int(s * 0.38), int(s * 0.5)
-    cv2.ellipse(img, (cx, cy + int(s * 0.55)), (int(w * 1.3), int(s * 0.25)), 0, 180, 360,
-                (60, 70, 120), -1)
-    cv2.rectangle(img, (cx - int(w * 0.35), cy + int(h * 0.7)),
-                  (cx + int(w * 0.35), cy + int(h * 1.1)), skin, -1)
-    cv2.ellipse(img, (cx, cy - int(s * 0.12)), (int(w * 1.12), int(h * 0.9)), 0, 180, 360,
-                hair, -1)
+    cv2.ellipse(
+        img, (cx, cy + int(s * 0.55)), (int(w * 1.3), int(s * 0.25)), 0, 180, 360, (60, 70, 120), -1
+    )
+    cv2.rectangle(
+        img,
+        (cx - int(w * 0.35), cy + int(h * 0.7)),
+        (cx + int(w * 0.35), cy + int(h * 1.1)),
+        skin,
+        -1,
+    )
+    cv2.ellipse(img, (cx, cy - int(s * 0.12)), (int(w * 1.12), int(h * 0.9)), 0, 180, 360, hair, -1)
     cv2.ellipse(img, (cx, cy), (w, h), 0, 0, 360, skin, -1)
     ex, ey = int(w * 0.42), cy - int(h * 0.12)
     for sign in (-1, 1):
         ex_c = cx + sign * ex
-        cv2.ellipse(img, (ex_c, ey - int(h * 0.2)), (int(w * 0.28), int(h * 0.05)), 0, 180, 360,
-                    _scale(hair, 0.5), max(1, int(s * 0.02)))
+        cv2.ellipse(
+            img,
+            (ex_c, ey - int(h * 0.2)),
+            (int(w * 0.28), int(h * 0.05)),
+            0,
+            180,
+            360,
+            _scale(hair, 0.5),
+            max(1, int(s * 0.02)),
+        )
         cv2.ellipse(img, (ex_c, ey), (int(w * 0.2), int(h * 0.08)), 0, 0, 360, (245, 245, 245), -1)
         cv2.circle(img, (ex_c, ey), max(1, int(h * 0.07)), (50, 35, 25), -1)
-    nose = np.array([[cx, ey + int(h * 0.05)], [cx - int(w * 0.14), cy + int(h * 0.3)],
-                     [cx + int(w * 0.14), cy + int(h * 0.3)]])
+    nose = np.array(
+        [
+            [cx, ey + int(h * 0.05)],
+            [cx - int(w * 0.14), cy + int(h * 0.3)],
+            [cx + int(w * 0.14), cy + int(h * 0.3)],
+        ]
+    )
     cv2.fillPoly(img, [nose], _scale(skin, 0.85))
-    cv2.ellipse(img, (cx, cy + int(h * 0.55)), (int(w * 0.35), int(h * 0.1)), 0, 0, 180,
-                (150, 60, 60), -1)
+    cv2.ellipse(
+        img, (cx, cy + int(h * 0.55)), (int(w * 0.35), int(h * 0.1)), 0, 0, 180, (150, 60, 60), -1
+    )
 
 
 def _positions(index: int) -> list[tuple[int, int, int, tuple, tuple]]:
