@@ -145,7 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="write the sample clip")
     parser.add_argument("--out", type=Path, default=SAMPLE)
     args = parser.parse_args()
-    print(write_sample(args.out), f"{args.out.stat().st_size / 1e6:.2f} MB")
+    print(write_sample(args.out), f"{args.out.stat().st_size / 1e6:.2f} MB")  # noqa: T201
 
 
 if __name__ == "__main__":
