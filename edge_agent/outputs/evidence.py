@@ -105,7 +105,11 @@ class EvidenceRecorder(FrameSink):
         if self._fmt is None:
             raise SinkError("evidence recorder written before open()")
         limit = self._segment_limit()
-        if self._writer is not None and limit is not None and self._segment_frames >= limit:
+        if (
+            self._writer is not None
+            and limit is not None
+            and frame.index - self._first_index >= limit
+        ):
             self._finish()
         if self._writer is None:
             self._start(frame.index)
