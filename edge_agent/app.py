@@ -20,7 +20,6 @@ import numpy as np
 from edge_agent.capture import (
     CaptureThread,
     FrameQueue,
-    SourceError,
     SourceInfo,
     SourceSpec,
     open_frames,
@@ -195,14 +194,6 @@ class EdgeAgent:
             OSError: the metrics port cannot be bound.
         """
         settings = self.settings
-        if settings.metrics.enabled:
-            self.metrics = MetricsServer(
-                self.stats,
-                settings.metrics.host,
-                settings.metrics.port,
-                stale_after_s=settings.metrics.stale_after_s,
-                extra_health=lambda: {"source_connected": capture.connected.is_set()},
-            ).start()
         spec = self.opener.spec
         queue = FrameQueue(settings.source.queue_size, self.stats)
         capture = CaptureThread(
@@ -213,6 +204,14 @@ class EdgeAgent:
             block=not spec.live and not settings.source.realtime,
             backoff=(settings.source.reconnect_initial_s, settings.source.reconnect_max_s),
         )
+        if settings.metrics.enabled:
+            self.metrics = MetricsServer(
+                self.stats,
+                settings.metrics.host,
+                settings.metrics.port,
+                stale_after_s=settings.metrics.stale_after_s,
+                extra_health=lambda: {"source_connected": capture.connected.is_set()},
+            ).start()
         capture.start()
         self.notifier.ready(f"processing {spec.location}")
         processed = 0
@@ -315,6 +314,3 @@ def build_agent(
         spec.kind,
     )
     return EdgeAgent(settings, processor, opener, _make_sinks(settings), stats, notifier=notifier)
-
-
-__all__ += ["SourceError"]

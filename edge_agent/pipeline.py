@@ -134,7 +134,8 @@ class FrameProcessor:
     def process(self, captured: CapturedFrame) -> SealedFrame | None:
         """Return the public version of a captured frame, or ``None`` when it is dropped.
 
-        Never raises for a failing stage: failures are handled as the module docstring says.
+        The captured pixels are modified in place (no copy of the raw frame is kept). Never
+        raises for a failing stage: failures are handled as the module docstring says.
         """
         frame = captured.rgb
         if not frame.flags.writeable:
