@@ -229,3 +229,57 @@ def test_open_frames_realtime_paces_a_file_at_its_frame_rate(sample_clip):
     elapsed = time.monotonic() - start
     assert len(frames) == 16
     assert elapsed >= 15 / 15 * 0.9  # 16 frames at 15 fps span 1 s
+
+
+class ResizingOpener(DroppingOpener):
+    """A live source whose resolution changes when it comes back (camera reconfigured)."""
+
+    def __call__(self, stop):
+        self.connections += 1
+        if self.connections == 1:
+            return iter([f.copy() for f in self.frames[:5]])
+        small = [np.ascontiguousarray(f[::2, ::2]) for f in self.frames[5:10]]
+        self.info = SourceInfo(320, 180, Fraction(15))
+
+        def rest():
+            yield from small
+            stop.wait(30)
+
+        return rest()
+
+
+def test_source_changing_resolution_restarts_the_outputs(make_settings, tmp_path, source_frames):
+    settings = make_settings(
+        "rtsp://camera.invalid/stream",
+        source={"reconnect_initial_s": 0.05, "queue_size": 100},
+        outputs={"evidence": {"path": str(tmp_path / "seg"), "segment_s": 100}},
+        max_frames=10,
+    )
+    agent = build_agent(settings)
+    agent.opener = ResizingOpener([source_frames[i] for i in range(10)], cuts=[])
+    result = agent.run()
+    assert result.frames_processed == 10
+    segments = sorted((tmp_path / "seg").glob("*.mkv"))
+    assert len(segments) == 2
+    sizes = [next(iter(read_frames(s))).rgb.shape[:2] for s in segments]
+    assert sorted(sizes) == [(180, 320), (360, 640)]
+    assert sum(len(list(read_frames(s))) for s in segments) == 10
+
+
+def test_run_quick_form_outputs_hls_and_evidence_together(make_settings, tmp_path, sample_clip):
+    settings = make_settings(
+        sample_clip,
+        outputs={
+            "evidence": {"path": str(tmp_path / "e.mp4"), "codec": "libx264rgb"},
+            "hls": {"dir": str(tmp_path / "hls"), "segment_s": 1},
+        },
+        max_frames=20,
+    )
+    agent = build_agent(settings)
+    assert agent.run().frames_processed == 20
+    evidence = [f.rgb for f in read_frames(tmp_path / "e.mp4")]
+    hls = [f.rgb for f in read_frames(tmp_path / "hls" / "index.m3u8")]
+    assert len(evidence) == len(hls) == 20
+    for a, b in zip(evidence, hls, strict=True):
+        np.testing.assert_array_equal(a, b)
+        open_frame(b, {CAMERA_ID: CAMERA_KEY}, require_authentication=True)
