@@ -32,6 +32,7 @@ from edge_agent.metrics import MetricsServer
 from edge_agent.outputs.base import FrameSink, StreamFormat, ThreadedSink
 from edge_agent.outputs.evidence import EvidenceRecorder
 from edge_agent.outputs.hls import HlsWriter
+from edge_agent.outputs.lossy import LossyPublisher
 from edge_agent.outputs.rtsp import RtspPublisher
 from edge_agent.pipeline import FrameProcessor, SealedFrame
 from edge_agent.sdnotify import SystemdNotifier
@@ -122,6 +123,20 @@ def _make_sinks(settings: EdgeSettings) -> list[tuple[FrameSink, int, tuple[floa
                 ),
                 out.hls.queue_size,
                 (1.0, 30.0),
+            )
+        )
+    if out.lossy is not None:
+        sinks.append(
+            (
+                LossyPublisher(
+                    out.lossy.target,
+                    crf=out.lossy.crf,
+                    preset=out.lossy.preset,
+                    gop_s=out.lossy.gop_s,
+                    transport=out.lossy.transport,
+                ),
+                out.lossy.queue_size,
+                (out.lossy.reconnect_initial_s, out.lossy.reconnect_max_s),
             )
         )
     return sinks

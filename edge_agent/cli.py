@@ -2,7 +2,8 @@
 
     uunet-edge run --config /etc/uunet/edge.yml
     uunet-edge run --source clip.mp4 --evidence out/public.mkv [--public rtsp://...]
-                   [--hls DIR] [--model DIR] [--max-frames N] [--realtime|--no-realtime]
+                   [--hls DIR] [--lossy rtsp://...|FILE] [--model DIR] [--max-frames N]
+                   [--realtime|--no-realtime]
     uunet-edge validate-config /etc/uunet/edge.yml
 
 Quick-form options override the file's values. Exit codes: 0 done (source ended, max frames,
@@ -102,6 +103,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         outputs["rtsp"] = {"url": args.public}
     if args.hls is not None:
         outputs["hls"] = {"dir": args.hls}
+    if args.lossy is not None:
+        outputs["lossy"] = {"target": args.lossy}
     if outputs:
         out["outputs"] = outputs
     if args.model is not None:
@@ -136,6 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--evidence", help="lossless recording: a .mkv/.mp4 file or a directory")
     run.add_argument("--public", help="publish to this rtsp:// URL (lossless RGB H.264)")
     run.add_argument("--hls", help="write an HLS fMP4 playlist into this directory")
+    run.add_argument(
+        "--lossy", help="lossy H.264 (message in SEI) to an rtsp:// URL or .mp4/.ts/.mkv file"
+    )
     run.add_argument("--model", help="model directory (ue.onnx, card.json)")
     run.add_argument("--detector", help=f"detector plug-in ({', '.join(available_detectors())})")
     run.add_argument("--message-format", choices=["v1", "paper"])

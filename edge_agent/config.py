@@ -160,12 +160,40 @@ class HlsSettings(StrictModel):
     queue_size: Annotated[int, Field(ge=1)] = 16
 
 
+class LossySettings(StrictModel):
+    """Lossy H.264 public stream (plays everywhere); the ROI message travels in per-frame SEI."""
+
+    target: str
+    crf: Annotated[int, Field(ge=0, le=51)] = 23
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"] = (
+        "veryfast"
+    )
+    gop_s: PositiveFloat = 2.0
+    transport: Literal["tcp", "udp"] = "tcp"
+    queue_size: Annotated[int, Field(ge=1)] = 16
+    reconnect_initial_s: PositiveFloat = 1.0
+    reconnect_max_s: PositiveFloat = 30.0
+
+    @field_validator("target")
+    @classmethod
+    def _check_target(cls, value: str) -> str:
+        if not value.startswith(("rtsp://", "rtsps://")) and Path(value).suffix.lower() not in (
+            ".mp4",
+            ".ts",
+            ".mkv",
+            ".mov",
+        ):
+            raise ValueError("must be an rtsp:// URL or a .mp4/.ts/.mkv/.mov file")
+        return value
+
+
 class OutputSettings(StrictModel):
     """Where the public frames go (any combination)."""
 
     evidence: EvidenceSettings | None = None
     rtsp: RtspSettings | None = None
     hls: HlsSettings | None = None
+    lossy: LossySettings | None = None
 
 
 class MetricsSettings(StrictModel):

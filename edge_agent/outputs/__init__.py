@@ -8,6 +8,7 @@ output         encoding                                   LSB message   pixels
 evidence       FFV1 (``.mkv``) or libx264rgb qp 0         kept          exact
 rtsp           libx264rgb qp 0, RGB, sliced-threads=0     kept          exact
 hls            libx264rgb qp 0 in fMP4 + RGB colour tags  kept          exact
+lossy          libx264 yuv420p CRF, message in SEI        in SEI        approximate
 =============  =========================================  ============  ===============
 
 Every output runs behind a :class:`~edge_agent.outputs.base.ThreadedSink`: its own thread and
