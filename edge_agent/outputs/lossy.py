@@ -122,13 +122,11 @@ class LossyPublisher(FrameSink):
         self._mux(list(self._stream.encode(video)))
 
     def close(self) -> None:
-        container, stream = self._container, self._stream
-        self._container, self._stream = None, None
-        if container is None or stream is None:
+        if self._container is None or self._stream is None:
             return
-        self._container, self._stream = container, stream
         try:
-            self._mux(list(stream.encode(None)))
+            self._mux(list(self._stream.encode(None)))
         finally:
+            container = self._container
             self._container, self._stream = None, None
             container.close()
