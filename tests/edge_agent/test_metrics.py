@@ -24,7 +24,7 @@ def _get(url):
 @pytest.fixture
 def server():
     stats = Stats()
-    server = MetricsServer(stats, "127.0.0.1", 0, stale_after_s=0.3).start()
+    server = MetricsServer(stats, "127.0.0.1", 0, stale_after_s=1.0).start()
     yield server
     server.close()
 
@@ -53,7 +53,7 @@ def test_healthz_ok_while_frames_flow_then_stale_then_stopping(server):
     server.stats.frame_emitted()
     status, body = _get(f"http://127.0.0.1:{server.port}/healthz")
     assert status == 200 and json.loads(body)["status"] == "ok"
-    time.sleep(0.4)
+    time.sleep(1.2)
     status, body = _get(f"http://127.0.0.1:{server.port}/healthz")
     assert status == 503 and json.loads(body)["status"] == "stale"
     server.stats.frame_emitted()

@@ -79,7 +79,10 @@ def test_sink_that_cannot_open_drops_frames_until_it_can():
     sink = Recording(fail_opens=1)
     threaded = ThreadedSink(sink, FMT, stats, queue_size=100, retry=(0.05, 0.05))
     threaded.put(_frame(0))
-    time.sleep(0.15)
+    deadline = time.monotonic() + 10
+    while stats.get("sink_errors", sink="rec") < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # past the retry delay
     threaded.put(_frame(1))
     threaded.close()
     assert sink.written == [1]
