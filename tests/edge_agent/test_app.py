@@ -75,7 +75,7 @@ class SlowSink(FrameSink):
         self.fmt = fmt
 
     def write(self, frame):
-        time.sleep(0.15)
+        time.sleep(0.4)  # far slower than the pipeline, even on a busy machine
         self.written.append(frame)
 
     def close(self):
@@ -195,10 +195,10 @@ def test_stop_from_another_thread_ends_a_realtime_run_cleanly(make_settings, tmp
         outputs={"evidence": {"path": str(tmp_path / "seg"), "segment_s": 100}},
     )
     agent = build_agent(settings)
-    threading.Timer(1.0, agent.stop, args=("test stop",)).start()
+    threading.Timer(1.5, agent.stop, args=("test stop",)).start()
     result = agent.run()
     assert result.reason == "test stop"
-    assert 3 <= result.frames_processed < 60
+    assert 1 <= result.frames_processed < 60
     (segment,) = sorted((tmp_path / "seg").iterdir())
     assert segment.suffix == ".mkv" and not segment.name.endswith(".partial")
     assert len(list(read_frames(segment))) == agent.stats.get("frames_emitted")
