@@ -161,3 +161,16 @@ def test_sigterm_finishes_the_current_segment_and_exits_0(sample_clip, toy_model
     assert len(frames) == emitted
     for frame in frames:
         open_frame(frame.rgb, {"cam-test": CAMERA_KEY}, require_authentication=True)
+
+
+def test_console_script_is_declared_and_its_target_runs():
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["uunet-edge"] == "edge_agent.cli:main"
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from edge_agent.cli import main; sys.exit(main())",
+         "--version"],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout.startswith("uunet-edge ")
