@@ -283,3 +283,31 @@ def test_run_quick_form_outputs_hls_and_evidence_together(make_settings, tmp_pat
     for a, b in zip(evidence, hls, strict=True):
         np.testing.assert_array_equal(a, b)
         open_frame(b, {CAMERA_ID: CAMERA_KEY}, require_authentication=True)
+
+
+@needs_media
+@pytest.mark.slow
+def test_run_on_real_faces_covers_every_detected_face(make_settings, tmp_path, yunet):
+    """hamilton (real people, 1-7 faces, shot cuts): every face the detector finds in the source
+    frame lies inside a message box, and its pixels are replaced (the toy Ue inverts them: only
+    mid-grey pixels can come back equal, by rounding)."""
+    clip = MEDIA_DIR / "videos" / "hamilton_640x360.mp4"
+    settings = make_settings(
+        clip, outputs={"evidence": {"path": str(tmp_path / "e.mkv")}}, max_frames=45
+    )
+    agent = build_agent(settings)
+    assert agent.run().frames_processed == 45
+    source = [f.rgb for f, _ in zip(read_frames(clip), range(45), strict=False)]
+    public = list(read_frames(tmp_path / "e.mkv"))
+    assert len(public) == 45
+    faces = equal = area = 0
+    for frame in public:
+        message = open_frame(frame.rgb, {CAMERA_ID: CAMERA_KEY}, require_authentication=True)
+        original = source[message.frame_index]
+        for face in (d.box for d in yunet.detect(original)):
+            assert any(covers(box, face) for box in message.boxes), (message.frame_index, face)
+            faces += 1
+            equal += roi_pixels_equal(original, frame.rgb, face)
+            area += face.area
+    assert faces >= 45
+    assert equal / area < 0.001, f"{equal} of {area} face pixels unchanged"
