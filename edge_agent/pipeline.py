@@ -8,7 +8,8 @@ original face pixel is emitted:
 failing stage      what leaves (``failure.action`` = ``black`` / ``drop``)
 =================  =====================================================================
 detect             the whole frame black, sealed with no box / nothing
-track              the detections' head ROIs black / nothing
+track              head ROIs of the detections and of the previous frame's tracks black
+                   (the whole frame if those cannot be made) / nothing
 deidentify (Ue)    every head ROI of the frame black / nothing
 seal               nothing (the frame is dropped whatever the action)
 anything else      nothing
@@ -108,6 +109,7 @@ class FrameProcessor:
         self.camera_id = camera_id
         self.key = key
         self.failure_action = failure_action
+        self.frame_size = (0, 0)
 
     def _timed(self, stage: str, call: Callable[[], T]) -> T:
         start = time.perf_counter()
@@ -141,9 +143,9 @@ class FrameProcessor:
         if not frame.flags.writeable:
             frame = frame.copy()
         height, width = frame.shape[:2]
+        self.frame_size = (height, width)
         self.stats.count("frames_processed")
         rois: list[Box] = []
-        blacked: list[Box] = []
         boxes: list[Box] = []
         try:
             try:
@@ -160,11 +162,10 @@ class FrameProcessor:
                 track_ids = [t.id for t in tracks]
                 self.deidentifier.noise.forget(self.tracker.ended)
             except _StageError as failed:
-                rois = [expand_to_head(b, width, height, self.head_margin) for b in face_boxes]
-                return self._fail(failed, captured, frame, rois)
+                return self._fail(failed, captured, frame, self._fallback_rois(face_boxes))
             except ValueError as exc:
-                rois = [expand_to_head(b, width, height, self.head_margin) for b in face_boxes]
-                return self._fail(_StageError("track", exc), captured, frame, rois)
+                failed = _StageError("track", exc)
+                return self._fail(failed, captured, frame, self._fallback_rois(face_boxes))
             held = sum(1 for t in tracks if t.missed)
             if held:
                 self.stats.count("faces_held", held)
@@ -188,11 +189,21 @@ class FrameProcessor:
                 self.stats.dropped("failure")
                 log.error("frame %d dropped: %s", captured.index, failed)
                 return None
-            return SealedFrame(captured.index, frame, tuple(boxes), tuple(blacked), str(text))
+            return SealedFrame(captured.index, frame, tuple(boxes), (), str(text))
         except Exception as exc:  # an unexpected bug: drop the frame, keep the daemon alive
             self.stats.fail_closed("internal", "drop")
             self.stats.dropped("failure")
             log.exception("frame %d dropped after an unexpected error: %s", captured.index, exc)
+            return None
+
+    def _fallback_rois(self, face_boxes: list[Box]) -> list[Box] | None:
+        """Head ROIs of this frame's detections and of the tracks alive before it (faces the
+        detector may have missed now); ``None`` (the whole frame) if they cannot be made."""
+        height, width = self.frame_size
+        try:
+            boxes = face_boxes + [t.box for t in self.tracker.tracks]
+            return [expand_to_head(b, width, height, self.head_margin) for b in boxes]
+        except Exception:  # noqa: BLE001 (a box outside the frame: black everything)
             return None
 
     def _fail(

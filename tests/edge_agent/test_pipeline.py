@@ -171,3 +171,21 @@ def test_one_missed_detection_keeps_the_face_covered(toy_model, clip_frames, yun
             assert any(covers(box, face) for box in sealed.boxes), (index, face)
         _assert_no_face_leaks(source, sealed.rgb, faces)
     assert stats.get("faces_held") >= 3
+
+
+def test_tracker_failure_blacks_detections_and_previous_tracks(toy_model, clip_frames, yunet):
+    stats = Stats()
+    processor = _processor(toy_model, FlakyDetector(yunet, miss_on={1}), stats)
+    assert processor.process(CapturedFrame(0, clip_frames[0].copy(), 0.0)).boxes
+    before = processor.tracker.tracks
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("injected tracker failure")
+
+    processor.tracker.update = broken
+    source = clip_frames[1]
+    sealed = processor.process(CapturedFrame(1, source.copy(), 0.0))  # the detector missed all
+    assert sealed is not None and sealed.boxes == ()
+    assert len(sealed.blacked) == len(before) >= 3  # the previous tracks' ROIs cover them
+    _assert_no_face_leaks(source, sealed.rgb, [d.box for d in yunet.detect(source)])
+    assert stats.get("fail_closed", stage="track", action="black") == 1
