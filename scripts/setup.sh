@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 extras="${1:-edge,authority,train,dev}"
 python="${PYTHON:-python3}"
 
+if [[ ",$extras," == *",mtcnn,"* && ",$extras," == *",train,"* ]]; then
+    echo "the mtcnn extra (torch 2.14.1) and train (torch 2.13.0) need separate venvs" >&2
+    exit 2
+fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 "${pip[@]}" install --upgrade pip
