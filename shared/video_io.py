@@ -150,6 +150,9 @@ class LosslessWriter:
         fps: Fraction | float,
         codec: LosslessCodec = "ffv1",
         container_format: str | None = None,
+        *,
+        codec_options: dict[str, str] | None = None,
+        container_options: dict[str, str] | None = None,
     ) -> None:
         if codec not in LOSSLESS_CODECS:
             raise ValueError(
@@ -162,23 +165,36 @@ class LosslessWriter:
             raise ValueError(f"bad frame rate {fps}")
         if codec == "libx264rgb" and (width % 2 or height % 2):
             raise ValueError(f"libx264rgb needs even sizes, got {width}x{height}")
-        self.path = Path(path)
+        # A URL (rtsp://...) is passed to FFmpeg as it is; anything else is a file path.
+        self.path = Path(path) if "://" not in str(path) else str(path)
         self.width, self.height = width, height
         spec = LOSSLESS_CODECS[codec]
-        self._container = av.open(str(self.path), mode="w", format=container_format)
+        options = dict(spec["options"])  # type: ignore[arg-type]
+        if codec_options:
+            if "qp" in codec_options and codec == "libx264rgb" and codec_options["qp"] != "0":
+                raise ValueError("libx264rgb is lossless only with qp 0")
+            options.update(codec_options)
+        self._container = av.open(
+            str(self.path), mode="w", format=container_format, options=container_options or {}
+        )
         self._stream = self._container.add_stream(codec, rate=rate)
         self._stream.width, self._stream.height = width, height
         self._stream.pix_fmt = str(spec["pix_fmt"])
-        self._stream.options = dict(spec["options"])  # type: ignore[arg-type]
+        self._stream.options = options
         self._stream.time_base = Fraction(1, 1) / rate
         self.frames_written = 0
+        self._last_pts: int | None = None
         self._closed = False
 
-    def write(self, rgb: np.ndarray) -> None:
+    def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
         """Encode one ``H x W x 3`` uint8 RGB frame.
 
+        ``pts`` is the frame's time in frame periods (default: the count of frames written so
+        far); it must increase from frame to frame, so gaps (dropped frames) keep their time.
+
         Raises:
-            ValueError: wrong size or type; writing after close.
+            ValueError: wrong size or type; a ``pts`` not above the previous one; writing
+                after close.
         """
         if self._closed:
             raise ValueError(f"{self.path}: writer is closed")
@@ -187,8 +203,13 @@ class LosslessWriter:
                 f"{self.path}: expected a {self.width}x{self.height} RGB uint8 frame, got "
                 f"{rgb.shape} {rgb.dtype}"
             )
+        if pts is None:
+            pts = self.frames_written if self._last_pts is None else self._last_pts + 1
+        if self._last_pts is not None and pts <= self._last_pts:
+            raise ValueError(f"{self.path}: pts {pts} does not follow {self._last_pts}")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        frame.pts = self.frames_written
+        frame.pts = pts
+        self._last_pts = pts
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         self.frames_written += 1

@@ -85,3 +85,34 @@ def test_reads_real_clip():
     assert info.duration == pytest.approx(275 / 29.97, abs=0.01)
     first = next(iter(read_frames(MEDIA_DIR / "videos" / "hamilton_640x360.mp4")))
     assert first.rgb.shape == (360, 640, 3) and first.rgb.dtype == np.uint8
+
+
+def test_writer_with_explicit_pts_keeps_gaps_and_refuses_going_back(tmp_path):
+    frames = _frames(3)
+    path = tmp_path / "gaps.mkv"
+    with LosslessWriter(path, 64, 48, 10) as writer:
+        writer.write(frames[0], pts=0)
+        writer.write(frames[1], pts=3)
+        with pytest.raises(ValueError, match="does not follow"):
+            writer.write(frames[2], pts=3)
+        writer.write(frames[2])  # default: the next period after the last pts
+    decoded = list(read_frames(path))
+    assert [round(f.time, 2) for f in decoded] == [0.0, 0.3, 0.4]
+    for original, frame in zip(frames, decoded, strict=True):
+        np.testing.assert_array_equal(frame.rgb, original)
+
+
+def test_writer_codec_options_apply_and_cannot_make_x264rgb_lossy(tmp_path):
+    with pytest.raises(ValueError, match="qp 0"):
+        LosslessWriter(
+            tmp_path / "x.mp4", 64, 48, 10, codec="libx264rgb", codec_options={"qp": "20"}
+        )
+    frames = _frames(4)
+    path = tmp_path / "gop.mp4"
+    with LosslessWriter(
+        path, 64, 48, 10, codec="libx264rgb", codec_options={"g": "2", "tune": "zerolatency"}
+    ) as writer:
+        for frame in frames:
+            writer.write(frame)
+    for original, frame in zip(frames, read_frames(path), strict=True):
+        np.testing.assert_array_equal(frame.rgb, original)

@@ -1,0 +1,150 @@
+"""Compare the face detector plug-ins on real media: recall, false positives, speed.
+
+    python bench/detectors.py [--detectors yunet,centerface,mtcnn] [--frames 60]
+
+* Recall on the dlib example photos with ground-truth boxes (``images/dlib_faces``,
+  ``training.xml`` + ``testing.xml``, boxes marked ``ignore`` skipped): a face counts as found
+  when a detection overlaps it with IoU >= 0.3 (box conventions differ between detectors), and
+  as *covered* when the head ROI the edge derives from the detection (margin 0.25) contains at
+  least 90% of it (what matters for privacy). Unmatched detections count as false positives.
+* Faces found on the group photos whose face count is known.
+* Milliseconds per frame (median) on the first ``--frames`` frames of
+  ``videos/hamilton_640x360.mp4``, at its size and resized to 640x480 and 1280x720.
+
+Detectors whose package is missing are reported as such (MTCNN lives in its own venv, see
+``edge_agent/README.md``). Media come from ``../shared/media`` (``--media`` to change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from shared.detectors import (
+    DetectorOptions,
+    DetectorUnavailableError,
+    FaceDetector,
+    create_detector,
+)
+from shared.geometry import Box, expand_to_head, iou
+from shared.video_io import read_frames
+
+GROUPS = {"friends_multiface.jpg": 7, "insightface_t1.jpg": 6}
+
+
+def _rgb(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path))
+    if image is None:
+        raise SystemExit(f"cannot read {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _ground_truth(folder: Path) -> list[tuple[Path, list[Box]]]:
+    items = []
+    for name in ("training.xml", "testing.xml"):
+        for image in ET.parse(folder / name).getroot().iter("image"):
+            boxes = [
+                Box(
+                    max(0, int(b.get("left"))),
+                    max(0, int(b.get("top"))),
+                    int(b.get("width")),
+                    int(b.get("height")),
+                )
+                for b in image.iter("box")
+                if b.get("ignore") != "1"
+            ]
+            items.append((folder / image.get("file"), boxes))
+    return items
+
+
+def _covered(face: Box, roi: Box) -> float:
+    ix = max(0, min(face.right, roi.right) - max(face.x, roi.x))
+    iy = max(0, min(face.bottom, roi.bottom) - max(face.y, roi.y))
+    return ix * iy / face.area
+
+
+def _recall(
+    detector: FaceDetector, items: list[tuple[Path, list[Box]]]
+) -> tuple[int, int, int, int]:
+    found = covered = false_pos = total = 0
+    for path, truth in items:
+        frame = _rgb(path)
+        h, w = frame.shape[:2]
+        dets = [d.box for d in detector.detect(frame)]
+        used = set()
+        for face in truth:
+            face = Box(face.x, face.y, min(face.w, w - face.x), min(face.h, h - face.y))
+            total += 1
+            scores = [iou(face, d) for d in dets]
+            best = int(np.argmax(scores)) if scores else -1
+            if best >= 0 and scores[best] >= 0.3:
+                found += 1
+                used.add(best)
+            if any(_covered(face, expand_to_head(d, w, h, 0.25)) >= 0.9 for d in dets):
+                covered += 1
+        false_pos += len(dets) - len(used)
+    return found, covered, false_pos, total
+
+
+def _speed(detector: FaceDetector, frames: list[np.ndarray]) -> float:
+    detector.detect(frames[0])
+    times = []
+    for frame in frames:
+        start = time.perf_counter()
+        detector.detect(frame)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--detectors", default="yunet,centerface,mtcnn")
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--threshold", type=float, default=0.6)
+    default_media = Path(__file__).resolve().parents[1].parent / "shared" / "media"
+    parser.add_argument("--media", type=Path, default=default_media)
+    args = parser.parse_args()
+    items = _ground_truth(args.media / "images" / "dlib_faces")
+    clip = [f.rgb for f in read_frames(args.media / "videos" / "hamilton_640x360.mp4")]
+    clip = clip[: args.frames]
+    sizes = {
+        "640x360": clip,
+        "640x480": [cv2.resize(f, (640, 480)) for f in clip],
+        "1280x720": [cv2.resize(f, (1280, 720)) for f in clip],
+    }
+    print(f"threshold {args.threshold}; {sum(len(b) for _, b in items)} ground-truth faces")
+    header = f"{'detector':<11} {'recall':>8} {'covered':>8} {'false+':>6} "
+    header += " ".join(f"{g[:9]:>9}" for g in GROUPS)
+    header += " " + " ".join(f"{'ms@' + s:>11}" for s in sizes)
+    print(header)
+    for key in args.detectors.split(","):
+        try:
+            detector = create_detector(key, DetectorOptions(score_threshold=args.threshold))
+        except DetectorUnavailableError as exc:
+            print(f"{key:<11} unavailable: {exc}")
+            continue
+        found, covered, false_pos, total = _recall(detector, items)
+        groups = [
+            f"{len(detector.detect(_rgb(args.media / 'images' / g)))}/{n}"
+            for g, n in GROUPS.items()
+        ]
+        speeds = [_speed(detector, frames) for frames in sizes.values()]
+        print(
+            f"{key:<11} {found / total:>8.1%} {covered / total:>8.1%} {false_pos:>6} "
+            + " ".join(f"{g:>9}" for g in groups)
+            + " "
+            + " ".join(f"{s:>11.1f}" for s in speeds)
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,331 @@
+"""The edge agent: wires capture, processor, outputs, metrics and systemd together, and runs.
+
+:func:`build_agent` turns settings into a ready :class:`EdgeAgent` and fails early, with a
+typed error, on anything that would fail later (bad source, missing key, wrong model, unknown
+detector). :meth:`EdgeAgent.run` processes frames until the source ends, ``max_frames`` is
+reached or :meth:`EdgeAgent.stop` is called (SIGTERM), then finishes every output cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from edge_agent.capture import (
+    CaptureThread,
+    FrameQueue,
+    SourceInfo,
+    SourceSpec,
+    open_frames,
+    parse_source,
+    probe_source,
+)
+from edge_agent.config import EdgeSettings, camera_key, noise_key
+from edge_agent.deid import Deidentifier
+from edge_agent.metrics import MetricsServer
+from edge_agent.outputs.base import FrameSink, StreamFormat, ThreadedSink
+from edge_agent.outputs.evidence import EvidenceRecorder
+from edge_agent.outputs.hls import HlsWriter
+from edge_agent.outputs.lossy import LossyPublisher
+from edge_agent.outputs.rtsp import RtspPublisher
+from edge_agent.pipeline import FrameProcessor, SealedFrame
+from edge_agent.sdnotify import SystemdNotifier
+from edge_agent.stats import Stats
+from edge_agent.tracker import IouTracker, NoiseBank
+from shared.detectors import FaceDetector, create_detector
+from shared.model_dir import load_encoder
+from shared.roi_message import MIN_KEY_BYTES
+
+__all__ = ["EdgeAgent", "KeyTooShortError", "PyAvOpener", "RunResult", "build_agent"]
+
+log = logging.getLogger(__name__)
+
+
+class KeyTooShortError(ValueError):
+    """The camera key is shorter than the v1 message requires."""
+
+
+class PyAvOpener:
+    """Opens the configured source with PyAV, once per connection; remembers its format."""
+
+    def __init__(self, spec: SourceSpec, settings: EdgeSettings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.info: SourceInfo | None = None
+
+    def __call__(self, stop: threading.Event) -> Iterator[np.ndarray]:
+        source = self.settings.source
+        return open_frames(
+            self.spec,
+            rtsp_transport=source.rtsp_transport,
+            open_timeout=source.open_timeout_s,
+            read_timeout=source.read_timeout_s,
+            realtime=source.realtime and not self.spec.live,
+            stop=stop,
+            fps=source.fps,
+            on_open=self._opened,
+        )
+
+    def _opened(self, info: SourceInfo) -> None:
+        if info != self.info:
+            log.info(
+                "source %s: %dx%d at %s fps", self.spec.location, info.width, info.height, info.fps
+            )
+        self.info = info
+
+
+@dataclass
+class RunResult:
+    """What a run did: frames handled, why it stopped, and the final statistics."""
+
+    frames_processed: int
+    reason: str
+    stats: dict = field(default_factory=dict)
+    error: Exception | None = None
+
+
+def _make_sinks(settings: EdgeSettings) -> list[tuple[FrameSink, int, tuple[float, float]]]:
+    out = settings.outputs
+    sinks: list[tuple[FrameSink, int, tuple[float, float]]] = []
+    if out.evidence is not None:
+        sinks.append(
+            (
+                EvidenceRecorder(
+                    out.evidence.path,
+                    camera_id=settings.camera.id,
+                    codec=out.evidence.codec,
+                    segment_s=out.evidence.segment_s,
+                    max_segments=out.evidence.max_segments,
+                ),
+                out.evidence.queue_size,
+                (1.0, 30.0),
+            )
+        )
+    if out.rtsp is not None:
+        sinks.append(
+            (
+                RtspPublisher(out.rtsp.url, transport=out.rtsp.transport, gop_s=out.rtsp.gop_s),
+                out.rtsp.queue_size,
+                (out.rtsp.reconnect_initial_s, out.rtsp.reconnect_max_s),
+            )
+        )
+    if out.hls is not None:
+        sinks.append(
+            (
+                HlsWriter(
+                    out.hls.dir, segment_s=out.hls.segment_s, playlist_size=out.hls.playlist_size
+                ),
+                out.hls.queue_size,
+                (1.0, 30.0),
+            )
+        )
+    if out.lossy is not None:
+        sinks.append(
+            (
+                LossyPublisher(
+                    out.lossy.target,
+                    crf=out.lossy.crf,
+                    preset=out.lossy.preset,
+                    gop_s=out.lossy.gop_s,
+                    transport=out.lossy.transport,
+                ),
+                out.lossy.queue_size,
+                (out.lossy.reconnect_initial_s, out.lossy.reconnect_max_s),
+            )
+        )
+    return sinks
+
+
+class EdgeAgent:
+    """A built agent, ready to :meth:`run`. Use :func:`build_agent` to make one."""
+
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        processor: FrameProcessor,
+        opener: PyAvOpener,
+        sinks: list[tuple[FrameSink, int, tuple[float, float]]],
+        stats: Stats,
+        *,
+        notifier: SystemdNotifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.processor = processor
+        self.opener = opener
+        self.sink_specs = sinks
+        self.stats = stats
+        self.notifier = notifier or SystemdNotifier()
+        self.metrics: MetricsServer | None = None
+        self._stop = threading.Event()
+        self.stop_reason = ""
+        self._threaded: list[ThreadedSink] = []
+        self._fmt: StreamFormat | None = None
+
+    def stop(self, reason: str = "stop requested") -> None:
+        """Ask the run loop to finish (safe from a signal handler)."""
+        if not self._stop.is_set():
+            self.stop_reason = reason
+            self._stop.set()
+
+    def _stream_format(self, frame: SealedFrame) -> StreamFormat:
+        height, width = frame.rgb.shape[:2]
+        info = self.opener.info
+        fps = info.fps if info is not None else Fraction(self.settings.source.fps or 25)
+        return StreamFormat(width, height, Fraction(fps))
+
+    def _emit(self, frame: SealedFrame) -> None:
+        fmt = self._stream_format(frame)
+        if fmt != self._fmt:
+            if self._fmt is not None:
+                log.warning("stream format changed %s -> %s: restarting outputs", self._fmt, fmt)
+                self._close_sinks()
+            self._fmt = fmt
+            self._threaded = [
+                ThreadedSink(sink, fmt, self.stats, queue_size=size, retry=retry)
+                for sink, size, retry in self.sink_specs
+            ]
+        for sink in self._threaded:
+            sink.put(frame)
+        self.stats.frame_emitted()
+
+    def _close_sinks(self) -> None:
+        for sink in self._threaded:
+            sink.close()
+        self._threaded = []
+
+    def run(self) -> RunResult:
+        """Process frames until the source ends, ``max_frames``, or :meth:`stop`.
+
+        Never raises for a frame's failure (fail-closed, counted). Returns a
+        :class:`RunResult`; ``error`` is set when a file source failed to decode.
+
+        Raises:
+            OSError: the metrics port cannot be bound.
+        """
+        settings = self.settings
+        spec = self.opener.spec
+        queue = FrameQueue(settings.source.queue_size, self.stats)
+        capture = CaptureThread(
+            self.opener,
+            queue,
+            self.stats,
+            live=spec.live,
+            block=not spec.live and not settings.source.realtime,
+            backoff=(settings.source.reconnect_initial_s, settings.source.reconnect_max_s),
+        )
+        if settings.metrics.enabled:
+            self.metrics = MetricsServer(
+                self.stats,
+                settings.metrics.host,
+                settings.metrics.port,
+                stale_after_s=settings.metrics.stale_after_s,
+                extra_health=lambda: {"source_connected": capture.connected.is_set()},
+            ).start()
+        capture.start()
+        self.notifier.ready(f"processing {spec.location}")
+        processed = 0
+        reason = "source ended"
+        started = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                self.notifier.watchdog()
+                item = queue.get(timeout=0.5)
+                if item is None:
+                    if queue.finished:
+                        break
+                    continue
+                sealed = self.processor.process(item)
+                processed += 1
+                self.stats.frame_handled()
+                if sealed is not None:
+                    self._emit(sealed)
+                if settings.max_frames is not None and processed >= settings.max_frames:
+                    reason = f"max_frames ({settings.max_frames}) reached"
+                    break
+            if self._stop.is_set():
+                reason = self.stop_reason
+        finally:
+            self.notifier.stopping()
+            if self.metrics is not None:
+                self.metrics.stopping = True
+            capture.stop()
+            capture.join(timeout=10)
+            self._close_sinks()
+            if self.metrics is not None:
+                self.metrics.close()
+        elapsed = time.monotonic() - started
+        self.stats.set_gauge("run_seconds", round(elapsed, 3))
+        log.info("stopped after %d frames in %.1f s: %s", processed, elapsed, reason)
+        return RunResult(processed, reason, self.stats.snapshot(), capture.error)
+
+
+def build_agent(
+    settings: EdgeSettings,
+    *,
+    detector: FaceDetector | None = None,
+    stats: Stats | None = None,
+    notifier: SystemdNotifier | None = None,
+) -> EdgeAgent:
+    """Check everything the run needs and assemble the agent.
+
+    Raises:
+        SourceError: no source, unknown scheme, a missing or unreadable file.
+        shared.config_base.SecretNotFoundError: v1 messages and no camera key.
+        KeyTooShortError: the camera key is too short.
+        shared.model_dir.ModelDirError, shared.onnx_runner.ModelLoadError /
+            ModelSignatureError / ProviderError: the model cannot be used.
+        shared.detectors.DetectorNotFoundError / DetectorUnavailableError / DetectorError:
+            the detector cannot be created.
+    """
+    stats = stats or Stats()
+    spec = parse_source(settings.source.url or "")
+    opener = PyAvOpener(spec, settings)
+    if not spec.live:
+        opener.info = probe_source(spec, fps=settings.source.fps)
+    key = None
+    if settings.seal.message_format == "v1":
+        key = camera_key()
+        if len(key) < MIN_KEY_BYTES:
+            raise KeyTooShortError(
+                f"the camera key must be at least {MIN_KEY_BYTES} bytes, got {len(key)}"
+            )
+    model = settings.model
+    encoder, card = load_encoder(
+        model.dir,
+        providers=model.providers,
+        threads=model.threads,
+        max_batch=model.max_batch,
+    )
+    if detector is None:
+        det = settings.detector
+        detector = create_detector(det.kind, det.detector_options(), **det.options)
+    tracker = IouTracker(
+        settings.tracker.iou_threshold, settings.tracker.max_missed, settings.tracker.hold_growth
+    )
+    deidentifier = Deidentifier(encoder, card, NoiseBank(noise_key(), card.input_size))
+    processor = FrameProcessor(
+        detector,
+        tracker,
+        deidentifier,
+        stats,
+        head_margin=settings.detector.head_margin,
+        message_format=settings.seal.message_format,
+        camera_id=settings.camera.id,
+        key=key,
+        failure_action=settings.failure.action,
+    )
+    log.info(
+        "model %s (%s), detector %s, source %s (%s)",
+        card.model_id,
+        encoder.providers[0],
+        settings.detector.kind,
+        spec.location,
+        spec.kind,
+    )
+    return EdgeAgent(settings, processor, opener, _make_sinks(settings), stats, notifier=notifier)

@@ -1,0 +1,259 @@
+"""``uunet-edge``: run the edge agent, or check a configuration file.
+
+    uunet-edge run --config /etc/uunet/edge.yml
+    uunet-edge run --source clip.mp4 --evidence out/public.mkv [--public rtsp://...]
+                   [--hls DIR] [--lossy rtsp://...|FILE] [--model DIR] [--max-frames N]
+                   [--realtime|--no-realtime]
+    uunet-edge validate-config /etc/uunet/edge.yml
+
+Quick-form options override the file's values. Exit codes: 0 done (source ended, max frames,
+or SIGTERM/SIGINT), 1 a file source failed part-way, 2 bad configuration or arguments,
+3 bad source, 4 bad model, 5 detector unavailable, 6 missing or bad secret, 7 metrics port
+unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edge_agent import __version__
+from edge_agent.app import KeyTooShortError, build_agent
+from edge_agent.capture import SourceError, parse_source
+from edge_agent.config import CAMERA_KEY_ENV, EdgeSettings, camera_key
+from shared.config_base import ConfigError, SecretNotFoundError, load_settings
+from shared.detectors import (
+    DetectorError,
+    DetectorNotFoundError,
+    DetectorUnavailableError,
+    available_detectors,
+)
+from shared.model_dir import ModelDirError, load_card
+from shared.onnx_runner import ModelLoadError, ModelSignatureError, ProviderError
+
+__all__ = ["load_edge_settings", "main"]
+
+log = logging.getLogger("edge_agent")
+
+EXIT_OK, EXIT_SOURCE_FAILED, EXIT_CONFIG, EXIT_SOURCE = 0, 1, 2, 3
+EXIT_MODEL, EXIT_DETECTOR, EXIT_SECRET, EXIT_METRICS = 4, 5, 6, 7
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_edge_settings(
+    path: str | Path | None, overrides: dict[str, Any] | None = None
+) -> EdgeSettings:
+    """Settings from a YAML file (optional), deep-merged with ``overrides``, then the env.
+
+    Raises:
+        ConfigError: unreadable file, not a mapping, or invalid values (with key paths).
+    """
+    data: dict[str, Any] = {}
+    source = str(path) if path is not None else "(command line)"
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(source, [f"cannot read file: {exc.strerror or exc}"]) from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            kind = type(loaded).__name__
+            raise ConfigError(source, [f"(top level): expected a mapping, got {kind}"])
+        data = loaded
+    data = _deep_merge(data, overrides or {})
+    try:
+        return load_settings(EdgeSettings, None, **data)
+    except ConfigError as exc:
+        raise ConfigError(source, exc.problems) from exc
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    source: dict[str, Any] = {}
+    if args.source is not None:
+        source["url"] = args.source
+    if args.realtime is not None:
+        source["realtime"] = args.realtime
+    if source:
+        out["source"] = source
+    outputs: dict[str, Any] = {}
+    if args.evidence is not None:
+        outputs["evidence"] = {"path": args.evidence}
+    if args.public is not None:
+        outputs["rtsp"] = {"url": args.public}
+    if args.hls is not None:
+        outputs["hls"] = {"dir": args.hls}
+    if args.lossy is not None:
+        outputs["lossy"] = {"target": args.lossy}
+    if outputs:
+        out["outputs"] = outputs
+    if args.model is not None:
+        out["model"] = {"dir": args.model}
+    if args.detector is not None:
+        out["detector"] = {"kind": args.detector}
+    if args.message_format is not None:
+        out["seal"] = {"message_format": args.message_format}
+    if args.camera_id is not None:
+        out["camera"] = {"id": args.camera_id}
+    if args.max_frames is not None:
+        out["max_frames"] = args.max_frames
+    if args.metrics_port is not None:
+        out["metrics"] = {"enabled": args.metrics_port != 0, "port": args.metrics_port}
+    if args.log_level is not None:
+        out["log_level"] = args.log_level
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="uunet-edge",
+        description="uunet edge agent: de-identify faces in a camera stream, fail-closed.",
+        epilog=__doc__.split("\n\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"uunet-edge {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the agent")
+    run.add_argument("--config", type=Path, help="YAML settings (deploy/edge.example.yml)")
+    run.add_argument("--source", help="video file, rtsp:// URL or /dev/videoN")
+    run.add_argument("--evidence", help="lossless recording: a .mkv/.mp4 file or a directory")
+    run.add_argument("--public", help="publish to this rtsp:// URL (lossless RGB H.264)")
+    run.add_argument("--hls", help="write an HLS fMP4 playlist into this directory")
+    run.add_argument(
+        "--lossy", help="lossy H.264 (message in SEI) to an rtsp:// URL or .mp4/.ts/.mkv file"
+    )
+    run.add_argument("--model", help="model directory (ue.onnx, card.json)")
+    run.add_argument("--detector", help=f"detector plug-in ({', '.join(available_detectors())})")
+    run.add_argument("--message-format", choices=["v1", "paper"])
+    run.add_argument("--camera-id")
+    run.add_argument("--max-frames", type=int)
+    run.add_argument("--metrics-port", type=int, help="0 disables /metrics and /healthz")
+    run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument(
+        "--realtime",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="read a file at its frame rate (default: as fast as possible)",
+    )
+    check = commands.add_parser("validate-config", help="check a settings file and exit")
+    check.add_argument("config", type=Path)
+    return parser
+
+
+def _validate(path: Path) -> int:
+    try:
+        settings = load_edge_settings(path)
+    except ConfigError as exc:
+        print(f"{path}: invalid", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    problems = []
+    if settings.detector.kind not in available_detectors():
+        known = ", ".join(available_detectors())
+        problems.append(f"detector.kind: unknown detector {settings.detector.kind!r} ({known})")
+    if settings.source.url:
+        try:
+            parse_source(settings.source.url)
+        except SourceError as exc:
+            problems.append(f"source.url: {exc}")
+    else:
+        problems.append("source.url: no source configured")
+    try:
+        load_card(settings.model.dir)
+    except ModelDirError as exc:
+        problems.append(f"model.dir: {exc}")
+    if settings.seal.message_format == "v1":
+        try:
+            camera_key()
+        except SecretNotFoundError as exc:
+            problems.append(f"secret camera-key: {exc}")
+    if problems:
+        print(f"{path}: invalid", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"{path}: OK")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_edge_settings(args.config, _overrides(args))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    failures: list[tuple[tuple[type[BaseException], ...], int, str]] = [
+        ((SourceError,), EXIT_SOURCE, "source"),
+        ((ModelDirError, ModelLoadError, ModelSignatureError, ProviderError), EXIT_MODEL, "model"),
+        (
+            (DetectorNotFoundError, DetectorUnavailableError, DetectorError),
+            EXIT_DETECTOR,
+            "detector",
+        ),
+        ((SecretNotFoundError, KeyTooShortError), EXIT_SECRET, "camera key"),
+    ]
+    try:
+        agent = build_agent(settings)
+    except Exception as exc:
+        for types, code, what in failures:
+            if isinstance(exc, types):
+                print(f"error ({what}): {exc}", file=sys.stderr)
+                if code == EXIT_SECRET:
+                    print(
+                        f"  set {CAMERA_KEY_ENV} (>= 16 bytes) or use --message-format paper",
+                        file=sys.stderr,
+                    )
+                return code
+        raise
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda s, _f: agent.stop(f"signal {signal.Signals(s).name}"))
+    try:
+        result = agent.run()
+    except OSError as exc:
+        print(f"error (metrics): cannot serve metrics: {exc}", file=sys.stderr)
+        return EXIT_METRICS
+    summary = {"frames_processed": result.frames_processed, "stopped": result.reason}
+    summary.update(result.stats)
+    print(json.dumps(summary, indent=2, sort_keys=True))
+    if result.error is not None:
+        print(f"error (source): {result.error}", file=sys.stderr)
+        return EXIT_SOURCE_FAILED if result.frames_processed else EXIT_SOURCE
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``uunet-edge``; returns the exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "validate-config":
+        return _validate(args.config)
+    return _run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""The edge agent's settings: one strict pydantic model, from a YAML file and the environment.
+
+Every key is documented in ``deploy/edge.example.yml``. Environment variables override the file:
+``UUNET_EDGE_<SECTION>__<KEY>`` (``UUNET_EDGE_DETECTOR__MIN_FACE_SIZE=24``). Secrets are never
+part of the settings: the camera's HMAC key comes from ``$UUNET_EDGE_CAMERA_KEY`` or
+``$CREDENTIALS_DIRECTORY/camera-key`` (see :func:`camera_key`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.config_base import StrictModel, StrictSettings, read_secret
+from shared.detectors import DEFAULT_DETECTOR, DetectorOptions
+
+__all__ = [
+    "CAMERA_KEY_ENV",
+    "CAMERA_KEY_NAME",
+    "DEFAULT_MODEL_DIR",
+    "NOISE_KEY_ENV",
+    "NOISE_KEY_NAME",
+    "EdgeSettings",
+    "camera_key",
+    "noise_key",
+]
+
+DEFAULT_MODEL_DIR = Path("models/weights/default")
+CAMERA_KEY_ENV = "UUNET_EDGE_CAMERA_KEY"
+CAMERA_KEY_NAME = "camera-key"
+NOISE_KEY_ENV = "UUNET_EDGE_NOISE_KEY"
+NOISE_KEY_NAME = "noise-key"
+
+_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class CameraSettings(StrictModel):
+    """Who this camera is (its id goes into every v1 ROI message)."""
+
+    id: str = "camera-0"
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not _ID_RE.fullmatch(value):
+            raise ValueError("1-64 characters among letters, digits, '.', '_' and '-'")
+        return value
+
+
+class SourceSettings(StrictModel):
+    """Where frames come from."""
+
+    url: str | None = None
+    realtime: bool = False
+    fps: PositiveFloat | None = None
+    queue_size: Annotated[int, Field(ge=1, le=1000)] = 4
+    rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    open_timeout_s: PositiveFloat = 10.0
+    read_timeout_s: PositiveFloat = 10.0
+    reconnect_initial_s: PositiveFloat = 0.5
+    reconnect_max_s: PositiveFloat = 30.0
+
+    @model_validator(mode="after")
+    def _check_backoff(self) -> SourceSettings:
+        if self.reconnect_max_s < self.reconnect_initial_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_initial_s")
+        return self
+
+
+class DetectorSettings(StrictModel):
+    """Which face detector plug-in, and how faces become head ROIs."""
+
+    kind: str = DEFAULT_DETECTOR
+    score_threshold: Annotated[float, Field(ge=0, le=1)] = 0.6
+    min_face_size: Annotated[int, Field(ge=1)] = 10
+    nms_threshold: Annotated[float, Field(gt=0, le=1)] = 0.3
+    max_input_side: Annotated[int, Field(ge=32)] | None = None
+    head_margin: Annotated[float, Field(ge=0, le=2)] = 0.25
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    def detector_options(self) -> DetectorOptions:
+        """The options every detector plug-in takes."""
+        return DetectorOptions(
+            score_threshold=self.score_threshold,
+            min_face_size=self.min_face_size,
+            nms_threshold=self.nms_threshold,
+            max_input_side=self.max_input_side,
+        )
+
+
+class TrackerSettings(StrictModel):
+    """The IoU tracker that keeps faces covered through missed detections."""
+
+    iou_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.3
+    max_missed: Annotated[int, Field(ge=0, le=1000)] = 5
+    hold_growth: Annotated[float, Field(ge=0, le=1)] = 0.1
+
+
+class ModelSettings(StrictModel):
+    """The exported UU-Net model directory (ue.onnx, card.json) and how to run it."""
+
+    dir: Path = DEFAULT_MODEL_DIR
+    providers: list[str] | Literal["auto"] = "auto"
+    threads: Annotated[int, Field(ge=1)] | None = None
+    max_batch: Annotated[int, Field(ge=1)] = 16
+
+
+class SealSettings(StrictModel):
+    """The ROI message written into each frame's LSBs."""
+
+    message_format: Literal["v1", "paper"] = "v1"
+
+
+class FailureSettings(StrictModel):
+    """What happens to a frame whose faces could not be de-identified (never: pass it on)."""
+
+    action: Literal["black", "drop"] = "black"
+
+
+class EvidenceSettings(StrictModel):
+    """Lossless recording of the public frames (keeps the LSB message and every pixel)."""
+
+    path: Path
+    codec: Literal["ffv1", "libx264rgb"] = "ffv1"
+    segment_s: PositiveFloat | None = 60.0
+    max_segments: Annotated[int, Field(ge=1)] | None = None
+    queue_size: Annotated[int, Field(ge=1)] = 64
+
+
+class RtspSettings(StrictModel):
+    """Publish the public frames to an RTSP server (lossless RGB H.264: the message survives)."""
+
+    url: str
+    transport: Literal["tcp", "udp"] = "tcp"
+    gop_s: PositiveFloat = 2.0
+    queue_size: Annotated[int, Field(ge=1)] = 8
+    reconnect_initial_s: PositiveFloat = 1.0
+    reconnect_max_s: PositiveFloat = 30.0
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("rtsp://", "rtsps://")):
+            raise ValueError("must be an rtsp:// or rtsps:// URL")
+        return value
+
+
+class HlsSettings(StrictModel):
+    """HLS (fMP4, RGB lossless H.264 with colour tags): plays pixel-exact in a browser."""
+
+    dir: Path
+    segment_s: PositiveFloat = 2.0
+    playlist_size: Annotated[int, Field(ge=1)] = 6
+    queue_size: Annotated[int, Field(ge=1)] = 16
+
+
+class LossySettings(StrictModel):
+    """Lossy H.264 public stream (plays everywhere); the ROI message travels in per-frame SEI."""
+
+    target: str
+    crf: Annotated[int, Field(ge=0, le=51)] = 23
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"] = (
+        "veryfast"
+    )
+    gop_s: PositiveFloat = 2.0
+    transport: Literal["tcp", "udp"] = "tcp"
+    queue_size: Annotated[int, Field(ge=1)] = 16
+    reconnect_initial_s: PositiveFloat = 1.0
+    reconnect_max_s: PositiveFloat = 30.0
+
+    @field_validator("target")
+    @classmethod
+    def _check_target(cls, value: str) -> str:
+        if not value.startswith(("rtsp://", "rtsps://")) and Path(value).suffix.lower() not in (
+            ".mp4",
+            ".ts",
+            ".mkv",
+            ".mov",
+        ):
+            raise ValueError("must be an rtsp:// URL or a .mp4/.ts/.mkv/.mov file")
+        return value
+
+
+class OutputSettings(StrictModel):
+    """Where the public frames go (any combination)."""
+
+    evidence: EvidenceSettings | None = None
+    rtsp: RtspSettings | None = None
+    hls: HlsSettings | None = None
+    lossy: LossySettings | None = None
+
+
+class MetricsSettings(StrictModel):
+    """Prometheus ``/metrics`` and ``/healthz`` on a local port."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9108
+    stale_after_s: PositiveFloat = 10.0
+
+
+class EdgeSettings(StrictSettings):
+    """All settings of one edge agent process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="UUNET_EDGE_", extra="forbid", env_nested_delimiter="__", frozen=True
+    )
+
+    camera: CameraSettings = Field(default_factory=CameraSettings)
+    source: SourceSettings = Field(default_factory=SourceSettings)
+    detector: DetectorSettings = Field(default_factory=DetectorSettings)
+    tracker: TrackerSettings = Field(default_factory=TrackerSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    seal: SealSettings = Field(default_factory=SealSettings)
+    failure: FailureSettings = Field(default_factory=FailureSettings)
+    outputs: OutputSettings = Field(default_factory=OutputSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    max_frames: Annotated[int, Field(ge=1)] | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+def camera_key() -> bytes:
+    """The camera's HMAC key for v1 messages.
+
+    Raises:
+        shared.config_base.SecretNotFoundError: neither ``$UUNET_EDGE_CAMERA_KEY`` nor
+            ``$CREDENTIALS_DIRECTORY/camera-key`` holds one.
+    """
+    return read_secret(CAMERA_KEY_NAME, CAMERA_KEY_ENV)
+
+
+def noise_key() -> bytes:
+    """The secret the per-track noise planes derive from.
+
+    ``$UUNET_EDGE_NOISE_KEY`` or ``$CREDENTIALS_DIRECTORY/noise-key`` when set; otherwise 32
+    fresh random bytes per process (the noise only has to be unpredictable and stable along a
+    track; nothing downstream needs it). Call it once per process.
+    """
+    try:
+        return read_secret(NOISE_KEY_NAME, NOISE_KEY_ENV)
+    except ValueError:
+        return os.urandom(32)

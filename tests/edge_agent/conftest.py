@@ -1,0 +1,69 @@
+"""Fixtures of the edge agent tests: the toy model, the sample clip, a camera key, settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_agent.cli import load_edge_settings
+from edge_agent.config import CAMERA_KEY_ENV, EdgeSettings
+from edge_agent.samples.make_sample import SAMPLE
+from tests.toy_models import write_toy_model_dir
+
+CAMERA_KEY = b"test-camera-key-0123456789"
+CAMERA_ID = "cam-test"
+
+
+@pytest.fixture(scope="session")
+def toy_model(tmp_path_factory) -> Path:
+    return write_toy_model_dir(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="session")
+def sample_clip() -> Path:
+    assert SAMPLE.is_file(), f"sample clip missing: {SAMPLE}"
+    return SAMPLE
+
+
+@pytest.fixture
+def camera_key_env(monkeypatch) -> bytes:
+    monkeypatch.setenv(CAMERA_KEY_ENV, CAMERA_KEY.decode())
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    return CAMERA_KEY
+
+
+@pytest.fixture
+def make_settings(toy_model, camera_key_env):
+    def make(src: Path | str, **overrides) -> EdgeSettings:
+        base = {
+            "camera": {"id": CAMERA_ID},
+            "source": {"url": str(src)},
+            "model": {"dir": str(toy_model), "threads": 1},
+            "metrics": {"enabled": False},
+        }
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                base[key] = {**base[key], **value}
+            else:
+                base[key] = value
+        return load_edge_settings(None, base)
+
+    return make
+
+
+def roi_pixels_equal(source: np.ndarray, public: np.ndarray, box) -> int:
+    """How many pixels of ``box`` are identical (all three channels) in both frames."""
+    a = source[box.y : box.bottom, box.x : box.right]
+    b = public[box.y : box.bottom, box.x : box.right]
+    return int(np.all(a == b, axis=-1).sum())
+
+
+def covers(outer, inner) -> bool:
+    return (
+        outer.x <= inner.x
+        and outer.y <= inner.y
+        and outer.right >= inner.right
+        and outer.bottom >= inner.bottom
+    )

@@ -1,0 +1,102 @@
+"""edge_agent.config and load_edge_settings: strict keys, env overrides, secrets, example file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_agent.cli import load_edge_settings
+from edge_agent.config import (
+    CAMERA_KEY_ENV,
+    DEFAULT_MODEL_DIR,
+    NOISE_KEY_ENV,
+    EdgeSettings,
+    camera_key,
+    noise_key,
+)
+from shared.config_base import ConfigError, SecretNotFoundError
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "edge.example.yml"
+
+
+def test_defaults_are_valid_and_point_at_the_default_model():
+    settings = load_edge_settings(None)
+    assert settings.model.dir == DEFAULT_MODEL_DIR
+    assert settings.detector.kind == "yunet"
+    assert settings.seal.message_format == "v1"
+    assert settings.failure.action == "black"
+    assert settings.outputs.evidence is None
+
+
+def test_unknown_and_invalid_keys_name_their_path(tmp_path):
+    path = tmp_path / "edge.yml"
+    path.write_text(
+        "camera: {id: 'bad id!'}\n"
+        "detector: {score_threshold: 3, colour: red}\n"
+        "outputs: {rtsp: {url: 'http://x'}}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_edge_settings(path)
+    problems = "\n".join(caught.value.problems)
+    assert "camera.id:" in problems
+    assert "detector.score_threshold:" in problems
+    assert "detector.colour: unknown key" in problems
+    assert "outputs.rtsp.url:" in problems
+    assert str(path) in str(caught.value)
+
+
+def test_file_not_a_mapping_or_missing_raises(tmp_path):
+    path = tmp_path / "list.yml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_edge_settings(path)
+    with pytest.raises(ConfigError, match="cannot read file"):
+        load_edge_settings(tmp_path / "none.yml")
+
+
+def test_environment_overrides_file_and_command_line_merges_deeply(tmp_path, monkeypatch):
+    path = tmp_path / "edge.yml"
+    path.write_text("source: {url: a.mp4, queue_size: 9}\ndetector: {min_face_size: 30}\n")
+    monkeypatch.setenv("UUNET_EDGE_DETECTOR__MIN_FACE_SIZE", "24")
+    settings = load_edge_settings(path, {"source": {"realtime": True}})
+    assert settings.detector.min_face_size == 24
+    assert (settings.source.url, settings.source.queue_size, settings.source.realtime) == (
+        "a.mp4",
+        9,
+        True,
+    )
+
+
+def test_example_file_documents_a_valid_configuration():
+    settings = load_edge_settings(EXAMPLE)
+    assert isinstance(settings, EdgeSettings)
+    text = EXAMPLE.read_text()
+    # every settings key is documented in the example file
+    for section, model in EdgeSettings.model_fields.items():
+        assert f"{section}:" in text, section
+        annotation = model.annotation
+        fields = getattr(annotation, "model_fields", {})
+        for key in fields:
+            assert f"{key}:" in text, f"{section}.{key} undocumented"
+
+
+def test_camera_key_from_environment_or_credentials_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv(CAMERA_KEY_ENV, raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    with pytest.raises(SecretNotFoundError, match=CAMERA_KEY_ENV):
+        camera_key()
+    (tmp_path / "camera-key").write_text("from-credentials-0123456789\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    assert camera_key() == b"from-credentials-0123456789"
+    monkeypatch.setenv(CAMERA_KEY_ENV, "from-env-0123456789abcdef")
+    assert camera_key() == b"from-env-0123456789abcdef"
+
+
+def test_noise_key_is_random_per_process_unless_configured(monkeypatch):
+    monkeypatch.delenv(NOISE_KEY_ENV, raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    first, second = noise_key(), noise_key()
+    assert len(first) == 32 and first != second
+    monkeypatch.setenv(NOISE_KEY_ENV, "fixed-noise")
+    assert noise_key() == noise_key() == b"fixed-noise"

@@ -1,0 +1,82 @@
+"""shared.detectors.base: filtering, clipping, frame checks and error wrapping for all plug-ins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shared.detectors.base import (
+    DetectorError,
+    DetectorOptions,
+    FaceDetector,
+    finish_detections,
+)
+from shared.geometry import Box
+
+
+class _Fixed(FaceDetector):
+    key = "fixed"
+
+    def __init__(self, rows, options=None):
+        super().__init__(options)
+        self.rows = rows
+        self.seen_shapes = []
+
+    def _detect(self, frame):
+        self.seen_shapes.append(frame.shape)
+        return self.rows
+
+
+class _Broken(FaceDetector):
+    key = "broken"
+
+    def _detect(self, frame):
+        raise KeyError("backend exploded")
+
+
+def test_finish_detections_clips_filters_and_sorts():
+    rows = [
+        (-5.0, -5.0, 20.0, 30.0, 0.7),  # clipped at the top-left corner
+        (10.0, 10.0, 14.0, 14.0, 0.99),  # 4 px: below min size
+        (50.0, 40.0, 90.0, 80.0, 0.95),
+        (0.0, 0.0, 30.0, 30.0, 0.2),  # below threshold
+        (float("nan"), 0.0, 5.0, 5.0, 0.9),  # not finite
+        (200.0, 200.0, 220.0, 220.0, 0.9),  # entirely outside the 100x100 frame
+    ]
+    found = finish_detections(rows, 100, 100, DetectorOptions(score_threshold=0.5, min_face_size=8))
+    assert [d.box for d in found] == [Box(50, 40, 40, 40), Box(0, 0, 20, 30)]
+    assert [round(d.score, 2) for d in found] == [0.95, 0.7]
+
+
+def test_detect_with_max_input_side_scales_boxes_back():
+    detector = _Fixed([(10.0, 20.0, 30.0, 40.0, 0.9)], DetectorOptions(max_input_side=100))
+    found = detector.detect(np.zeros((200, 400, 3), np.uint8))
+    assert detector.seen_shapes == [(50, 100, 3)]
+    assert [d.box for d in found] == [Box(40, 80, 80, 80)]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        np.zeros((10, 10), np.uint8),
+        np.zeros((10, 10, 3), np.float32),
+        np.zeros((0, 4, 3), np.uint8),
+    ],
+)
+def test_detect_with_bad_frame_raises_detector_error(frame):
+    with pytest.raises(DetectorError, match="expected"):
+        _Fixed([]).detect(frame)
+
+
+def test_detect_with_failing_backend_raises_detector_error_naming_it():
+    with pytest.raises(DetectorError, match="broken failed: 'backend exploded'"):
+        _Broken().detect(np.zeros((8, 8, 3), np.uint8))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"score_threshold": 1.5}, {"min_face_size": 0}, {"nms_threshold": 0.0}, {"max_input_side": 8}],
+)
+def test_options_with_bad_values_raise(kwargs):
+    with pytest.raises(ValueError):
+        DetectorOptions(**kwargs)

