@@ -1,0 +1,1 @@
+"""UU-Net training, export and evaluation (offline; may import ``shared``, never the reverse)."""
