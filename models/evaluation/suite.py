@@ -221,6 +221,16 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
             )
         report["sections"]["video"] = videos or {"skipped": "no video under media/videos"}
 
+    measured = [
+        name
+        for name, section in report["sections"].items()
+        if not (isinstance(section, dict) and set(section) == {"skipped"})
+    ]
+    if not measured:
+        raise EvaluationError(
+            f"nothing to measure under {config.media}: expected identities/<set>/<person>/, "
+            "images/ or videos/"
+        )
     report["skipped"] = list(config.skipped)
     report["environment"] = {"python": platform.python_version(), "machine": platform.machine()}
     report["seconds"] = round(time.monotonic() - started, 1)
