@@ -63,3 +63,34 @@ def test_show_at_size_returns_square_of_requested_side():
     face = np.zeros((90, 70, 3), np.uint8)
     assert show_at_size(face, 32).shape == (32, 32, 3)
     assert show_at_size(face, 128).shape == (128, 128, 3)
+
+
+def test_card_cli_writes_json_for_a_toy_model(toy_dir, tmp_path, capsys):
+    import json
+    import shutil
+
+    from models.evaluation.card import main
+    from tests.media import MEDIA_DIR
+
+    source = MEDIA_DIR / "identities" / "faceapi_bbt"
+    if not source.is_dir():
+        pytest.skip(f"{source} not present")
+    for person in ("amy", "raj"):
+        shutil.copytree(source / person, tmp_path / "set" / person)
+    out = tmp_path / "figures.json"
+    args = ["--model", str(toy_dir), "--identities", str(tmp_path / "set")]
+    code = main([*args, "--recognizers", "sface", "--max-per-identity", "2", "--out", str(out)])
+    assert code == 0
+    figures = json.loads(out.read_text())
+    assert figures["faces"] == 4 and figures["evaluation_data"][str(tmp_path / "set")]["faces"] == 4
+    assert figures["reconstruction"]["by_roi_size"]["64"]["psnr_db"] is None  # exact: inf -> null
+    assert figures["reconstruction"]["by_roi_size"]["64"]["exact_fraction"] == 1.0
+    assert "x_a" in figures["recognition"]["sface"]
+    capsys.readouterr()
+
+
+def test_card_cli_missing_folder_exits_2(toy_dir, tmp_path, capsys):
+    from models.evaluation.card import main
+
+    assert main(["--model", str(toy_dir), "--identities", str(tmp_path / "none")]) == 2
+    assert "not found" in capsys.readouterr().err
