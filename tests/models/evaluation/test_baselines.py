@@ -52,3 +52,13 @@ def test_deface_blur_keeps_corners_and_changes_centre(patch):
 def test_make_baseline_bad_spec_raises(spec):
     with pytest.raises(ValueError, match="baseline"):
         make_baseline(spec)
+
+
+def test_superpixels_are_spatially_compact():
+    """On colour noise, SLIC regions stay near their seeds (a colour-only clustering would
+    scatter each region over the whole patch)."""
+    noise = np.random.default_rng(5).integers(0, 256, (64, 64, 3)).astype(np.uint8)
+    out = superpixels(noise, 16)
+    for colour in np.unique(out.reshape(-1, 3), axis=0):
+        ys, xs = np.nonzero((out == colour).all(axis=2))
+        assert np.ptp(ys) < 40 and np.ptp(xs) < 40
