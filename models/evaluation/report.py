@@ -49,7 +49,11 @@ def _faces_md(sets: dict[str, Any]) -> list[str]:
         if "skipped" in data:
             lines += [f"Skipped: {data['skipped']}", ""]
             continue
-        lines += [f"{data['faces']} faces of {data['identities']} identities.", ""]
+        lines += [
+            f"{data['faces']} faces of {data['identities']} identities "
+            f"({data.get('seconds', '-')} s).",
+            "",
+        ]
         recon = data["reconstruction"]
         rows = [
             [
@@ -88,6 +92,9 @@ def _faces_md(sets: dict[str, Any]) -> list[str]:
 def _detection_md(detection: dict[str, Any]) -> list[str]:
     lines = ["## Detection kept", ""]
     for part, data in detection.items():
+        if part == "seconds":
+            lines += [f"Detection section: {data} s.", ""]
+            continue
         if not isinstance(data, dict) or "detectors" not in data:
             lines += [f"{part}: {data}", ""]
             continue
@@ -123,7 +130,8 @@ def _video_md(videos: dict[str, Any]) -> list[str]:
             continue
         lines += [
             f"{data['frames']} frames, {data['rois']} ROIs replaced in {data['frames_with_rois']} "
-            f"frames, {data['tracks']} tracks (edge detector {data['edge_detector']}).",
+            f"frames, {data['tracks']} tracks (edge detector {data['edge_detector']}; "
+            f"{data.get('seconds', '-')} s).",
             "",
         ]
         leak = data.get("leak")

@@ -147,6 +147,7 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
         gender = _optional("soft labels (gender)", GenderClassifier, config.skipped)
         sets: dict[str, Any] = {}
         for folder in _identity_dirs(config):
+            set_started = time.monotonic()
             try:
                 faces = load_identity_faces(
                     folder,
@@ -171,10 +172,12 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
                 seed=config.seed,
             )
             measured["images_without_face"] = len(faces.skipped)
+            measured["seconds"] = round(time.monotonic() - set_started, 1)
             sets[folder.name] = measured
         report["sections"]["faces"] = sets or {"skipped": "no identity folder under media"}
 
     if "detection" in config.sections:
+        section_started = time.monotonic()
         detectors: list[FaceDetector] = [edge_detector]
         leak = _optional("CenterFace detector", CenterFaceDetector, config.skipped)
         if leak is not None:
@@ -201,6 +204,8 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
                 pseudo, methods, detectors, config.out, prefix="pseudo"
             )
             detection["pseudo_ground_truth"]["truth"] = f"{edge_detector.name} on x"
+        if detection:
+            detection["seconds"] = round(time.monotonic() - section_started, 1)
         report["sections"]["detection"] = detection or {"skipped": "no image under media/images"}
 
     if "video" in config.sections:
@@ -208,6 +213,7 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
         videos: dict[str, Any] = {}
         for path in list_videos(config.media / "videos"):
             log.info("video %s", path.name)
+            video_started = time.monotonic()
             videos[path.name] = evaluate_video(
                 path,
                 codec,
@@ -219,6 +225,7 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
                 crfs=config.crfs,
                 max_impostors=config.max_impostors,
             )
+            videos[path.name]["seconds"] = round(time.monotonic() - video_started, 1)
         report["sections"]["video"] = videos or {"skipped": "no video under media/videos"}
 
     measured = [
