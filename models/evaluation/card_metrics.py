@@ -29,6 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from models.evaluation.config import DEFAULT_ROI_SIZES
 from models.evaluation.deid import UUNetCodec
 from models.evaluation.errors import EvaluationError
 from models.evaluation.metrics import (
@@ -44,8 +45,6 @@ from shared.geometry import batch_to_patches
 __all__ = ["DEFAULT_ROI_SIZES", "FaceSet", "flatten_faces", "measure_model", "show_at_size"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_ROI_SIZES = (32, 48, 64, 96, 128)
 
 FaceSet = Mapping[str, Sequence[np.ndarray]]
 

@@ -17,11 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from models.evaluation.baselines import DEFAULT_BASELINES
-from models.evaluation.card_metrics import DEFAULT_ROI_SIZES
-from models.evaluation.errors import EvaluationError
-from models.evaluation.suite import SECTIONS, SuiteConfig, run_suite
-from shared.model_dir import ModelDirError
-from shared.onnx_runner import ModelLoadError, ModelSignatureError
+from models.evaluation.config import DEFAULT_ROI_SIZES, SECTIONS, SuiteConfig
 
 __all__ = ["add_evaluate_arguments", "main", "run_evaluate"]
 
@@ -92,7 +88,16 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    """Run the suite from parsed arguments; print where the report went. Returns the exit code."""
+    """Run the suite from parsed arguments; print where the report went. Returns the exit code.
+
+    The instruments (ONNX Runtime, OpenCV, matplotlib, dlib) are imported here, not when the
+    parser is built.
+    """
+    from models.evaluation.errors import EvaluationError
+    from models.evaluation.suite import run_suite
+    from shared.model_dir import ModelDirError
+    from shared.onnx_runner import ModelLoadError, ModelSignatureError
+
     config = SuiteConfig(
         media=args.media,
         model=args.model,

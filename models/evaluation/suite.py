@@ -22,12 +22,12 @@ import logging
 import platform
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from models.evaluation.baselines import DEFAULT_BASELINES, RoiAnonymizer, make_baseline
-from models.evaluation.card_metrics import DEFAULT_ROI_SIZES
+from models.evaluation.baselines import RoiAnonymizer, make_baseline
+from models.evaluation.config import SECTIONS, SuiteConfig
 from models.evaluation.deid import UUNetCodec
 from models.evaluation.detectors import CenterFaceDetector, Detection, FaceDetector, YuNetDetector
 from models.evaluation.errors import EvaluationError, MissingDependencyError
@@ -43,30 +43,6 @@ from models.evaluation.suite_video import evaluate_video
 __all__ = ["SECTIONS", "SuiteConfig", "run_suite"]
 
 log = logging.getLogger(__name__)
-
-SECTIONS = ("faces", "detection", "video")
-
-
-@dataclass
-class SuiteConfig:
-    """What to measure and how much of it (the caps keep a run within minutes on 2 cores)."""
-
-    media: Path
-    model: Path
-    out: Path
-    sections: tuple[str, ...] = SECTIONS
-    recognizers: tuple[str, ...] = ("sface", "dlib")
-    baselines: tuple[str, ...] = DEFAULT_BASELINES
-    identity_dirs: tuple[Path, ...] = ()
-    max_identities: int = 20
-    max_per_identity: int = 5
-    roi_sizes: tuple[int, ...] = DEFAULT_ROI_SIZES
-    max_frames: int = 150
-    crfs: tuple[int, ...] = (18, 23, 28)
-    max_impostors: int = 100_000
-    threads: int = 1
-    seed: int = 0
-    skipped: list[str] = field(default_factory=list)
 
 
 def _optional(kind: str, builder: Any, notes: list[str]) -> Any:
