@@ -93,10 +93,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     The instruments (ONNX Runtime, OpenCV, matplotlib, dlib) are imported here, not when the
     parser is built.
     """
-    from models.evaluation.errors import EvaluationError
-    from models.evaluation.suite import run_suite
-    from shared.model_dir import ModelDirError
-    from shared.onnx_runner import ModelLoadError, ModelSignatureError
+    try:
+        from models.evaluation.errors import EvaluationError
+        from models.evaluation.suite import run_suite
+        from shared.model_dir import ModelDirError
+        from shared.onnx_runner import ModelLoadError, ModelSignatureError
+    except ImportError as exc:
+        print(  # noqa: T201 (CLI output)
+            f"uunet-train evaluate: error: {exc} (install the eval extra: scripts/setup.sh)",
+            file=sys.stderr,
+        )
+        return 2
 
     config = SuiteConfig(
         media=args.media,
