@@ -112,15 +112,41 @@ def run_steps(
     checkpoint_every: int,
     on_log: Callable[[int, dict[str, float]], None],
     on_checkpoint: Callable[[int], None],
-    stop: StopFlag,
     progress: bool = True,
     description: str = "training",
 ) -> int:
     """Run steps ``start+1 .. total``; log means every ``log_every``, checkpoint periodically.
 
-    A checkpoint is always written at the end (reached ``total`` or a stop signal). Returns the
-    last completed step.
+    SIGTERM/SIGINT end the loop after the current step. A checkpoint is always written at the
+    end (reached ``total`` or a stop signal). Returns the last completed step.
     """
+    with stop_on_signals() as stop:
+        return _loop(
+            start,
+            total,
+            step,
+            log_every,
+            checkpoint_every,
+            on_log,
+            on_checkpoint,
+            stop,
+            progress,
+            description,
+        )
+
+
+def _loop(
+    start: int,
+    total: int,
+    step: Callable[[int], dict[str, float]],
+    log_every: int,
+    checkpoint_every: int,
+    on_log: Callable[[int, dict[str, float]], None],
+    on_checkpoint: Callable[[int], None],
+    stop: StopFlag,
+    progress: bool,
+    description: str,
+) -> int:
     bar = None
     if progress:
         from tqdm import tqdm

@@ -24,7 +24,7 @@ from models.distributed import DistContext
 from models.face_source import face_arrays, split_subjects
 from models.networks.matcher import PairMatcher
 from models.plots import plot_curves, save_sample_grid
-from models.runloop import RunDir, run_steps, stop_on_signals
+from models.runloop import RunDir, run_steps
 from models.train_matcher import (
     PairSampler,
     augment_pair,
@@ -144,19 +144,17 @@ def run_matcher(
         plot_curves(run.read_history(), run.path / "curves.png", "Da (Learning I)")
         log.info("matcher step %d: %s", current, metrics)
 
-    with stop_on_signals() as stop:
-        run_steps(
-            start=start,
-            total=config.steps,
-            step=step,
-            log_every=config.log_every,
-            checkpoint_every=config.checkpoint_every,
-            on_log=on_log,
-            on_checkpoint=on_checkpoint,
-            stop=stop,
-            progress=progress,
-            description="Da",
-        )
+    run_steps(
+        start=start,
+        total=config.steps,
+        step=step,
+        log_every=config.log_every,
+        checkpoint_every=config.checkpoint_every,
+        on_log=on_log,
+        on_checkpoint=on_checkpoint,
+        progress=progress,
+        description="Da",
+    )
     return metrics
 
 
@@ -240,19 +238,17 @@ def run_deid(
         save_sample_grid([preview, a, r], run.path / f"samples_{current:07d}.png")
         log.info("deid step %d saved", current)
 
-    with stop_on_signals() as stop:
-        run_steps(
-            start=start,
-            total=config.steps,
-            step=step,
-            log_every=config.log_every,
-            checkpoint_every=config.checkpoint_every,
-            on_log=on_log,
-            on_checkpoint=on_checkpoint,
-            stop=stop,
-            progress=progress and context.is_main,
-            description="UU-Net",
-        )
+    run_steps(
+        start=start,
+        total=config.steps,
+        step=step,
+        log_every=config.log_every,
+        checkpoint_every=config.checkpoint_every,
+        on_log=on_log,
+        on_checkpoint=on_checkpoint,
+        progress=progress and context.is_main,
+        description="UU-Net",
+    )
     return trainer
 
 

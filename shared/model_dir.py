@@ -121,6 +121,38 @@ def _load(
     return model
 
 
+def _load_role(
+    directory: str | Path,
+    role: str,
+    providers: str | Sequence[str],
+    threads: int | None,
+    max_batch: int | None,
+) -> tuple[OnnxModel, ModelCard]:
+    directory = Path(directory)
+    card = load_card(directory)
+    size = card.input_size
+    filename, (in_name, in_ch), (out_name, out_ch) = _ROLES[role]
+    model = _load(
+        directory,
+        filename,
+        role,
+        [TensorSpec(in_name, (None, in_ch, size, size))],
+        [TensorSpec(out_name, (None, out_ch, size, size))],
+        card,
+        providers,
+        threads,
+        max_batch,
+    )
+    return model, card
+
+
+# role -> (file, (input name, channels), (output name, channels))
+_ROLES = {
+    "ue": (ENCODER_FILE, ("x", 4), ("a", 3)),
+    "ud": (DECODER_FILE, ("a", 3), ("r", 3)),
+}
+
+
 def load_encoder(
     directory: str | Path,
     *,
@@ -134,21 +166,7 @@ def load_encoder(
         ModelDirError: missing files or disagreeing model ids.
         shared.onnx_runner.ModelLoadError / ModelSignatureError / ProviderError: see there.
     """
-    directory = Path(directory)
-    card = load_card(directory)
-    size = card.input_size
-    model = _load(
-        directory,
-        ENCODER_FILE,
-        "ue",
-        [TensorSpec("x", (None, 4, size, size))],
-        [TensorSpec("a", (None, 3, size, size))],
-        card,
-        providers,
-        threads,
-        max_batch,
-    )
-    return model, card
+    return _load_role(directory, "ue", providers, threads, max_batch)
 
 
 def load_decoder(
@@ -164,18 +182,4 @@ def load_decoder(
         ModelDirError: missing files or disagreeing model ids.
         shared.onnx_runner.ModelLoadError / ModelSignatureError / ProviderError: see there.
     """
-    directory = Path(directory)
-    card = load_card(directory)
-    size = card.input_size
-    model = _load(
-        directory,
-        DECODER_FILE,
-        "ud",
-        [TensorSpec("a", (None, 3, size, size))],
-        [TensorSpec("r", (None, 3, size, size))],
-        card,
-        providers,
-        threads,
-        max_batch,
-    )
-    return model, card
+    return _load_role(directory, "ud", providers, threads, max_batch)
