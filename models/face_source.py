@@ -33,6 +33,7 @@ class FaceArrays:
     subject: np.ndarray  # N int64
     sequence: np.ndarray  # N int64
     label_names: tuple[str, ...]
+    group: np.ndarray | None = None  # N int64: source dataset of each crop
 
 
 def open_faces(data: DataConfig, size: int, label_names: Sequence[str], seed: int) -> PackedFaces:
@@ -72,6 +73,7 @@ def face_arrays(pack: PackedFaces, label_names: Sequence[str]) -> FaceArrays:
         subject=pack.subject.astype(np.int64),
         sequence=pack.sequence.astype(np.int64),
         label_names=tuple(label_names),
+        group=pack.source.astype(np.int64),
     )
 
 

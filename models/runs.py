@@ -94,7 +94,9 @@ def run_matcher(
     matcher = build_matcher(config.labels, config.input_size, config.network.matcher).to(device)
     optimiser = torch.optim.Adam(matcher.parameters(), lr=config.lr)
     start = 0
-    sampler = PairSampler(faces.subject, train_idx, config.positive_fraction, config.seed)
+    sampler = PairSampler(
+        faces.subject, train_idx, config.positive_fraction, config.seed, faces.group
+    )
     generator = torch.Generator().manual_seed(config.seed)
     if state is not None:
         load_module_state(matcher, state["matcher"], "matcher", run.checkpoint)

@@ -58,12 +58,18 @@ def pair_targets(
 
 @dataclass
 class PairSampler:
-    """Draws index pairs among ``indices``: a share of same-subject pairs, the rest random."""
+    """Draws index pairs among ``indices``: a share of same-subject pairs, the rest random.
+
+    With ``group`` (e.g. each crop's source dataset), the random pairs are drawn within one
+    group: otherwise most negatives pair two datasets whose framing differs, and Da learns to
+    tell datasets apart instead of people.
+    """
 
     subject: np.ndarray
     indices: np.ndarray
     positive_fraction: float
     seed: int
+    group: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
@@ -73,6 +79,11 @@ class PairSampler:
         self.multi = [np.array(v) for v in by_subject.values() if len(v) >= 2]
         if len(self.indices) < 2:
             raise ValueError("need at least two face crops to draw pairs")
+        self.by_group: dict[int, np.ndarray] = {}
+        if self.group is not None:
+            groups = self.group[self.indices]
+            for g in np.unique(groups):
+                self.by_group[int(g)] = self.indices[groups == g]
 
     def draw(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         n_pos = round(count * self.positive_fraction) if self.multi else 0
@@ -83,7 +94,11 @@ class PairSampler:
             first[k], second[k] = self.rng.choice(members, size=2, replace=False)
         rest = count - n_pos
         first[n_pos:] = self.rng.choice(self.indices, size=rest)
-        second[n_pos:] = self.rng.choice(self.indices, size=rest)
+        if self.group is None:
+            second[n_pos:] = self.rng.choice(self.indices, size=rest)
+        else:
+            for k in range(n_pos, count):
+                second[k] = self.rng.choice(self.by_group[int(self.group[first[k]])])
         return first, second
 
 
@@ -144,7 +159,7 @@ def evaluate_matcher(
 ) -> dict[str, float]:
     """ROC AUC per label on ``pairs`` held-out pairs (half same-subject); NaN if not measurable."""
     matcher.eval()
-    sampler = PairSampler(faces.subject, indices, 0.5, seed)
+    sampler = PairSampler(faces.subject, indices, 0.5, seed, faces.group)
     first, second = sampler.draw(pairs)
     target, mask = pair_targets(faces.labels, faces.subject, first, second, faces.label_names)
     scores = []
