@@ -122,12 +122,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_pack(args: argparse.Namespace) -> int:
-    from models.data.pack import main as pack_main
-
-    return pack_main(args.pack_args)
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="uunet-train", description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -151,9 +145,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--tolerance", type=float, default=1e-4, help="max |ORT - torch|")
     export.set_defaults(func=_cmd_export)
 
-    pack = sub.add_parser("pack", help="pack face datasets into one training file", add_help=False)
-    pack.add_argument("pack_args", nargs=argparse.REMAINDER)
-    pack.set_defaults(func=_cmd_pack)
+    # `pack` is dispatched to models.data's own parser before this one runs (see main()).
+    sub.add_parser("pack", help="pack face datasets into one training file (pack -h for more)")
 
     try:
         from models.evaluation.cli import add_evaluate_arguments, run_evaluate
@@ -168,6 +161,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``uunet-train``; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["pack"]:
+        from models.data import DatasetError
+        from models.data.pack import main as pack_main
+
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        try:
+            return pack_main(argv[1:])
+        except (DatasetError, ValueError, OSError) as exc:
+            print(f"uunet-train pack: error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

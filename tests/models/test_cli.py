@@ -142,3 +142,27 @@ def test_missing_pack_exits_2(tmp_path):
 def test_export_of_a_non_run_exits_2(tmp_path):
     result = _cli("export", "--run", str(tmp_path), "--out", str(tmp_path / "m"))
     assert result.returncode == 2 and "config.yml" in result.stderr
+
+
+def test_pack_subcommand_packs_a_tracklet_folder_and_refuses_a_missing_one(tmp_path):
+    from models.data import PackedFaces, make_synthetic_tracklets
+
+    made = make_synthetic_tracklets(
+        tmp_path / "faces", n_subjects=3, sequences=2, frames=2, size=32, seed=0
+    )
+    result = _cli(
+        "pack",
+        "--out",
+        str(tmp_path / "p.npz"),
+        "--size",
+        "16",
+        "--folder",
+        str(made.tracklets_root),
+        "--folder-labels",
+        str(made.labels_csv),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    pack = PackedFaces.open(tmp_path / "p.npz")
+    assert len(pack) == 12 and pack.size == 16 and pack.n_subjects == 3
+    missing = _cli("pack", "--out", str(tmp_path / "q.npz"), "--folder", str(tmp_path / "none"))
+    assert missing.returncode == 2 and "not found" in missing.stderr
