@@ -91,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--exclude", action="append", default=[], help="identity to leave out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="write the JSON here too")
+    parser.add_argument(
+        "--write-card",
+        action="store_true",
+        help="store the figures as 'metrics' in <model>/card.json (with this command line)",
+    )
     args = parser.parse_args(argv)
     try:
         result = measure_card(
@@ -108,8 +113,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = json.dumps(json_ready(result), indent=2, allow_nan=False)
     if args.out:
         args.out.write_text(text + "\n", encoding="utf-8")
+    if args.write_card:
+        write_card_metrics(args.model, json.loads(text), argv)
     print(text)  # noqa: T201
     return 0
+
+
+def write_card_metrics(model: Path, metrics: dict[str, Any], argv: Sequence[str] | None) -> None:
+    """Store measured figures in ``<model>/card.json`` under ``metrics`` (replacing old ones).
+
+    Raises:
+        ModelDirError: the card is missing or unreadable.
+    """
+    path = model / "card.json"
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelDirError(f"{path}: cannot update the model card: {exc}") from exc
+    command = " ".join(["python -m models.evaluation.card", *(argv or sys.argv[1:])])
+    card["metrics"] = {"command": command, **metrics}
+    path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

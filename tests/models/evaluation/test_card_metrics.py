@@ -78,10 +78,26 @@ def test_card_cli_writes_json_for_a_toy_model(toy_dir, tmp_path, capsys):
     for person in ("amy", "raj"):
         shutil.copytree(source / person, tmp_path / "set" / person)
     out = tmp_path / "figures.json"
-    args = ["--model", str(toy_dir), "--identities", str(tmp_path / "set")]
-    code = main([*args, "--recognizers", "sface", "--max-per-identity", "2", "--out", str(out)])
+    model = tmp_path / "model"
+    shutil.copytree(toy_dir, model)
+    args = ["--model", str(model), "--identities", str(tmp_path / "set")]
+    code = main(
+        [
+            *args,
+            "--recognizers",
+            "sface",
+            "--max-per-identity",
+            "2",
+            "--out",
+            str(out),
+            "--write-card",
+        ]
+    )
     assert code == 0
     figures = json.loads(out.read_text())
+    card = json.loads((model / "card.json").read_text())
+    assert card["metrics"]["faces"] == 4 and "--write-card" in card["metrics"]["command"]
+    assert card["model_id"] == json.loads((toy_dir / "card.json").read_text())["model_id"]
     assert figures["faces"] == 4 and figures["evaluation_data"][str(tmp_path / "set")]["faces"] == 4
     assert figures["reconstruction"]["by_roi_size"]["64"]["psnr_db"] is None  # exact: inf -> null
     assert figures["reconstruction"]["by_roi_size"]["64"]["exact_fraction"] == 1.0
