@@ -18,6 +18,7 @@ from pydantic_settings import SettingsConfigDict
 
 from shared.config_base import StrictModel, StrictSettings, read_secret
 from shared.detectors import DEFAULT_DETECTOR, DetectorOptions
+from shared.geometry import HEAD_MARGIN
 
 __all__ = [
     "CAMERA_KEY_ENV",
@@ -81,7 +82,7 @@ class DetectorSettings(StrictModel):
     min_face_size: Annotated[int, Field(ge=1)] = 10
     nms_threshold: Annotated[float, Field(gt=0, le=1)] = 0.3
     max_input_side: Annotated[int, Field(ge=32)] | None = None
-    head_margin: Annotated[float, Field(ge=0, le=2)] = 0.25
+    head_margin: Annotated[float, Field(ge=0, le=2)] = HEAD_MARGIN
     options: dict[str, Any] = Field(default_factory=dict)
 
     def detector_options(self) -> DetectorOptions:

@@ -32,7 +32,6 @@ import av
 import numpy as np
 
 from models.evaluation.deid import UUNetCodec
-from models.evaluation.detectors import FaceDetector
 from models.evaluation.errors import EvaluationError
 from models.evaluation.metrics import (
     flicker,
@@ -45,6 +44,7 @@ from models.evaluation.metrics import (
 from models.evaluation.plots import decision_environments, line_plot
 from models.evaluation.recognizers import FaceRecognizer
 from models.evaluation.tracking import IouTracker
+from shared.detectors import FaceDetector
 from shared.geometry import Box, crop, expand_to_head, resize_to_model
 from shared.video_io import LosslessWriter, probe, read_frames
 
@@ -167,7 +167,7 @@ def evaluate_video(
             break
         x = video_frame.rgb
         height, width = x.shape[:2]
-        detections = edge_detector(x)
+        detections = edge_detector.detect(x)
         rois = [expand_to_head(d.box, width, height) for d in detections]
         ids = tracker.update(video_frame.index, rois)
         for track_id in ids:
@@ -180,7 +180,7 @@ def evaluate_video(
                 (np.ascontiguousarray(crop(x, roi)), np.ascontiguousarray(crop(a, roi)))
             )
         if leak_detector is not None:
-            found = leak_detector(x)
+            found = leak_detector.detect(x)
             uncovered = [f for f in found if coverage(f.box, rois, width, height) < cover_fraction]
             faces_seen += len(found)
             faces_uncovered += len(uncovered)
@@ -197,12 +197,12 @@ def evaluate_video(
         "rois": sum(len(b) for b in boxes_per_frame),
         "frames_with_rois": sum(bool(b) for b in boxes_per_frame),
         "tracks": len(tracks),
-        "edge_detector": edge_detector.name,
+        "edge_detector": edge_detector.key,
         "plots": [],
     }
     if leak_detector is not None:
         result["leak"] = {
-            "detector": leak_detector.name,
+            "detector": leak_detector.key,
             "cover_fraction": cover_fraction,
             "faces_found_in_x": faces_seen,
             "frames_with_faces": frames_with_faces,
