@@ -32,10 +32,10 @@ import numpy as np
 from edge_agent.capture import CapturedFrame
 from edge_agent.deid import Deidentifier
 from edge_agent.stats import Stats
-from edge_agent.tracker import IouTracker
 from shared.detectors import FaceDetector
 from shared.frame_seal import MessageFormat, seal_frame
 from shared.geometry import HEAD_MARGIN, Box, expand_to_head
+from shared.tracking import IouTracker
 
 __all__ = ["FailureAction", "FrameProcessor", "SealedFrame"]
 
