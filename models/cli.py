@@ -168,7 +168,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``uunet-train``; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # argparse's REMAINDER refuses a sub-command's arguments that start with an option
+    # (``pack --out ...``): everything after ``pack`` goes to the packer's own parser as is.
+    pack_args = None
+    if "pack" in argv:
+        at = argv.index("pack")
+        if all(arg.startswith("-") for arg in argv[:at]):
+            argv, pack_args = argv[: at + 1], argv[at + 1 :]
     args = _parser().parse_args(argv)
+    if pack_args is not None:
+        args.pack_args = pack_args
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +16,10 @@ from .labels import ID_LABEL, VOCABULARIES, parse_label_value
 __all__ = [
     "LabelTable",
     "check_frames",
+    "check_label_columns",
     "list_dirs",
     "natural_key",
+    "parse_label_cells",
     "read_labels_csv",
     "require_dir",
 ]
@@ -128,6 +130,55 @@ class LabelTable:
             log.info("%s: %d subjects have no labels row (labels unknown)", self.path, missing)
 
 
+def check_label_columns(
+    path: Path, columns: Sequence[str], vocab: Mapping[str, tuple[str, ...]]
+) -> None:
+    """Each label column of a CSV header must have a vocabulary and appear once.
+
+    Raises:
+        LabelsFileError: an ``id`` column, an unknown or a duplicate column (line 1).
+    """
+    seen: set[str] = set()
+    for column in columns:
+        if column == ID_LABEL:
+            raise LabelsFileError(
+                "'id' is the subject; it is not a labels column", path, field=column, line=1
+            )
+        if column not in vocab:
+            raise LabelsFileError(
+                f"unknown label column (known: {', '.join(sorted(vocab))})",
+                path,
+                field=column,
+                line=1,
+            )
+        if column in seen:
+            raise LabelsFileError("duplicate column", path, field=column, line=1)
+        seen.add(column)
+
+
+def parse_label_cells(
+    path: Path,
+    columns: Sequence[str],
+    cells: Sequence[str],
+    vocab: Mapping[str, tuple[str, ...]],
+    line: int,
+) -> dict[str, int]:
+    """The known labels of one CSV row (unknown cells are left out).
+
+    Raises:
+        LabelsFileError: a cell that is neither a class name, a class index nor unknown.
+    """
+    values: dict[str, int] = {}
+    for column, cell in zip(columns, cells, strict=True):
+        try:
+            parsed = parse_label_value(column, cell, vocab)
+        except ValueError as exc:
+            raise LabelsFileError(str(exc), path, field=column, line=line) from None
+        if parsed is not None:
+            values[column] = parsed
+    return values
+
+
 def read_labels_csv(
     path: Path, vocabularies: Mapping[str, tuple[str, ...]] | None = None
 ) -> LabelTable:
@@ -160,22 +211,7 @@ def read_labels_csv(
     label_columns = header[2:] if per_sequence else header[1:]
     if not label_columns:
         raise LabelsFileError("no label column after 'subject'", path, line=1)
-    seen: set[str] = set()
-    for column in label_columns:
-        if column == ID_LABEL:
-            raise LabelsFileError(
-                "'id' is the subject; it is not a labels column", path, field=column, line=1
-            )
-        if column not in vocab:
-            raise LabelsFileError(
-                f"unknown label column (known: {', '.join(sorted(vocab))})",
-                path,
-                field=column,
-                line=1,
-            )
-        if column in seen:
-            raise LabelsFileError("duplicate column", path, field=column, line=1)
-        seen.add(column)
+    check_label_columns(path, label_columns, vocab)
     table = LabelTable(path, tuple(label_columns), per_sequence)
     for line_no, row in enumerate(reader, start=2):
         if not row or all(not cell.strip() for cell in row):
@@ -198,16 +234,9 @@ def read_labels_csv(
                 field="subject",
                 line=line_no,
             )
-        values: dict[str, int] = {}
-        for column, cell in zip(
-            label_columns, row[len(header) - len(label_columns) :], strict=True
-        ):
-            try:
-                parsed = parse_label_value(column, cell, vocab)
-            except ValueError as exc:
-                raise LabelsFileError(str(exc), path, field=column, line=line_no) from None
-            if parsed is not None:
-                values[column] = parsed
+        values = parse_label_cells(
+            path, label_columns, row[len(header) - len(label_columns) :], vocab, line_no
+        )
         table.rows[key] = values
         table.lines[key] = line_no
     return table
