@@ -33,7 +33,6 @@ the CSV for those same settings.
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,10 +48,15 @@ from shared.detectors import (
 from shared.geometry import HEAD_MARGIN, Box, expand_to_head
 from shared.tracking import DEFAULT_IOU_THRESHOLD, DEFAULT_MAX_MISSED, IouTracker
 
-from ._common import check_label_columns, natural_key, parse_label_cells
+from ._common import (
+    check_label_columns,
+    label_vocabularies,
+    natural_key,
+    parse_label_cells,
+    read_csv_rows,
+)
 from .errors import DatasetLayoutError, EmptySequenceError, ImageReadError, LabelsFileError
 from .images import VIDEO_SUFFIXES
-from .labels import VOCABULARIES
 from .tracklet import Tracklet
 
 __all__ = [
@@ -178,29 +182,14 @@ def read_tracks_csv(
             an unknown/duplicate/``id`` label column, a wrong cell count, an empty video or
             subject, a track that is not an integer >= 0, a bad label value, or a duplicate row.
     """
-    vocab = dict(VOCABULARIES)
-    if vocabularies:
-        vocab.update(vocabularies)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise LabelsFileError("tracks file not found", path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LabelsFileError(f"cannot read tracks file: {exc}", path) from exc
-    reader = csv.reader(text.splitlines())
-    header = [h.strip() for h in next(reader, [])]
+    vocab = label_vocabularies(vocabularies)
+    header, lines = read_csv_rows(path, "tracks")
     if tuple(header[:3]) != _TRACKS_HEADER:
         raise LabelsFileError("the header must start with 'video,track,subject'", path, line=1)
     label_columns = header[3:]
     check_label_columns(path, label_columns, vocab)
     rows: dict[tuple[str, int], TrackRow] = {}
-    for line, row in enumerate(reader, start=2):
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise LabelsFileError(
-                f"{len(row)} cells, the header has {len(header)}", path, line=line
-            )
+    for line, row in lines:
         video, track_cell, subject = (cell.strip() for cell in row[:3])
         if not video:
             raise LabelsFileError("empty video", path, field="video", line=line)

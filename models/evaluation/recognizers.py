@@ -61,6 +61,7 @@ __all__ = [
     "check_rgb",
     "l2_normalise",
     "load_sface_onnx",
+    "located",
     "package_file",
     "similarity_transform",
 ]
@@ -228,6 +229,23 @@ def load_sface_onnx(path: str | Path | None = None) -> bytes:
     return model.SerializeToString()
 
 
+def located(
+    recognizer: FaceRecognizer,
+    faces: Sequence[np.ndarray],
+    geometries: Sequence[Geometry] | None,
+) -> Sequence[Geometry]:
+    """``geometries`` as given, or each face located by ``recognizer``.
+
+    Raises:
+        ValueError: geometries and faces differ in number; a face is not ``H x W x 3`` uint8.
+    """
+    if geometries is None:
+        geometries = [recognizer.locate(f) for f in faces]
+    if len(geometries) != len(faces):
+        raise ValueError(f"{len(geometries)} geometries for {len(faces)} faces")
+    return geometries
+
+
 class SFaceRecognizer:
     """SFace embeddings with ONNX Runtime (see the module docstring for the preprocessing).
 
@@ -306,10 +324,7 @@ class SFaceRecognizer:
         Raises:
             ValueError: a face is not ``H x W x 3`` uint8; geometries and faces differ in number.
         """
-        if geometries is None:
-            geometries = [self.locate(f) for f in faces]
-        if len(geometries) != len(faces):
-            raise ValueError(f"{len(geometries)} geometries for {len(faces)} faces")
+        geometries = located(self, faces, geometries)
         aligned = (
             np.stack([self.align(f, g) for f, g in zip(faces, geometries, strict=True)])
             if faces
@@ -403,10 +418,7 @@ class DlibRecognizer:
         Raises:
             ValueError: a face is not ``H x W x 3`` uint8; geometries and faces differ in number.
         """
-        if geometries is None:
-            geometries = [self.locate(f) for f in faces]
-        if len(geometries) != len(faces):
-            raise ValueError(f"{len(geometries)} geometries for {len(faces)} faces")
+        geometries = located(self, faces, geometries)
         if not faces:
             return np.zeros((0, 128), dtype=np.float32)
         chips = [self.align(f, g) for f, g in zip(faces, geometries, strict=True)]
