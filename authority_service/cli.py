@@ -229,7 +229,10 @@ def _reconstruct(args: argparse.Namespace, services: Services) -> int:
                 "outcome": "completed",
                 "model_ids": ",".join(report.model_ids),
                 "frames": report.frames,
-                "detail": f"{report.frames} frames, {report.faces} faces -> {args.out}",
+                "detail": (
+                    f"{report.frames} frames, {report.faces} faces, {report.unverified_frames} "
+                    f"unverified (messages from {report.message_source}) -> {args.out}"
+                ),
             }
         )
     )

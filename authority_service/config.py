@@ -139,7 +139,8 @@ class MessageSettings(StrictModel):
     #: Cameras whose HMAC keys the authority holds (read as secrets at start-up). A v1 message
     #: of one of these cameras must verify; others are reported as unverified.
     cameras: list[str] = Field(default_factory=list)
-    #: Refuse any message that cannot be verified (paper format, or a camera without a key).
+    #: Refuse any message that cannot be verified (paper format, a camera without a key, or a
+    #: message read from the SEI of a lossy stream).
     require_authentication: bool = False
 
     @field_validator("cameras")

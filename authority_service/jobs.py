@@ -419,7 +419,7 @@ class JobManager:
         detail = (
             f"{report.frames} frames, {report.frames_reconstructed} reconstructed, "
             f"{report.frames_without_message} without message, {report.faces} faces, "
-            f"{report.unverified_frames} unverified"
+            f"{report.unverified_frames} unverified (messages from {report.message_source})"
         )
         self._audit_finish(job, "completed", detail, report)
         self._count("completed")

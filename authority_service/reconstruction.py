@@ -2,7 +2,9 @@
 
 Per frame:
 
-1. **read** the ROI message (:class:`MessageSource`; LSB today, see below);
+1. **read** the ROI message (:class:`MessageSource`): from the frame's least significant bits
+   (:class:`LsbMessageSource`, lossless evidence) or from the H.264 SEI units of a lossy public
+   stream (:class:`SeiMessageSource`), the source chosen once per clip (:class:`ClipMessages`);
 2. **verify** it: grammar and box bounds, the v1 HMAC tag with the camera's key when the
    authority holds it (a bad tag is a *forged* message), and the model id it names;
 3. **crop** exactly the message's boxes, resize each to the model size (``shared.geometry``,
@@ -15,9 +17,13 @@ A frame without a message passes through unchanged and is counted. Any frame wit
 forged or unverifiable message, or one naming a model the authority lacks, fails the whole
 clip with a typed error naming the frame: evidence is reversed completely or not at all.
 
-Messages in the lossy public stream's H.264 SEI units are not read yet (the edge does not write
-them yet): a :class:`MessageSource` that reads PyAV's frame side data can be added next to
-:class:`LsbMessageSource` without touching the rest.
+Messages from a lossy stream (SEI) cannot be authenticated: a v1 tag is an HMAC over the frame's
+lossless pixels (LSB plane cleared), which a lossy stream no longer has. So an SEI message is
+never *verified*: with ``require_authentication`` it is refused
+(:class:`~authority_service.errors.UnauthenticatedMessageError`, pointing to the lossless
+evidence); otherwise it is accepted as *unverified*, counted in ``ClipReport.unverified_frames``
+and the report names the source (``message_source: "sei"``). Its reconstruction is approximate:
+``Ud`` inverts ``Ue`` on the lossy pixels, not the ones ``Ue`` produced.
 """
 
 from __future__ import annotations
@@ -48,11 +54,18 @@ from authority_service.pipeline import BackgroundConsumer, prefetch
 from shared import stego
 from shared.frame_seal import open_frame
 from shared.geometry import Box, batch_to_patches, crops_to_batch, paste
-from shared.roi_message import MessageAuthenticationError, RoiMessage, RoiMessageError
+from shared.roi_message import (
+    MessageAuthenticationError,
+    RoiMessage,
+    RoiMessageError,
+    parse_message,
+)
+from shared.sei import SeiError, parse_sei_payload
 from shared.video_io import LosslessWriter, VideoDecodeError, VideoFrame, read_frames
 
 __all__ = [
     "RESULT_SUFFIX",
+    "ClipMessages",
     "ClipReport",
     "FrameMessage",
     "ImageResult",
@@ -60,6 +73,8 @@ __all__ = [
     "MessageSource",
     "ReconstructionCancelledError",
     "Reconstructor",
+    "SeiMessageSource",
+    "message_sources",
     "paste_reconstruction",
 ]
 
@@ -87,7 +102,14 @@ class FrameMessage:
 
 
 class MessageSource(Protocol):
-    """Reads and checks the ROI message carried by one decoded frame."""
+    """Reads and checks the ROI message carried by one decoded frame (one carrier: LSB, SEI)."""
+
+    #: What the clip report calls this source (``"lsb"``, ``"sei"``).
+    name: str
+
+    def carries(self, frame: VideoFrame) -> bool:
+        """Whether the frame holds something announcing a message in this carrier (cheap; it
+        says nothing about the message being valid)."""
 
     def open(self, frame: VideoFrame) -> FrameMessage | None:
         """The frame's message, or ``None`` when it carries none.
@@ -105,18 +127,23 @@ class LsbMessageSource:
     ``"<n>:"`` length prefix. Text that does announce one must parse and verify.
     """
 
+    name = "lsb"
+
     def __init__(
         self, camera_keys: Mapping[str, bytes], *, require_authentication: bool = False
     ) -> None:
         self.camera_keys = dict(camera_keys)
         self.require_authentication = require_authentication
 
-    def open(self, frame: VideoFrame) -> FrameMessage | None:
+    def carries(self, frame: VideoFrame) -> bool:
         try:
             text = stego.extract(frame.rgb)
         except stego.NoMessageError:
-            return None
-        if not _ANNOUNCES_MESSAGE.match(text):
+            return False
+        return bool(_ANNOUNCES_MESSAGE.match(text))
+
+    def open(self, frame: VideoFrame) -> FrameMessage | None:
+        if not self.carries(frame):
             return None
         try:
             message = open_frame(
@@ -138,6 +165,86 @@ class LsbMessageSource:
             ) from exc
         verified = message.version == "1" and message.camera_id in self.camera_keys
         return FrameMessage(message, verified)
+
+
+class SeiMessageSource:
+    """Messages in the H.264 SEI units of a lossy public stream (:mod:`shared.sei`), as
+    :func:`shared.video_io.read_frames` collects them per frame.
+
+    The message is parsed and its boxes checked against the frame, but it is never verified
+    (see the module docstring): with ``require_authentication`` it is refused, otherwise it is
+    returned with ``verified=False``.
+    """
+
+    name = "sei"
+
+    def __init__(self, *, require_authentication: bool = False) -> None:
+        self.require_authentication = require_authentication
+
+    def carries(self, frame: VideoFrame) -> bool:
+        return bool(frame.sei)
+
+    def open(self, frame: VideoFrame) -> FrameMessage | None:
+        if not frame.sei:
+            return None
+        if len(frame.sei) > 1:
+            raise MalformedMessageError(
+                f"frame {frame.index}: {len(frame.sei)} ROI messages in its SEI units, expected "
+                "one",
+                frame=frame.index,
+                field="sei",
+            )
+        height, width = frame.rgb.shape[:2]
+        try:
+            message = parse_message(parse_sei_payload(frame.sei[0]), (width, height))
+        except (RoiMessageError, SeiError) as exc:
+            raise MalformedMessageError(
+                f"frame {frame.index}: the ROI message in its SEI is malformed: {exc}",
+                frame=frame.index,
+                field=getattr(exc, "field", "sei"),
+            ) from exc
+        if self.require_authentication:
+            raise UnauthenticatedMessageError(
+                f"frame {frame.index}: the ROI message comes from the SEI of a lossy stream and "
+                "cannot be authenticated (its tag covers the lossless pixels); reverse the "
+                "camera's lossless evidence recording instead",
+                frame=frame.index,
+                field="sei",
+            )
+        return FrameMessage(message, verified=False)
+
+
+def message_sources(
+    camera_keys: Mapping[str, bytes], *, require_authentication: bool = False
+) -> list[MessageSource]:
+    """The carriers the authority reads, in order of preference: LSB, then SEI."""
+    return [
+        LsbMessageSource(camera_keys, require_authentication=require_authentication),
+        SeiMessageSource(require_authentication=require_authentication),
+    ]
+
+
+class ClipMessages:
+    """Reads the messages of one clip from one carrier, chosen on the clip's first frame that
+    carries a message: the first of ``sources`` that carries one there (LSB before SEI, so a
+    lossless recording is always read, and verified, from its pixels). Later frames are read
+    from that carrier only; what another carrier holds is ignored. Not thread-safe: one per clip.
+    """
+
+    def __init__(self, sources: Sequence[MessageSource]) -> None:
+        if not sources:
+            raise ValueError("at least one message source is needed")
+        self.sources = list(sources)
+        self.chosen: MessageSource | None = None
+
+    def open(self, frame: VideoFrame) -> FrameMessage | None:
+        """The frame's message (see :meth:`MessageSource.open` for what is raised)."""
+        if self.chosen is None:
+            self.chosen = next((s for s in self.sources if s.carries(frame)), None)
+            if self.chosen is None:
+                return None
+            log.debug("frame %d: reading ROI messages from %s", frame.index, self.chosen.name)
+        return self.chosen.open(frame)
 
 
 def _enlarge_or_shrink(patch: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -184,6 +291,7 @@ class ClipReport:
     faces: int = 0
     verified_frames: int = 0
     unverified_frames: int = 0
+    message_source: str = ""
     model_ids: list[str] = field(default_factory=list)
     camera_ids: list[str] = field(default_factory=list)
     message_versions: list[str] = field(default_factory=list)
@@ -229,15 +337,24 @@ class Reconstructor:
 
     Args:
         decoders: where Ud sessions come from, by model id.
-        messages: reads each frame's message (:class:`LsbMessageSource`).
+        messages: the message carriers to read, in order of preference (one per clip is chosen,
+            :class:`ClipMessages`); :func:`message_sources` gives LSB then SEI.
         max_batch: faces per Ud call (batched across up to 16 frames).
     """
 
     def __init__(
-        self, decoders: DecoderRegistry, messages: MessageSource, *, max_batch: int = 32
+        self,
+        decoders: DecoderRegistry,
+        messages: MessageSource | Sequence[MessageSource],
+        *,
+        max_batch: int = 32,
     ) -> None:
         self.decoders = decoders
-        self.messages = messages
+        self.sources: list[MessageSource] = (
+            list(messages) if isinstance(messages, Sequence) else [messages]
+        )
+        if not self.sources:
+            raise ValueError("at least one message source is needed")
         self.max_batch = max_batch
 
     def _decoder_for(self, opened: FrameMessage | None) -> Decoder | None:
@@ -253,7 +370,7 @@ class Reconstructor:
             MalformedMessageError / ForgedMessageError / UnauthenticatedMessageError.
             UnknownModelError / ModelUnavailableError: no decoder for the message.
         """
-        opened = self.messages.open(VideoFrame(0, rgb, None))
+        opened = ClipMessages(self.sources).open(VideoFrame(0, rgb, None))
         if opened is None:
             raise NoMessageError("the frame carries no ROI message: there is nothing to reverse")
         decoder = self._decoder_for(opened)
@@ -341,6 +458,7 @@ class Reconstructor:
         encoder: BackgroundConsumer[np.ndarray] = BackgroundConsumer(
             writer.write, depth=_MAX_WINDOW_FRAMES, name="encode"
         )
+        messages = ClipMessages(self.sources)
         frames = prefetch(read_frames(source), depth=8, name="decode")
         try:
             window: list[_Pending] = []
@@ -349,7 +467,7 @@ class Reconstructor:
                 if cancelled is not None and cancelled():
                     raise ReconstructionCancelledError("reconstruction cancelled")
                 try:
-                    opened = self.messages.open(frame)
+                    opened = messages.open(frame)
                     decoder = self._decoder_for(opened)
                 except ClipError as exc:
                     exc.extra.setdefault("frame", frame.index)
@@ -390,6 +508,7 @@ class Reconstructor:
                 "de-identified recording (or its messages were destroyed by lossy encoding)",
                 frames=report.frames,
             )
+        report.message_source = messages.chosen.name if messages.chosen else ""
         report.seconds = time.perf_counter() - started
         return report
 

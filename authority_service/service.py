@@ -17,7 +17,7 @@ from authority_service.db import Database
 from authority_service.decoders import DecoderRegistry
 from authority_service.jobs import JobManager, JobStore
 from authority_service.metrics import Metrics
-from authority_service.reconstruction import LsbMessageSource, Reconstructor
+from authority_service.reconstruction import Reconstructor, message_sources
 from authority_service.security import LoginRateLimiter, TokenService
 from authority_service.users import PasswordPolicy, SqliteUserStore, UserStore
 
@@ -92,7 +92,7 @@ def build_services(
 
     reconstructor = Reconstructor(
         decoders,
-        LsbMessageSource(
+        message_sources(
             camera_keys or {}, require_authentication=settings.messages.require_authentication
         ),
         max_batch=settings.models.max_batch,

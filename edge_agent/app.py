@@ -29,6 +29,7 @@ from edge_agent.capture import (
 from edge_agent.config import EdgeSettings, camera_key, noise_key
 from edge_agent.deid import Deidentifier
 from edge_agent.metrics import MetricsServer
+from edge_agent.noise import NoiseBank
 from edge_agent.outputs.base import FrameSink, StreamFormat, ThreadedSink
 from edge_agent.outputs.evidence import EvidenceRecorder
 from edge_agent.outputs.hls import HlsWriter
@@ -37,10 +38,10 @@ from edge_agent.outputs.rtsp import RtspPublisher
 from edge_agent.pipeline import FrameProcessor, SealedFrame
 from edge_agent.sdnotify import SystemdNotifier
 from edge_agent.stats import Stats
-from edge_agent.tracker import IouTracker, NoiseBank
 from shared.detectors import FaceDetector, create_detector
 from shared.model_dir import load_encoder
 from shared.roi_message import MIN_KEY_BYTES
+from shared.tracking import IouTracker
 
 __all__ = ["EdgeAgent", "KeyTooShortError", "PyAvOpener", "RunResult", "build_agent"]
 

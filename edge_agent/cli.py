@@ -23,8 +23,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from edge_agent import __version__
 from edge_agent.app import KeyTooShortError, build_agent
 from edge_agent.capture import SourceError, parse_source
@@ -47,16 +45,6 @@ EXIT_OK, EXIT_SOURCE_FAILED, EXIT_CONFIG, EXIT_SOURCE = 0, 1, 2, 3
 EXIT_MODEL, EXIT_DETECTOR, EXIT_SECRET, EXIT_METRICS = 4, 5, 6, 7
 
 
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def load_edge_settings(
     path: str | Path | None, overrides: dict[str, Any] | None = None
 ) -> EdgeSettings:
@@ -65,26 +53,12 @@ def load_edge_settings(
     Raises:
         ConfigError: unreadable file, not a mapping, or invalid values (with key paths).
     """
-    data: dict[str, Any] = {}
-    source = str(path) if path is not None else "(command line)"
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(source, [f"cannot read file: {exc.strerror or exc}"]) from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            kind = type(loaded).__name__
-            raise ConfigError(source, [f"(top level): expected a mapping, got {kind}"])
-        data = loaded
-    data = _deep_merge(data, overrides or {})
     try:
-        return load_settings(EdgeSettings, None, **data)
+        return load_settings(EdgeSettings, path, **(overrides or {}))
     except ConfigError as exc:
-        raise ConfigError(source, exc.problems) from exc
+        if path is not None:
+            raise
+        raise ConfigError("(command line)", exc.problems) from exc
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

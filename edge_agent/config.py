@@ -18,6 +18,8 @@ from pydantic_settings import SettingsConfigDict
 
 from shared.config_base import StrictModel, StrictSettings, read_secret
 from shared.detectors import DEFAULT_DETECTOR, DetectorOptions
+from shared.geometry import HEAD_MARGIN
+from shared.tracking import DEFAULT_HOLD_GROWTH, DEFAULT_IOU_THRESHOLD, DEFAULT_MAX_MISSED
 
 __all__ = [
     "CAMERA_KEY_ENV",
@@ -81,7 +83,7 @@ class DetectorSettings(StrictModel):
     min_face_size: Annotated[int, Field(ge=1)] = 10
     nms_threshold: Annotated[float, Field(gt=0, le=1)] = 0.3
     max_input_side: Annotated[int, Field(ge=32)] | None = None
-    head_margin: Annotated[float, Field(ge=0, le=2)] = 0.25
+    head_margin: Annotated[float, Field(ge=0, le=2)] = HEAD_MARGIN
     options: dict[str, Any] = Field(default_factory=dict)
 
     def detector_options(self) -> DetectorOptions:
@@ -97,9 +99,9 @@ class DetectorSettings(StrictModel):
 class TrackerSettings(StrictModel):
     """The IoU tracker that keeps faces covered through missed detections."""
 
-    iou_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.3
-    max_missed: Annotated[int, Field(ge=0, le=1000)] = 5
-    hold_growth: Annotated[float, Field(ge=0, le=1)] = 0.1
+    iou_threshold: Annotated[float, Field(gt=0, lt=1)] = DEFAULT_IOU_THRESHOLD
+    max_missed: Annotated[int, Field(ge=0, le=1000)] = DEFAULT_MAX_MISSED
+    hold_growth: Annotated[float, Field(ge=0, le=1)] = DEFAULT_HOLD_GROWTH
 
 
 class ModelSettings(StrictModel):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edge_agent.tracker import NoiseBank
+from edge_agent.noise import NoiseBank
 from shared.geometry import Box, crops_to_batch, paste_batch
 from shared.model_dir import ModelCard
 from shared.onnx_runner import OnnxModel

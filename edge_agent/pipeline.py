@@ -32,10 +32,10 @@ import numpy as np
 from edge_agent.capture import CapturedFrame
 from edge_agent.deid import Deidentifier
 from edge_agent.stats import Stats
-from edge_agent.tracker import IouTracker
 from shared.detectors import FaceDetector
 from shared.frame_seal import MessageFormat, seal_frame
-from shared.geometry import Box, expand_to_head
+from shared.geometry import HEAD_MARGIN, Box, expand_to_head
+from shared.tracking import IouTracker
 
 __all__ = ["FailureAction", "FrameProcessor", "SealedFrame"]
 
@@ -92,7 +92,7 @@ class FrameProcessor:
         deidentifier: Deidentifier,
         stats: Stats,
         *,
-        head_margin: float = 0.25,
+        head_margin: float = HEAD_MARGIN,
         message_format: MessageFormat = "v1",
         camera_id: str | None = None,
         key: bytes | None = None,

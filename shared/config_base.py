@@ -23,6 +23,7 @@ __all__ = [
     "SecretNotFoundError",
     "StrictModel",
     "StrictSettings",
+    "deep_merge",
     "describe_validation_error",
     "load_settings",
     "read_secret",
@@ -84,10 +85,22 @@ def describe_validation_error(error: ValidationError) -> list[str]:
     return lines
 
 
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` laid over it; nested mappings are merged key by key."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def load_settings(
     cls: type[SettingsT], path: str | Path | None = None, **overrides: Any
 ) -> SettingsT:
-    """Build ``cls`` from a YAML file (optional), keyword overrides, and the environment.
+    """Build ``cls`` from a YAML file (optional), keyword overrides deep-merged over it (a
+    nested mapping replaces only the keys it names), and the environment.
 
     Raises:
         ConfigError: unreadable file, not a YAML mapping, or values that fail validation (each
@@ -109,8 +122,8 @@ def load_settings(
         if not isinstance(loaded, dict):
             kind = type(loaded).__name__
             raise ConfigError(source, [f"(top level): expected a mapping, got {kind}"])
-        data.update(loaded)
-    data.update(overrides)
+        data = loaded
+    data = deep_merge(data, overrides)
     try:
         return cls(**data)
     except ValidationError as exc:

@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "HEAD_MARGIN",
     "Box",
     "BoxOutsideFrameError",
     "batch_to_patches",
@@ -44,6 +45,10 @@ __all__ = [
     "resize_from_model",
     "resize_to_model",
 ]
+
+#: The default face -> head ROI margin of :func:`expand_to_head` (the edge's default, and what
+#: training and evaluation crops use so they match what the edge feeds ``Ue``).
+HEAD_MARGIN = 0.25
 
 
 class BoxOutsideFrameError(ValueError):
@@ -127,7 +132,7 @@ def expand_to_head(
     face: Box,
     frame_width: int,
     frame_height: int,
-    margin: float = 0.25,
+    margin: float = HEAD_MARGIN,
     square: bool = True,
 ) -> Box:
     """Grow a face box into a head ROI, clipped to the frame.

@@ -89,24 +89,31 @@ def load_card(directory: str | Path) -> ModelCard:
     return ModelCard(model_id, input_size, s, labels, raw)
 
 
+#: Per role: the file, then (name, channels) of its input and of its output, [N, C, S, S].
+_ROLES: dict[str, tuple[str, tuple[str, int], tuple[str, int]]] = {
+    "ue": (ENCODER_FILE, ("x", 4), ("a", 3)),
+    "ud": (DECODER_FILE, ("a", 3), ("r", 3)),
+}
+
+
 def _load(
-    directory: Path,
-    filename: str,
+    directory: str | Path,
     role: str,
-    inputs: list[TensorSpec],
-    outputs: list[TensorSpec],
-    card: ModelCard,
     providers: str | Sequence[str],
     threads: int | None,
     max_batch: int | None,
-) -> OnnxModel:
+) -> tuple[OnnxModel, ModelCard]:
+    directory = Path(directory)
+    card = load_card(directory)
+    filename, (in_name, in_channels), (out_name, out_channels) = _ROLES[role]
+    size = card.input_size
     path = directory / filename
     if not path.is_file():
         raise ModelDirError(f"{path}: {role} model missing")
     model = OnnxModel(
         path,
-        inputs=inputs,
-        outputs=outputs,
+        inputs=[TensorSpec(in_name, (None, in_channels, size, size))],
+        outputs=[TensorSpec(out_name, (None, out_channels, size, size))],
         providers=providers,
         threads=threads,
         max_batch=max_batch,
@@ -118,39 +125,7 @@ def _load(
         )
     if model.metadata.get("role", role) != role:
         raise ModelDirError(f"{path}: metadata role {model.metadata['role']!r}, expected {role!r}")
-    return model
-
-
-def _load_role(
-    directory: str | Path,
-    role: str,
-    providers: str | Sequence[str],
-    threads: int | None,
-    max_batch: int | None,
-) -> tuple[OnnxModel, ModelCard]:
-    directory = Path(directory)
-    card = load_card(directory)
-    size = card.input_size
-    filename, (in_name, in_ch), (out_name, out_ch) = _ROLES[role]
-    model = _load(
-        directory,
-        filename,
-        role,
-        [TensorSpec(in_name, (None, in_ch, size, size))],
-        [TensorSpec(out_name, (None, out_ch, size, size))],
-        card,
-        providers,
-        threads,
-        max_batch,
-    )
     return model, card
-
-
-# role -> (file, (input name, channels), (output name, channels))
-_ROLES = {
-    "ue": (ENCODER_FILE, ("x", 4), ("a", 3)),
-    "ud": (DECODER_FILE, ("a", 3), ("r", 3)),
-}
 
 
 def load_encoder(
@@ -166,7 +141,7 @@ def load_encoder(
         ModelDirError: missing files or disagreeing model ids.
         shared.onnx_runner.ModelLoadError / ModelSignatureError / ProviderError: see there.
     """
-    return _load_role(directory, "ue", providers, threads, max_batch)
+    return _load(directory, "ue", providers, threads, max_batch)
 
 
 def load_decoder(
@@ -182,4 +157,4 @@ def load_decoder(
         ModelDirError: missing files or disagreeing model ids.
         shared.onnx_runner.ModelLoadError / ModelSignatureError / ProviderError: see there.
     """
-    return _load_role(directory, "ud", providers, threads, max_batch)
+    return _load(directory, "ud", providers, threads, max_batch)

@@ -23,6 +23,7 @@ __all__ = [
     "insert_sei",
     "messages_from_frame",
     "parse_sei_payload",
+    "payloads_from_frame",
 ]
 
 UUNET_SEI_UUID = uuid.UUID("5b1c0c1e-3f0e-4d8a-9a57-75756e657431").bytes
@@ -98,15 +99,23 @@ def parse_sei_payload(payload: bytes) -> str:
         raise SeiError("uunet SEI payload is not UTF-8") from exc
 
 
-def messages_from_frame(frame: Any) -> list[str]:
-    """The uunet messages among a decoded PyAV frame's ``SEI_UNREGISTERED`` side data.
-
-    Other producers' SEI (x264 writes its settings in one) are skipped.
-    """
+def payloads_from_frame(frame: Any) -> list[bytes]:
+    """The uunet payloads (UUID + message bytes, not yet decoded) among a decoded PyAV frame's
+    ``SEI_UNREGISTERED`` side data. Other producers' SEI (x264 writes its settings in one) are
+    skipped."""
     found = []
     for side in frame.side_data:  # iterating PyAV's container yields the entries themselves
         if str(getattr(side, "type", "")).endswith("SEI_UNREGISTERED"):
             data = bytes(side)
             if data[:16] == UUNET_SEI_UUID:
-                found.append(parse_sei_payload(data))
+                found.append(data)
     return found
+
+
+def messages_from_frame(frame: Any) -> list[str]:
+    """The uunet messages among a decoded PyAV frame's ``SEI_UNREGISTERED`` side data.
+
+    Raises:
+        SeiError: a uunet payload that is not UTF-8.
+    """
+    return [parse_sei_payload(data) for data in payloads_from_frame(frame)]

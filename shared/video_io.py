@@ -20,6 +20,8 @@ from typing import Literal
 import av
 import numpy as np
 
+from shared.sei import payloads_from_frame
+
 __all__ = [
     "LOSSLESS_CODECS",
     "LosslessWriter",
@@ -63,11 +65,14 @@ class VideoInfo:
 
 @dataclass(frozen=True)
 class VideoFrame:
-    """One decoded frame: its index in the file, RGB pixels, and presentation time (s)."""
+    """One decoded frame: its index in the file, RGB pixels, presentation time (s), and the
+    uunet ROI message payloads its H.264 SEI units carried (:func:`shared.sei.payloads_from_frame`;
+    a lossy public stream's messages, empty otherwise)."""
 
     index: int
     rgb: np.ndarray
     time: float | None
+    sei: tuple[bytes, ...] = ()
 
 
 def _open(path: str | Path) -> av.container.InputContainer:
@@ -122,7 +127,8 @@ def read_frames(path: str | Path) -> Iterator[VideoFrame]:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
-            yield VideoFrame(index, frame.to_ndarray(format="rgb24"), frame.time)
+            sei = tuple(payloads_from_frame(frame))
+            yield VideoFrame(index, frame.to_ndarray(format="rgb24"), frame.time, sei)
             index += 1
     except av.FFmpegError as exc:
         raise VideoDecodeError(f"{path}: decoding failed at frame {index}: {exc}") from exc

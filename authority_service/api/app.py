@@ -51,12 +51,15 @@ authorised investigators, and keeps a tamper-evident record of every attempt.
 * **Reversal**: `POST /v1/frames:reconstruct` (one PNG, synchronous) and
   `POST /v1/reconstructions` (a clip, asynchronous job; `GET /v1/reconstructions/{id}` for its
   progress, `GET /v1/reconstructions/{id}/result` for the clip). Both need a `case_id` and a
-  `justification`. Clips must be lossless recordings whose frames carry the ROI message in
-  their least significant bits (the edge's evidence output: FFV1/MKV or H.264 RGB qp 0). The
-  result is written losslessly: **H.264 RGB qp 0 (libx264rgb) in MP4** by default
-  (`video/mp4`), or **FFV1 (RGB) in Matroska** (`video/x-matroska`) when `jobs.result_codec`
-  is `ffv1` or the frame size is odd. Messages carried in H.264 SEI units of a lossy public
-  stream are not read yet.
+  `justification`. Clips are lossless recordings whose frames carry the ROI message in their
+  least significant bits (the edge's evidence output: FFV1/MKV or H.264 RGB qp 0), or the
+  edge's lossy public stream, whose messages travel in H.264 SEI units: those cannot be
+  authenticated (the tag binds the lossless pixels), so such a clip is refused when
+  `messages.require_authentication` is set, and otherwise reversed approximately with every
+  frame reported unverified (`message_source: "sei"`). The result is written losslessly:
+  **H.264 RGB qp 0 (libx264rgb) in MP4** by default (`video/mp4`), or **FFV1 (RGB) in
+  Matroska** (`video/x-matroska`) when `jobs.result_codec` is `ffv1` or the frame size is
+  odd.
 * **Errors** are JSON: `{"error": "<code>", "detail": "<sentence>", ...}` with a stable code
   (`forged_message`, `unknown_model`, `token_expired`, ...). Every refused attempt is audited.
 * **Audit**: `GET /v1/audit`, `GET /v1/audit/verify` (hash chain check).

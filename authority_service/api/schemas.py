@@ -92,7 +92,14 @@ class ClipReportOut(BaseModel):
     frames_without_message: int = Field(description="Passed through unchanged.")
     faces: int
     verified_frames: int = Field(description="v1 messages whose tag was checked with the key.")
-    unverified_frames: int = Field(description="Paper-format, or a camera without a known key.")
+    unverified_frames: int = Field(
+        description="Paper-format, a camera without a known key, or read from SEI (lossy)."
+    )
+    message_source: str = Field(
+        "",
+        description="Where the messages were read: 'lsb' (lossless pixels, verifiable), 'sei' "
+        "(a lossy stream's H.264 SEI units, never verified, approximate reconstruction).",
+    )
     model_ids: list[str]
     camera_ids: list[str]
     message_versions: list[str]

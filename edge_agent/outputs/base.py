@@ -12,8 +12,9 @@ from fractions import Fraction
 
 from edge_agent.pipeline import SealedFrame
 from edge_agent.stats import Stats
+from shared.video_io import LosslessWriter
 
-__all__ = ["FrameSink", "SinkError", "StreamFormat", "ThreadedSink"]
+__all__ = ["FrameSink", "LosslessStreamSink", "SinkError", "StreamFormat", "ThreadedSink"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,40 @@ class FrameSink(ABC):
     @abstractmethod
     def close(self) -> None:
         """Flush and finish the output (idempotent)."""
+
+
+class LosslessStreamSink(FrameSink):
+    """An output that writes every frame to one :class:`~shared.video_io.LosslessWriter` (a
+    stream: RTSP, HLS), presentation times counted from the first frame written since
+    :meth:`open` (so a reopened output starts at 0 again)."""
+
+    def __init__(self) -> None:
+        self._writer: LosslessWriter | None = None
+        self._first_index: int | None = None
+
+    @abstractmethod
+    def _start(self, fmt: StreamFormat) -> LosslessWriter:
+        """Create the writer.
+
+        Raises:
+            SinkError: it cannot be created (the message names the target).
+        """
+
+    def open(self, fmt: StreamFormat) -> None:
+        self._writer = self._start(fmt)
+        self._first_index = None
+
+    def write(self, frame: SealedFrame) -> None:
+        if self._writer is None:
+            raise SinkError(f"{self.name} output written before open()")
+        if self._first_index is None:
+            self._first_index = frame.index
+        self._writer.write(frame.rgb, pts=frame.index - self._first_index)
+
+    def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
 
 
 class ThreadedSink:

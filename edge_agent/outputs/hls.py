@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from edge_agent.outputs.base import FrameSink, SinkError, StreamFormat
-from edge_agent.pipeline import SealedFrame
+from edge_agent.outputs.base import LosslessStreamSink, SinkError, StreamFormat
 from shared.video_io import LosslessWriter
 
 __all__ = ["HLS_COLOUR_TAGS", "HlsWriter"]
@@ -27,7 +26,7 @@ HLS_COLOUR_TAGS = {
 }
 
 
-class HlsWriter(FrameSink):
+class HlsWriter(LosslessStreamSink):
     """Write an HLS fMP4 playlist into ``directory``.
 
     Raises (from :meth:`open` / :meth:`write`):
@@ -39,24 +38,23 @@ class HlsWriter(FrameSink):
     def __init__(
         self, directory: str | Path, *, segment_s: float = 2.0, playlist_size: int = 6
     ) -> None:
+        super().__init__()
         self.directory = Path(directory)
         self.segment_s = segment_s
         self.playlist_size = playlist_size
-        self._writer: LosslessWriter | None = None
-        self._first_index: int | None = None
 
     @property
     def playlist(self) -> Path:
         return self.directory / "index.m3u8"
 
-    def open(self, fmt: StreamFormat) -> None:
+    def _start(self, fmt: StreamFormat) -> LosslessWriter:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SinkError(f"cannot create HLS directory {self.directory}: {exc}") from exc
         gop = max(1, round(self.segment_s * float(fmt.fps)))
         try:
-            self._writer = LosslessWriter(
+            writer = LosslessWriter(
                 self.playlist,
                 fmt.width,
                 fmt.height,
@@ -75,17 +73,5 @@ class HlsWriter(FrameSink):
             )
         except Exception as exc:  # av.FFmpegError, OSError, ValueError
             raise SinkError(f"cannot start HLS in {self.directory}: {exc}") from exc
-        self._first_index = None
         log.info("hls: writing %s", self.playlist)
-
-    def write(self, frame: SealedFrame) -> None:
-        if self._writer is None:
-            raise SinkError("HLS writer written before open()")
-        if self._first_index is None:
-            self._first_index = frame.index
-        self._writer.write(frame.rgb, pts=frame.index - self._first_index)
-
-    def close(self) -> None:
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.close()
+        return writer

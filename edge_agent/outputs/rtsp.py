@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from edge_agent.outputs.base import FrameSink, SinkError, StreamFormat
-from edge_agent.pipeline import SealedFrame
+from edge_agent.outputs.base import LosslessStreamSink, SinkError, StreamFormat
 from shared.video_io import LosslessWriter
 
 __all__ = ["RtspPublisher"]
@@ -19,7 +18,7 @@ __all__ = ["RtspPublisher"]
 log = logging.getLogger(__name__)
 
 
-class RtspPublisher(FrameSink):
+class RtspPublisher(LosslessStreamSink):
     """Push sealed frames to ``rtsp://host:port/path``.
 
     Raises (from :meth:`open` / :meth:`write`):
@@ -29,16 +28,15 @@ class RtspPublisher(FrameSink):
     name = "rtsp"
 
     def __init__(self, url: str, *, transport: str = "tcp", gop_s: float = 2.0) -> None:
+        super().__init__()
         self.url = url
         self.transport = transport
         self.gop_s = gop_s
-        self._writer: LosslessWriter | None = None
-        self._first_index: int | None = None
 
-    def open(self, fmt: StreamFormat) -> None:
+    def _start(self, fmt: StreamFormat) -> LosslessWriter:
         gop = max(1, round(self.gop_s * float(fmt.fps)))
         try:
-            self._writer = LosslessWriter(
+            writer = LosslessWriter(
                 self.url,
                 fmt.width,
                 fmt.height,
@@ -54,17 +52,5 @@ class RtspPublisher(FrameSink):
             )
         except Exception as exc:  # av.FFmpegError, OSError, ValueError
             raise SinkError(f"cannot publish to {self.url}: {exc}") from exc
-        self._first_index = None
         log.info("rtsp: publishing to %s", self.url)
-
-    def write(self, frame: SealedFrame) -> None:
-        if self._writer is None:
-            raise SinkError("rtsp publisher written before open()")
-        if self._first_index is None:
-            self._first_index = frame.index
-        self._writer.write(frame.rgb, pts=frame.index - self._first_index)
-
-    def close(self) -> None:
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.close()
+        return writer

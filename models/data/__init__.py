@@ -4,6 +4,7 @@ Typical use::
 
     from models.data import load_lfw, load_celeba, load_utkface, pack_tracklets, PackedFaces
     tracklets = load_lfw(lfw_root, gender_csv) + load_celeba(celeba_root, index_csv)
+    tracklets += load_videos("footage/")  # faces through the edge's detector and tracker
     pack_tracklets(tracklets, "faces64.npz", size=64)
     pack = PackedFaces.open("faces64.npz")
     train, held_out = pack.split_subjects(0.1, seed=0)
@@ -39,6 +40,7 @@ from .synthetic import make_synthetic_faces, make_synthetic_tracklets
 from .tracklet import SOURCES, SourceInfo, Tracklet
 from .tracklet_folder import load_tracklet_folder
 from .utkface import load_utkface
+from .videos import load_videos
 from .youtube_faces import load_youtube_faces
 
 __all__ = [
@@ -75,6 +77,7 @@ __all__ = [
     "load_pdestre",
     "load_tracklet_folder",
     "load_utkface",
+    "load_videos",
     "load_youtube_faces",
     "make_synthetic_faces",
     "make_synthetic_tracklets",

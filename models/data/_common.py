@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +16,12 @@ from .labels import ID_LABEL, VOCABULARIES, parse_label_value
 __all__ = [
     "LabelTable",
     "check_frames",
+    "check_label_columns",
+    "label_vocabularies",
     "list_dirs",
     "natural_key",
+    "parse_label_cells",
+    "read_csv_rows",
     "read_labels_csv",
     "require_dir",
 ]
@@ -128,40 +132,16 @@ class LabelTable:
             log.info("%s: %d subjects have no labels row (labels unknown)", self.path, missing)
 
 
-def read_labels_csv(
-    path: Path, vocabularies: Mapping[str, tuple[str, ...]] | None = None
-) -> LabelTable:
-    """Read a labels CSV: ``subject[,sequence],<label>,...``; one row per subject (or sequence).
-
-    Label columns must be label names with a vocabulary (``gender``, ``ethnicity``,
-    ``hairstyle``...; see :data:`models.data.labels.VOCABULARIES`, or ``vocabularies`` to add
-    your own). Cells hold a class name (any case) or a class index; empty/``unknown``/``-1``
-    mean unknown.
+def check_label_columns(
+    path: Path, columns: Sequence[str], vocab: Mapping[str, tuple[str, ...]]
+) -> None:
+    """Each label column of a CSV header must have a vocabulary and appear once.
 
     Raises:
-        LabelsFileError: missing file, no/bad header, an unknown or duplicate column, an ``id``
-            column, a wrong cell count, a bad value, or a duplicate row.
+        LabelsFileError: an ``id`` column, an unknown or a duplicate column (line 1).
     """
-    vocab = dict(VOCABULARIES)
-    if vocabularies:
-        vocab.update(vocabularies)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise LabelsFileError("labels file not found", path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LabelsFileError(f"cannot read labels file: {exc}", path) from exc
-    reader = csv.reader(text.splitlines())
-    header = next(reader, None)
-    if not header or header[0].strip() != "subject":
-        raise LabelsFileError("the header must start with 'subject'", path, line=1)
-    header = [h.strip() for h in header]
-    per_sequence = len(header) > 1 and header[1] == "sequence"
-    label_columns = header[2:] if per_sequence else header[1:]
-    if not label_columns:
-        raise LabelsFileError("no label column after 'subject'", path, line=1)
     seen: set[str] = set()
-    for column in label_columns:
+    for column in columns:
         if column == ID_LABEL:
             raise LabelsFileError(
                 "'id' is the subject; it is not a labels column", path, field=column, line=1
@@ -176,14 +156,95 @@ def read_labels_csv(
         if column in seen:
             raise LabelsFileError("duplicate column", path, field=column, line=1)
         seen.add(column)
+
+
+def parse_label_cells(
+    path: Path,
+    columns: Sequence[str],
+    cells: Sequence[str],
+    vocab: Mapping[str, tuple[str, ...]],
+    line: int,
+) -> dict[str, int]:
+    """The known labels of one CSV row (unknown cells are left out).
+
+    Raises:
+        LabelsFileError: a cell that is neither a class name, a class index nor unknown.
+    """
+    values: dict[str, int] = {}
+    for column, cell in zip(columns, cells, strict=True):
+        try:
+            parsed = parse_label_value(column, cell, vocab)
+        except ValueError as exc:
+            raise LabelsFileError(str(exc), path, field=column, line=line) from None
+        if parsed is not None:
+            values[column] = parsed
+    return values
+
+
+def read_csv_rows(
+    path: Path, what: str = "labels"
+) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """A CSV file's header (cells stripped; empty when the file is) and its rows with their
+    1-based line numbers, blank rows skipped; every row has as many cells as the header.
+
+    Raises:
+        LabelsFileError: the file is missing or unreadable (``what`` names its kind), or (while
+            iterating) a row has another cell count than the header.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise LabelsFileError(f"{what} file not found", path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabelsFileError(f"cannot read {what} file: {exc}", path) from exc
+    reader = csv.reader(text.splitlines())
+    header = [cell.strip() for cell in next(reader, [])]
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        for line, row in enumerate(reader, start=2):
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise LabelsFileError(
+                    f"{len(row)} cells, the header has {len(header)}", path, line=line
+                )
+            yield line, row
+
+    return header, rows()
+
+
+def label_vocabularies(
+    extra: Mapping[str, tuple[str, ...]] | None = None,
+) -> dict[str, tuple[str, ...]]:
+    """:data:`models.data.labels.VOCABULARIES` with ``extra`` added (or overriding)."""
+    return {**VOCABULARIES, **(extra or {})}
+
+
+def read_labels_csv(
+    path: Path, vocabularies: Mapping[str, tuple[str, ...]] | None = None
+) -> LabelTable:
+    """Read a labels CSV: ``subject[,sequence],<label>,...``; one row per subject (or sequence).
+
+    Label columns must be label names with a vocabulary (``gender``, ``ethnicity``,
+    ``hairstyle``...; see :data:`models.data.labels.VOCABULARIES`, or ``vocabularies`` to add
+    your own). Cells hold a class name (any case) or a class index; empty/``unknown``/``-1``
+    mean unknown.
+
+    Raises:
+        LabelsFileError: missing file, no/bad header, an unknown or duplicate column, an ``id``
+            column, a wrong cell count, a bad value, or a duplicate row.
+    """
+    vocab = label_vocabularies(vocabularies)
+    header, rows = read_csv_rows(path)
+    if not header or header[0] != "subject":
+        raise LabelsFileError("the header must start with 'subject'", path, line=1)
+    per_sequence = len(header) > 1 and header[1] == "sequence"
+    label_columns = header[2:] if per_sequence else header[1:]
+    if not label_columns:
+        raise LabelsFileError("no label column after 'subject'", path, line=1)
+    check_label_columns(path, label_columns, vocab)
     table = LabelTable(path, tuple(label_columns), per_sequence)
-    for line_no, row in enumerate(reader, start=2):
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise LabelsFileError(
-                f"{len(row)} cells, the header has {len(header)}", path, line=line_no
-            )
+    for line_no, row in rows:
         subject = row[0].strip()
         if not subject:
             raise LabelsFileError("empty subject", path, field="subject", line=line_no)
@@ -198,16 +259,9 @@ def read_labels_csv(
                 field="subject",
                 line=line_no,
             )
-        values: dict[str, int] = {}
-        for column, cell in zip(
-            label_columns, row[len(header) - len(label_columns) :], strict=True
-        ):
-            try:
-                parsed = parse_label_value(column, cell, vocab)
-            except ValueError as exc:
-                raise LabelsFileError(str(exc), path, field=column, line=line_no) from None
-            if parsed is not None:
-                values[column] = parsed
+        values = parse_label_cells(
+            path, label_columns, row[len(header) - len(label_columns) :], vocab, line_no
+        )
         table.rows[key] = values
         table.lines[key] = line_no
     return table

@@ -30,12 +30,11 @@ eye centre (44.1, 55.9); crop side = eye distance / 0.27, eyes 42% down, as in L
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from ._common import natural_key, require_dir
+from ._common import natural_key, read_csv_rows, require_dir
 from .crops import CropRule, RelativeBox
 from .errors import DatasetLayoutError, LabelsFileError
 from .images import IMAGE_SUFFIXES, check_image_file
@@ -174,15 +173,9 @@ def _identity(cell: str, path: Path, line: int) -> str:
 
 
 def _read_index_csv(path: Path) -> list[tuple[str, str, dict[str, bool], int]]:
-    try:
-        rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
-    except FileNotFoundError:
-        raise LabelsFileError("index CSV not found", path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LabelsFileError(f"cannot read index CSV: {exc}", path) from exc
-    if not rows:
+    header, rows = read_csv_rows(path, "index CSV")
+    if not header:
         raise LabelsFileError("empty file", path)
-    header = [h.strip() for h in rows[0]]
     known = set(_INDEX_COLUMNS) | set(CELEBA_ATTRIBUTES)
     for name in header:
         if name not in known:
@@ -195,13 +188,7 @@ def _read_index_csv(path: Path) -> list[tuple[str, str, dict[str, bool], int]]:
     col = {name: i for i, name in enumerate(header)}
     out = []
     seen: set[str] = set()
-    for line_no, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise LabelsFileError(
-                f"{len(row)} cells, the header has {len(header)}", path, line=line_no
-            )
+    for line_no, row in rows:
         rel = row[col["path"]].strip()
         if Path(rel).name != row[col["file"]].strip():
             raise LabelsFileError(

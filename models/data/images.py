@@ -16,11 +16,19 @@ import numpy as np
 
 from .errors import ImageReadError
 
-__all__ = ["IMAGE_SUFFIXES", "check_image_file", "read_rgb", "read_video_frames"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "VIDEO_SUFFIXES",
+    "check_image_file",
+    "read_rgb",
+    "read_video_frames",
+]
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+#: Video files the loaders list (any case).
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xd8\xff", "jpeg"),

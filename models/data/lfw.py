@@ -12,12 +12,11 @@ images folder); ``M`` is male, ``F`` female; ``both`` or an empty cell is unknow
 
 from __future__ import annotations
 
-import csv
 import logging
 import re
 from pathlib import Path
 
-from ._common import check_frames, list_dirs, list_images, require_dir
+from ._common import check_frames, list_dirs, list_images, read_csv_rows, require_dir
 from .errors import DatasetLayoutError, EmptySequenceError, LabelsFileError
 from .labels import class_index
 from .tracklet import Tracklet
@@ -95,15 +94,9 @@ def load_lfw(
 
 
 def _read_gender_csv(path: Path) -> dict[str, tuple[str, str | None, int]]:
-    try:
-        rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
-    except FileNotFoundError:
-        raise LabelsFileError("gender CSV not found", path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LabelsFileError(f"cannot read gender CSV: {exc}", path) from exc
-    if not rows:
+    header, rows = read_csv_rows(path, "gender CSV")
+    if not header:
         raise LabelsFileError("empty file", path)
-    header = [h.strip() for h in rows[0]]
     if header != _GENDER_COLUMNS:
         unknown = [h for h in header if h not in _GENDER_COLUMNS]
         raise LabelsFileError(
@@ -113,11 +106,7 @@ def _read_gender_csv(path: Path) -> dict[str, tuple[str, str | None, int]]:
             line=1,
         )
     out: dict[str, tuple[str, str | None, int]] = {}
-    for line_no, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
-        if len(row) != 3:
-            raise LabelsFileError(f"{len(row)} cells, expected 3", path, line=line_no)
+    for line_no, row in rows:
         rel, identity, code = (c.strip() for c in row)
         if code.lower() not in _GENDER_CODES:
             raise LabelsFileError(

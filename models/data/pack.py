@@ -798,6 +798,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .mars import load_mars
     from .tracklet_folder import load_tracklet_folder
     from .utkface import load_utkface
+    from .videos import load_videos
     from .youtube_faces import load_youtube_faces
 
     parser = argparse.ArgumentParser(prog="python -m models.data", description=main.__doc__)
@@ -822,6 +823,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--folder-labels", type=Path, action="append", default=[], help="labels CSV per --folder"
+    )
+    parser.add_argument(
+        "--videos",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR_OR_FILE",
+        help="video file or folder of videos: faces through the edge's detector and tracker "
+        "(repeatable)",
+    )
+    parser.add_argument(
+        "--videos-tracks",
+        type=Path,
+        action="append",
+        default=[],
+        help="tracks CSV (video,track,subject[,labels]) per --videos",
+    )
+    parser.add_argument("--videos-detector", default="yunet", help="shared.detectors key")
+    parser.add_argument(
+        "--videos-step", type=int, default=1, help="detect on every n-th frame of the videos"
+    )
+    parser.add_argument(
+        "--videos-min-frames", type=int, default=4, help="shortest track kept (detected frames)"
+    )
+    parser.add_argument(
+        "--videos-max-frames", type=int, default=None, help="decode at most N frames per video"
     )
     parser.add_argument(
         "--max-unreadable", type=float, default=0.001, help="fraction of frames that may be skipped"
@@ -852,6 +879,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         tracklets += load_tracklet_folder(
             folder, args.folder_labels[i] if args.folder_labels else None
         )
+    if args.videos_tracks and len(args.videos_tracks) != len(args.videos):
+        parser.error("give one --videos-tracks per --videos (or none)")
+    if args.videos:
+        from shared.detectors import create_detector
+
+        from .videos import EDGE_DETECTOR_OPTIONS
+
+        detector = create_detector(args.videos_detector, EDGE_DETECTOR_OPTIONS)
+        for i, videos in enumerate(args.videos):
+            tracklets += load_videos(
+                videos,
+                args.videos_tracks[i] if args.videos_tracks else None,
+                detector=detector,
+                frame_step=args.videos_step,
+                min_frames=args.videos_min_frames,
+                max_frames=args.videos_max_frames,
+            )
     if not tracklets:
         parser.error("nothing to pack: give at least one dataset")
     t_load = time.monotonic() - t0

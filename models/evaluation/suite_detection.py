@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from models.evaluation.baselines import RoiAnonymizer
-from models.evaluation.detectors import FaceDetector
 from models.evaluation.media import BoxedImage, read_rgb
 from models.evaluation.metrics import average_precision, match_detections
 from models.evaluation.plots import bar_plot
+from shared.detectors import FaceDetector
 from shared.geometry import Box, crop, expand_to_head, iou, paste
 
 __all__ = ["evaluate_detection", "replace_rois"]
@@ -60,8 +60,8 @@ def evaluate_detection(
         models.evaluation.errors.EvaluationError: an image cannot be read.
     """
     truth_count = sum(len(i.boxes) for i in images)
-    matches = {d.name: {m: [] for m in ["original", *(x.name for x in methods)]} for d in detectors}
-    confidences = {d.name: {m: [] for m in matches[d.name]} for d in detectors}
+    matches = {d.key: {m: [] for m in ["original", *(x.name for x in methods)]} for d in detectors}
+    confidences = {d.key: {m: [] for m in matches[d.key]} for d in detectors}
     for item in images:
         frame = read_rgb(item.path)
         height, width = frame.shape[:2]
@@ -71,11 +71,11 @@ def evaluate_detection(
             versions[method.name] = replace_rois(frame, rois, method)
         for detector in detectors:
             for name, version in versions.items():
-                found = [(d.box, d.score) for d in detector(version)]
-                matches[detector.name][name].extend(
+                found = [(d.box, d.score) for d in detector.detect(version)]
+                matches[detector.key][name].extend(
                     match_detections(found, item.boxes, iou_threshold)
                 )
-                confidences[detector.name][name].extend(
+                confidences[detector.key][name].extend(
                     _best_confidence(found, truth, iou_threshold) for truth in item.boxes
                 )
     result: dict[str, Any] = {
@@ -87,10 +87,10 @@ def evaluate_detection(
     }
     for detector in detectors:
         per_method = {}
-        for name in matches[detector.name]:
-            conf = np.array(confidences[detector.name][name])
+        for name in matches[detector.key]:
+            conf = np.array(confidences[detector.key][name])
             per_method[name] = {
-                "ap": average_precision(matches[detector.name][name], truth_count),
+                "ap": average_precision(matches[detector.key][name], truth_count),
                 "mean_confidence": float(conf.mean()) if conf.size else 0.0,
                 "recall": float(np.mean(conf > 0)) if conf.size else 0.0,
             }
@@ -102,12 +102,12 @@ def evaluate_detection(
                 if base["mean_confidence"] > 0
                 else None
             )
-        result["detectors"][detector.name] = per_method
+        result["detectors"][detector.key] = per_method
         plot = bar_plot(
             {name: f["ap"] for name, f in per_method.items()},
-            out_dir / f"detection_{prefix}_ap_{detector.name}.png",
+            out_dir / f"detection_{prefix}_ap_{detector.key}.png",
             ylabel="AP",
-            title=f"Faces still detected ({detector.name}); higher is better",
+            title=f"Faces still detected ({detector.key}); higher is better",
         )
         result["plots"].append(plot.name)
     return result

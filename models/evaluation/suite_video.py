@@ -3,16 +3,18 @@ flicker, leak rate and reversal fidelity (lossless and H.264 at several CRFs).
 
 Per video (at most ``max_frames`` frames):
 
-1. edge path: the edge detector finds faces, each grows to a head ROI (``expand_to_head``), an
-   IoU tracker links them, each track keeps one noise plane, ``Ue`` replaces the ROIs
+1. edge path, as the edge runs it: the edge detector finds faces, the edge's IoU tracker
+   (:class:`shared.tracking.IouTracker` with the edge's defaults) links them and holds a missed
+   face for a few frames at its (grown) last box, every live track's box grows to a head ROI
+   (``expand_to_head``), each track keeps one noise plane, ``Ue`` replaces the ROIs
    (:meth:`UUNetCodec.encode_frame`);
 2. leak rate: an independent detector runs on ``x``; a face it finds is *covered* when at least
    ``cover_fraction`` of its box lies inside the replaced ROIs; a frame leaks when any face is
    uncovered (frames with a face that nothing covers are exactly what the public would see);
-3. temporal consistency (Fig. 7): recognizer embeddings of ``a`` patches of one track at
-   different times are genuine pairs, ``a`` of different tracks impostors (same for ``x`` as the
-   reference); flicker: mean absolute change (0-255) between consecutive 64x64 patches of a
-   track, for ``a`` and for ``x``;
+3. temporal consistency (Fig. 7), on the frames where a track was detected (not held):
+   recognizer embeddings of ``a`` patches of one track at different times are genuine pairs,
+   ``a`` of different tracks impostors (same for ``x`` as the reference); flicker: mean absolute
+   change (0-255) between consecutive 64x64 patches of a track, for ``a`` and for ``x``;
 4. reversal: the ``a`` frames are encoded losslessly (FFV1) and with H.264 (yuv420p) at each CRF,
    decoded, reversed with the known boxes (the ROI message carries them: LSB for lossless, SEI
    for H.264) and compared with ``x`` inside the ROIs: PSNR, SSIM, L2 residual, vs bitrate.
@@ -32,7 +34,6 @@ import av
 import numpy as np
 
 from models.evaluation.deid import UUNetCodec
-from models.evaluation.detectors import FaceDetector
 from models.evaluation.errors import EvaluationError
 from models.evaluation.metrics import (
     flicker,
@@ -44,8 +45,9 @@ from models.evaluation.metrics import (
 )
 from models.evaluation.plots import decision_environments, line_plot
 from models.evaluation.recognizers import FaceRecognizer
-from models.evaluation.tracking import IouTracker
+from shared.detectors import FaceDetector
 from shared.geometry import Box, crop, expand_to_head, resize_to_model
+from shared.tracking import IouTracker
 from shared.video_io import LosslessWriter, probe, read_frames
 
 __all__ = ["coverage", "encode_h264", "evaluate_video"]
@@ -161,26 +163,29 @@ def evaluate_video(
     noise_by_track: dict[int, np.ndarray] = {}
     originals, anonymized, boxes_per_frame = [], [], []
     tracks: dict[int, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
-    leak_frames = faces_seen = faces_uncovered = frames_with_faces = 0
+    leak_frames = faces_seen = faces_uncovered = frames_with_faces = held_rois = 0
     for video_frame in read_frames(path):
         if video_frame.index >= max_frames:
             break
         x = video_frame.rgb
         height, width = x.shape[:2]
-        detections = edge_detector(x)
-        rois = [expand_to_head(d.box, width, height) for d in detections]
-        ids = tracker.update(video_frame.index, rois)
-        for track_id in ids:
-            if track_id not in noise_by_track:
-                noise_by_track[track_id] = codec.new_noise(1)[0]
-        noise = np.stack([noise_by_track[t] for t in ids]) if ids else None
+        live = tracker.update([d.box for d in edge_detector.detect(x)], width, height)
+        rois = [expand_to_head(t.box, width, height) for t in live]
+        held_rois += sum(1 for t in live if t.missed)
+        for track in live:
+            if track.id not in noise_by_track:
+                noise_by_track[track.id] = codec.new_noise(1)[0]
+        noise = np.stack([noise_by_track[t.id] for t in live]) if live else None
         a = codec.encode_frame(x, rois, noise)
-        for track_id, roi in zip(ids, rois, strict=True):
-            tracks[track_id].append(
-                (np.ascontiguousarray(crop(x, roi)), np.ascontiguousarray(crop(a, roi)))
-            )
+        for track, roi in zip(live, rois, strict=True):
+            if track.missed == 0:
+                tracks[track.id].append(
+                    (np.ascontiguousarray(crop(x, roi)), np.ascontiguousarray(crop(a, roi)))
+                )
+        for track_id in tracker.ended:
+            noise_by_track.pop(track_id, None)
         if leak_detector is not None:
-            found = leak_detector(x)
+            found = leak_detector.detect(x)
             uncovered = [f for f in found if coverage(f.box, rois, width, height) < cover_fraction]
             faces_seen += len(found)
             faces_uncovered += len(uncovered)
@@ -196,13 +201,14 @@ def evaluate_video(
         "fps": float(info.fps),
         "rois": sum(len(b) for b in boxes_per_frame),
         "frames_with_rois": sum(bool(b) for b in boxes_per_frame),
+        "held_rois": held_rois,
         "tracks": len(tracks),
-        "edge_detector": edge_detector.name,
+        "edge_detector": edge_detector.key,
         "plots": [],
     }
     if leak_detector is not None:
         result["leak"] = {
-            "detector": leak_detector.name,
+            "detector": leak_detector.key,
             "cover_fraction": cover_fraction,
             "faces_found_in_x": faces_seen,
             "frames_with_faces": frames_with_faces,

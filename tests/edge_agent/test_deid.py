@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge_agent.deid import DeidentificationError, Deidentifier
-from edge_agent.tracker import NoiseBank
+from edge_agent.noise import NoiseBank
 from shared.geometry import Box
 from shared.model_dir import load_encoder
 

@@ -7,13 +7,14 @@ import pytest
 
 from edge_agent.capture import CapturedFrame
 from edge_agent.deid import Deidentifier
+from edge_agent.noise import NoiseBank
 from edge_agent.pipeline import FrameProcessor
 from edge_agent.stats import Stats
-from edge_agent.tracker import IouTracker, NoiseBank
 from shared.detectors import DetectorError, FaceDetection, create_detector
 from shared.frame_seal import open_frame
 from shared.geometry import Box
 from shared.model_dir import load_encoder
+from shared.tracking import IouTracker
 from shared.video_io import read_frames
 from tests.edge_agent.conftest import CAMERA_ID, CAMERA_KEY, covers, roi_pixels_equal
 

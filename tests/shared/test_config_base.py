@@ -9,6 +9,7 @@ from shared.config_base import (
     SecretNotFoundError,
     StrictModel,
     StrictSettings,
+    deep_merge,
     load_settings,
     read_secret,
 )
@@ -89,3 +90,19 @@ def test_read_secret_missing_or_empty_raises(tmp_path, monkeypatch):
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     with pytest.raises(SecretNotFoundError):
         read_secret("hmac_key", "DEMO_KEY")
+
+
+def test_overrides_merge_into_nested_file_values(tmp_path):
+    path = tmp_path / "c.yml"
+    path.write_text("camera_id: cam1\ndetector:\n  name: mtcnn\n  min_size: 32\n")
+    settings = load_settings(DemoSettings, path, detector={"min_size": 40})
+    assert settings.detector.name == "mtcnn" and settings.detector.min_size == 40
+
+
+def test_deep_merge_keeps_unnamed_keys_and_replaces_leaves():
+    base = {"a": {"b": 1, "c": {"d": 2}}, "e": 3}
+    assert deep_merge(base, {"a": {"c": {"d": 5}}, "e": {"f": 1}}) == {
+        "a": {"b": 1, "c": {"d": 5}},
+        "e": {"f": 1},
+    }
+    assert base == {"a": {"b": 1, "c": {"d": 2}}, "e": 3}

@@ -19,6 +19,7 @@ from shared.sei import (
     messages_from_frame,
     parse_sei_payload,
 )
+from shared.video_io import read_frames
 
 
 def _unescape(data: bytes) -> bytes:
@@ -85,3 +86,7 @@ def test_messages_survive_x264_muxing_and_decoding(tmp_path, fmt, suffix):
     with av.open(str(path)) as container:
         got = [messages_from_frame(f) for f in container.decode(video=0)]
     assert got == [[f"UU1|cam|m|{i}|0,|x"] for i in range(12)]
+    # shared.video_io.read_frames (frame-threaded decoding) keeps them with their frames
+    assert [f.sei for f in read_frames(path)] == [
+        (UUNET_SEI_UUID + f"UU1|cam|m|{i}|0,|x".encode(),) for i in range(12)
+    ]

@@ -86,7 +86,9 @@ def _own_job(services: Services, job_id: str, user: User) -> Job:
     openapi_extra=multipart_schema(
         "clip",
         "A recorded public clip from the edge: a lossless evidence file (FFV1/MKV, or "
-        "H.264 RGB qp 0 in MP4/MKV/MPEG-TS) whose frames carry the LSB ROI message.",
+        "H.264 RGB qp 0 in MP4/MKV/MPEG-TS) whose frames carry the LSB ROI message, or the "
+        "lossy public stream (messages in SEI: reversed as unverified, refused when "
+        "authentication is required).",
         REASON_SCHEMA,
     ),
     summary="Submit a clip for reversal (asynchronous)",

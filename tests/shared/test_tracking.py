@@ -1,12 +1,11 @@
-"""edge_agent.tracker: tracks follow faces and hold through misses; noise is stable per track."""
+"""shared.tracking: tracks follow faces, hold through misses, end, say which box they matched."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from edge_agent.tracker import IouTracker, NoiseBank
 from shared.geometry import Box
+from shared.tracking import IouTracker
 
 
 def test_update_keeps_ids_along_moving_faces():
@@ -61,19 +60,27 @@ def test_tracker_with_bad_parameters_raises(kwargs):
         IouTracker(**kwargs)
 
 
-def test_noise_plane_is_stable_per_track_and_differs_between_tracks_and_secrets():
-    bank = NoiseBank(b"secret-a", 64)
-    plane = bank.plane(3)
-    assert plane.shape == (64, 64) and plane.dtype == np.float32
-    assert plane.min() >= 0.0 and plane.max() < 1.0
-    assert abs(float(plane.mean()) - 0.5) < 0.05
-    np.testing.assert_array_equal(NoiseBank(b"secret-a", 64).plane(3), plane)
-    assert not np.array_equal(bank.plane(4), plane)
-    assert not np.array_equal(NoiseBank(b"secret-b", 64).plane(3), plane)
-    bank.forget([3])
-    np.testing.assert_array_equal(bank.plane(3), plane)
+def test_update_reports_which_box_each_track_matched():
+    tracker = IouTracker(max_missed=2)
+    tracker.update([Box(10, 10, 40, 40), Box(100, 10, 40, 40)], 200, 100)
+    tracks = tracker.update([Box(300, 10, 20, 20), Box(104, 12, 40, 40)], 400, 100)
+    by_id = {t.id: t for t in tracks}
+    assert by_id[1].detection == 1 and by_id[1].missed == 0
+    assert by_id[0].detection is None and by_id[0].missed == 1  # held
+    assert by_id[2].detection == 0 and by_id[2].age == 0  # new
 
 
-def test_noise_bank_refuses_empty_secret():
-    with pytest.raises(ValueError, match="secret"):
-        NoiseBank(b"", 64)
+def test_tracks_follow_moving_boxes_and_far_boxes_open_new_tracks():
+    tracker = IouTracker(iou_threshold=0.3, max_missed=0)
+    first = tracker.update([Box(0, 0, 20, 20), Box(100, 100, 20, 20)], 400, 400)
+    second = tracker.update([Box(102, 101, 20, 20), Box(2, 1, 20, 20)], 400, 400)
+    assert {t.detection: t.id for t in first} == {0: 0, 1: 1}
+    assert {t.detection: t.id for t in second} == {0: 1, 1: 0}
+    third = tracker.update([Box(300, 300, 10, 10)], 400, 400)
+    assert [t.id for t in third] == [2] and sorted(tracker.ended) == [0, 1]
+
+
+def test_held_box_without_growth_stays_at_the_last_detection():
+    tracker = IouTracker(max_missed=2, hold_growth=0.0)
+    tracker.update([Box(50, 50, 20, 20)], 200, 200)
+    assert [t.box for t in tracker.update([], 200, 200)] == [Box(50, 50, 20, 20)]
