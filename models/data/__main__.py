@@ -1,5 +1,7 @@
-"""``python -m models.data``: pack datasets into one file (see :func:`models.data.pack.main`)."""
+"""``python -m models.data``: the same packer as ``uunet-train pack`` (bad input: exit 2)."""
 
-from .pack import main
+import sys
 
-raise SystemExit(main())
+from models.cli import main
+
+raise SystemExit(main(["pack", *sys.argv[1:]]))

@@ -796,6 +796,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .celeba import load_celeba
     from .lfw import load_lfw
     from .mars import load_mars
+    from .pdestre import load_pdestre
     from .tracklet_folder import load_tracklet_folder
     from .utkface import load_utkface
     from .videos import load_videos
@@ -818,6 +819,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--utkface", type=Path, help="UTKFace root")
     parser.add_argument("--mars", type=Path, help="MARS root")
     parser.add_argument("--youtube-faces", type=Path, help="YouTube Faces root")
+    parser.add_argument(
+        "--pdestre", type=Path, help="P-DESTRE root (annotation/ and videos/ inside)"
+    )
+    parser.add_argument(
+        "--pdestre-step", type=int, default=5, help="keep every n-th annotated P-DESTRE frame"
+    )
     parser.add_argument(
         "--folder", type=Path, action="append", default=[], help="tracklet folder (repeatable)"
     )
@@ -873,6 +880,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         tracklets += load_mars(args.mars)
     if args.youtube_faces:
         tracklets += load_youtube_faces(args.youtube_faces)
+    if args.pdestre:
+        tracklets += load_pdestre(args.pdestre, frame_step=args.pdestre_step)
     if args.folder_labels and len(args.folder_labels) != len(args.folder):
         parser.error("give one --folder-labels per --folder (or none)")
     for i, folder in enumerate(args.folder):

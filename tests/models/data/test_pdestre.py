@@ -145,3 +145,13 @@ def test_pdestre_layout_errors(pdestre_root):
 
 def test_pdestre_min_frames_drops_short_tracklets(pdestre_root):
     assert {t.subject for t in load_pdestre(pdestre_root, min_frames=3)} == {"7"}
+
+
+def test_pack_cli_reads_pdestre(pdestre_root, tmp_path):
+    from models.cli import main as uunet_train
+
+    out = tmp_path / "p.npz"
+    args = ["pack", "--out", str(out), "--size", "16", "--pdestre", str(pdestre_root)]
+    assert uunet_train([*args, "--pdestre-step", "1"]) == 0
+    pack = PackedFaces.open(out)
+    assert len(pack) == sum(len(t) for t in load_pdestre(pdestre_root))
