@@ -55,6 +55,7 @@ class NetworkConfig(StrictModel):
     unet_width: int = Field(32, ge=1)
     unet_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     unet_norm: Literal["group", "batch", "instance"] = "group"
+    unet_max_multiplier: int = Field(8, ge=1)
     critic: str = "patchgan"
     critic_width: int = Field(32, ge=1)
     critic_layers: int = Field(3, ge=1, le=5)

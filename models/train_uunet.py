@@ -65,6 +65,7 @@ def build_generators(config: DeidConfig) -> tuple[nn.Module, nn.Module]:
         "input_size": config.input_size,
         "dropout": net.unet_dropout,
         "norm": net.unet_norm,
+        "max_multiplier": net.unet_max_multiplier,
     }
     return (
         define_unet(net.unet, in_channels=4, **kwargs),
@@ -82,6 +83,7 @@ def architecture_of(config: DeidConfig) -> dict[str, Any]:
         "unet": net.unet,
         "unet_width": net.unet_width,
         "unet_norm": net.unet_norm,
+        "unet_max_multiplier": net.unet_max_multiplier,
         "critic": net.critic,
         "critic_width": net.critic_width,
         "critic_layers": net.critic_layers,

@@ -95,6 +95,9 @@ class UNet(nn.Module):
         dropout: dropout in the three innermost decoder levels (pix2pix uses 0.5; 0 keeps the
             mapping deterministic, which reversibility wants).
         norm: ``group`` (default), ``batch`` (pix2pix) or ``instance``.
+        max_multiplier: widths double per level up to ``max_multiplier * width`` (pix2pix: 8;
+            4 keeps the deep, low-resolution levels -- where most parameters but few FLOPs are --
+            at half the channels: 2.6 M instead of 7.3 M parameters at width 32).
 
     Raises:
         ValueError: a bad size, width or norm name.
@@ -108,8 +111,11 @@ class UNet(nn.Module):
         input_size: int = 64,
         dropout: float = 0.0,
         norm: str = "group",
+        max_multiplier: int = 8,
     ) -> None:
         super().__init__()
+        if max_multiplier < 1:
+            raise ValueError(f"max_multiplier must be >= 1, got {max_multiplier}")
         if norm not in NORMS:
             raise ValueError(f"unknown norm {norm!r}; known: {', '.join(NORMS)}")
         levels = round(math.log2(input_size))
@@ -119,8 +125,8 @@ class UNet(nn.Module):
             raise ValueError(f"width must be >= 1, got {width}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.width, self.input_size, self.norm = width, input_size, norm
-        # Widths from the outermost level inward: w, 2w, 4w, 8w, 8w, ...
-        widths = [width * min(2**i, 8) for i in range(levels)]
+        # Widths from the outermost level inward: w, 2w, 4w, 8w, 8w, ... (capped)
+        widths = [width * min(2**i, max_multiplier) for i in range(levels)]
         block: nn.Module | None = None
         for depth in range(levels - 1, 0, -1):
             inner, outer = widths[depth], widths[depth - 1]
