@@ -166,3 +166,10 @@ def test_pack_subcommand_packs_a_tracklet_folder_and_refuses_a_missing_one(tmp_p
     assert len(pack) == 12 and pack.size == 16 and pack.n_subjects == 3
     missing = _cli("pack", "--out", str(tmp_path / "q.npz"), "--folder", str(tmp_path / "none"))
     assert missing.returncode == 2 and "not found" in missing.stderr
+
+
+def test_evaluate_is_a_subcommand_and_refuses_missing_media(tmp_path, capsys):
+    from models.cli import main
+
+    assert main(["evaluate", "--media", str(tmp_path / "none"), "--out", str(tmp_path / "r")]) == 2
+    assert "media folder not found" in capsys.readouterr().err
