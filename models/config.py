@@ -126,6 +126,7 @@ class DeidConfig(StrictModel):
     div_labels: Literal["changed", "all"] = "changed"
     max_pairs: int | None = Field(32, ge=1)
     warmup_steps: int = Field(0, ge=0)
+    decoder_only_steps: int = Field(0, ge=0)
     seed: int = 0
     log_every: int = Field(25, ge=1)
     checkpoint_every: int = Field(250, ge=1)
@@ -133,6 +134,8 @@ class DeidConfig(StrictModel):
     @model_validator(mode="after")
     def _check_s(self) -> DeidConfig:
         check_s_vector(self.s, self.labels)
+        if self.decoder_only_steps >= self.steps:
+            raise ValueError("decoder_only_steps must be smaller than steps")
         return self
 
     @property

@@ -9,6 +9,10 @@ generator step. The generator minimises
 (``models.losses``), with ``r = Ud(channel(a))`` where ``channel`` simulates the real paste/crop
 path between edge and authority (``models.roi_channel``). During ``warmup_steps`` the
 adversarial term and the critic are skipped (a fast start for Ue/Ud on small machines).
+
+The last ``decoder_only_steps`` steps train Ud alone on Lmse, with Ue frozen: ``a`` -- and so
+every privacy property of the model -- no longer changes, while Ud learns to invert this
+final Ue (and the ROI channel) better than it could while Ue was still moving.
 """
 
 from __future__ import annotations
@@ -229,11 +233,26 @@ class UUNetTrainer:
         out["total"] = float(total.detach())
         return out
 
+    def decoder_step(self, batch: Batch) -> dict[str, float]:
+        """One Ud-only update on Lmse (Ue, critic and Da untouched)."""
+        with torch.no_grad():
+            a = self.encode(batch.x)
+        r = self.decode(a)
+        loss = losses.reconstruction_loss(batch.x, r)
+        self.opt_g.zero_grad(set_to_none=True)
+        (self.config.weights.mse * loss).backward()
+        self.opt_g.step()
+        return {"mse": float(loss.detach())}
+
     def step(self, batch: Batch) -> dict[str, float]:
         """One training iteration (critic steps, then a generator step); returns the losses."""
         self.ue.train()
         self.ud.train()
         batch = batch.to(self.device)
+        cfg = self.config
+        if cfg.decoder_only_steps and self.step_count >= cfg.steps - cfg.decoder_only_steps:
+            self.step_count += 1
+            return self.decoder_step(batch)
         adversarial = self.step_count >= self.config.warmup_steps
         logged: dict[str, float] = {}
         if adversarial:

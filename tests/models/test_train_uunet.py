@@ -135,3 +135,21 @@ def test_resume_with_other_architecture_refused(tmp_path):
             DistContext(CPU),
             False,
         )
+
+
+def test_decoder_only_steps_train_ud_and_freeze_ue_and_critic():
+    torch.manual_seed(0)
+    config = tiny_deid_config(steps=3, decoder_only_steps=2)
+    trainer = UUNetTrainer(config, build_matcher(LABELS, 16), CPU)
+    stream = tiny_stream(config)(0)
+    trainer.step(next(stream))  # step 1: joint
+    ue, ud, critic = _params(trainer.ue), _params(trainer.ud), _params(trainer.critic)
+    out = trainer.step(next(stream))  # step 2: decoder only
+    assert set(out) == {"mse"}
+    assert _changed(ud, trainer.ud)
+    assert not _changed(ue, trainer.ue) and not _changed(critic, trainer.critic)
+
+
+def test_decoder_only_steps_must_leave_joint_steps():
+    with pytest.raises(ValueError, match="decoder_only_steps"):
+        tiny_deid_config(steps=3, decoder_only_steps=3)
