@@ -69,6 +69,18 @@ def load_generators(run_dir: Path) -> tuple[nn.Module, nn.Module, DeidConfig, di
     return ue.eval(), ud.eval(), config, state
 
 
+def _matcher_summary(matcher_run: Path | None) -> dict[str, Any]:
+    """Da's run, steps and held-out AUCs (its ``metrics.json``), for the model card."""
+    if matcher_run is None:
+        return {"run": None, "note": "no trained matcher (Lano/Lcon/Ldiv used a random Da)"}
+    path = Path(matcher_run) / "metrics.json"
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        metrics = {}
+    return {"run": Path(matcher_run).name, "held_out": metrics}
+
+
 def _export_one(
     module: nn.Module,
     in_name: str,
@@ -142,6 +154,7 @@ def export_run(
         "run": str(Path(run_dir).name),
         "steps": int(state["step"]),
         "seconds": round(float(state.get("elapsed_seconds", 0.0)), 1),
+        "matcher": _matcher_summary(config.matcher_run),
         "data": data_summary or {},
         "config": config.model_dump(mode="json"),
     }

@@ -51,6 +51,7 @@ def test_export_writes_loadable_matching_pair(trained_run):
     model = onnx.load(str(out / "ue.onnx"), load_external_data=False)
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
     assert card["training"]["steps"] == 2 and card["training"]["data"] == {"source": "tiny"}
+    assert card["training"]["matcher"]["run"] is None  # trained without Da: the card says so
 
 
 def test_model_id_is_the_weights_hash(trained_run):
