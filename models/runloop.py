@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["RunDir", "StopFlag", "run_steps", "stop_on_signals"]
+__all__ = ["RunDir", "Schedule", "StopFlag", "run_steps", "stop_on_signals"]
 
 log = logging.getLogger(__name__)
 
@@ -103,78 +103,58 @@ class _Averager:
         return means
 
 
+class Schedule(Protocol):
+    """The part of a training config the loop reads."""
+
+    steps: int
+    log_every: int
+    checkpoint_every: int
+
+
 def run_steps(
     *,
     start: int,
-    total: int,
+    schedule: Schedule,
     step: Callable[[int], dict[str, float]],
-    log_every: int,
-    checkpoint_every: int,
     on_log: Callable[[int, dict[str, float]], None],
     on_checkpoint: Callable[[int], None],
     progress: bool = True,
     description: str = "training",
 ) -> int:
-    """Run steps ``start+1 .. total``; log means every ``log_every``, checkpoint periodically.
+    """Run steps ``start+1 .. schedule.steps``; log means every ``log_every``, checkpoint
+    every ``checkpoint_every``.
 
     SIGTERM/SIGINT end the loop after the current step. A checkpoint is always written at the
-    end (reached ``total`` or a stop signal). Returns the last completed step.
+    end (reached the last step or a stop signal). Returns the last completed step.
     """
-    with stop_on_signals() as stop:
-        return _loop(
-            start,
-            total,
-            step,
-            log_every,
-            checkpoint_every,
-            on_log,
-            on_checkpoint,
-            stop,
-            progress,
-            description,
-        )
-
-
-def _loop(
-    start: int,
-    total: int,
-    step: Callable[[int], dict[str, float]],
-    log_every: int,
-    checkpoint_every: int,
-    on_log: Callable[[int, dict[str, float]], None],
-    on_checkpoint: Callable[[int], None],
-    stop: StopFlag,
-    progress: bool,
-    description: str,
-) -> int:
+    total = schedule.steps
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=start, desc=description, dynamic_ncols=True)
     averager = _Averager()
-    current = start
-    last_saved = start
+    current = last_saved = start
     started = time.monotonic()
-    try:
-        while current < total and not stop.requested:
-            values = step(current)
-            current += 1
-            averager.add(values)
-            if bar is not None:
-                bar.update(1)
-            if current % log_every == 0 or current == total:
-                means = averager.mean_and_reset()
-                means["seconds"] = time.monotonic() - started
-                on_log(current, means)
+    with stop_on_signals() as stop:
+        try:
+            while current < total and not stop.requested:
+                averager.add(step(current))
+                current += 1
                 if bar is not None:
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in list(means.items())[:4]})
-            if current % checkpoint_every == 0:
-                on_checkpoint(current)
-                last_saved = current
-    finally:
-        if bar is not None:
-            bar.close()
-    if current != last_saved:
-        on_checkpoint(current)
+                    bar.update(1)
+                if current % schedule.log_every == 0 or current == total:
+                    means = averager.mean_and_reset()
+                    means["seconds"] = time.monotonic() - started
+                    on_log(current, means)
+                    if bar is not None:
+                        bar.set_postfix({k: f"{v:.3g}" for k, v in list(means.items())[:4]})
+                if current % schedule.checkpoint_every == 0:
+                    on_checkpoint(current)
+                    last_saved = current
+        finally:
+            if bar is not None:
+                bar.close()
+        if current != last_saved:
+            on_checkpoint(current)
     return current

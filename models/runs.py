@@ -148,10 +148,8 @@ def run_matcher(
 
     run_steps(
         start=start,
-        total=config.steps,
+        schedule=config,
         step=step,
-        log_every=config.log_every,
-        checkpoint_every=config.checkpoint_every,
         on_log=on_log,
         on_checkpoint=on_checkpoint,
         progress=progress,
@@ -242,10 +240,8 @@ def run_deid(
 
     run_steps(
         start=start,
-        total=config.steps,
+        schedule=config,
         step=step,
-        log_every=config.log_every,
-        checkpoint_every=config.checkpoint_every,
         on_log=on_log,
         on_checkpoint=on_checkpoint,
         progress=progress and context.is_main,
