@@ -52,6 +52,7 @@ def test_sigterm_stops_after_the_current_step_with_a_checkpoint():
             os.kill(os.getpid(), signal.SIGTERM)
         return {}
 
+    before = signal.getsignal(signal.SIGTERM)
     last = run_steps(
         start=0,
         schedule=_Schedule(steps=100, checkpoint_every=50),
