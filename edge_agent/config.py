@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.config_base import StrictModel, StrictSettings, read_secret
-from shared.detectors import DEFAULT_DETECTOR, DetectorOptions
+from shared.detectors import DEFAULT_DETECTOR, DEFAULT_LOW_LIGHT_GAMMA, DetectorOptions
 from shared.geometry import HEAD_MARGIN
 from shared.tracking import DEFAULT_HOLD_GROWTH, DEFAULT_IOU_THRESHOLD, DEFAULT_MAX_MISSED
 
@@ -83,6 +83,7 @@ class DetectorSettings(StrictModel):
     min_face_size: Annotated[int, Field(ge=1)] = 10
     nms_threshold: Annotated[float, Field(gt=0, le=1)] = 0.3
     max_input_side: Annotated[int, Field(ge=32)] | None = None
+    low_light_gamma: Annotated[float, Field(gt=0, lt=1)] | None = DEFAULT_LOW_LIGHT_GAMMA
     head_margin: Annotated[float, Field(ge=0, le=2)] = HEAD_MARGIN
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -93,6 +94,7 @@ class DetectorSettings(StrictModel):
             min_face_size=self.min_face_size,
             nms_threshold=self.nms_threshold,
             max_input_side=self.max_input_side,
+            low_light_gamma=self.low_light_gamma,
         )
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from shared.detectors import (
     DEFAULT_DETECTOR,
+    DEFAULT_LOW_LIGHT_GAMMA,
     DetectorError,
     DetectorOptions,
     FaceDetector,
@@ -72,7 +73,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: The edge's default detector thresholds (``edge_agent.config.DetectorSettings``).
-EDGE_DETECTOR_OPTIONS = DetectorOptions(score_threshold=0.6, min_face_size=10, nms_threshold=0.3)
+EDGE_DETECTOR_OPTIONS = DetectorOptions(
+    score_threshold=0.6,
+    min_face_size=10,
+    nms_threshold=0.3,
+    low_light_gamma=DEFAULT_LOW_LIGHT_GAMMA,
+)
 _TRACKS_HEADER = ("video", "track", "subject")
 
 

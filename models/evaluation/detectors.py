@@ -15,7 +15,12 @@ naming what to install when its package is missing.
 
 from __future__ import annotations
 
-from shared.detectors import DetectorOptions, FaceDetector, create_detector
+from shared.detectors import (
+    DEFAULT_LOW_LIGHT_GAMMA,
+    DetectorOptions,
+    FaceDetector,
+    create_detector,
+)
 
 __all__ = [
     "EDGE_DETECTOR_OPTIONS",
@@ -27,7 +32,12 @@ __all__ = [
 ]
 
 #: OpenCV's own YuNet default (0.9) misses small faces; 0.6 is the edge's default cut.
-EDGE_DETECTOR_OPTIONS = DetectorOptions(score_threshold=0.6, min_face_size=1, nms_threshold=0.3)
+EDGE_DETECTOR_OPTIONS = DetectorOptions(
+    score_threshold=0.6,
+    min_face_size=1,
+    nms_threshold=0.3,
+    low_light_gamma=DEFAULT_LOW_LIGHT_GAMMA,
+)
 #: Faces in a crop that is known to hold one: accept weaker detections to get landmarks.
 LANDMARK_DETECTOR_OPTIONS = DetectorOptions(score_threshold=0.3, min_face_size=1)
 LEAK_DETECTOR_OPTIONS = DetectorOptions(score_threshold=0.5, min_face_size=1)

@@ -10,6 +10,7 @@ Keys: ``yunet`` (default; OpenCV ``FaceDetectorYN`` with the ONNX file shipped i
 """
 
 from shared.detectors.base import (
+    DEFAULT_LOW_LIGHT_GAMMA,
     DetectorError,
     DetectorNotFoundError,
     DetectorOptions,
@@ -26,6 +27,7 @@ from shared.detectors.registry import (
 
 __all__ = [
     "DEFAULT_DETECTOR",
+    "DEFAULT_LOW_LIGHT_GAMMA",
     "DetectorError",
     "DetectorNotFoundError",
     "DetectorOptions",

@@ -27,13 +27,15 @@ def test_defaults_are_valid_and_point_at_the_default_model():
     assert settings.seal.message_format == "v1"
     assert settings.failure.action == "black"
     assert settings.outputs.evidence is None
+    # faces in shadow: the detector's second, brightened pass is on by default
+    assert settings.detector.detector_options().low_light_gamma == 0.5
 
 
 def test_unknown_and_invalid_keys_name_their_path(tmp_path):
     path = tmp_path / "edge.yml"
     path.write_text(
         "camera: {id: 'bad id!'}\n"
-        "detector: {score_threshold: 3, colour: red}\n"
+        "detector: {score_threshold: 3, low_light_gamma: 1.5, colour: red}\n"
         "outputs: {rtsp: {url: 'http://x'}}\n"
     )
     with pytest.raises(ConfigError) as caught:
@@ -41,6 +43,7 @@ def test_unknown_and_invalid_keys_name_their_path(tmp_path):
     problems = "\n".join(caught.value.problems)
     assert "camera.id:" in problems
     assert "detector.score_threshold:" in problems
+    assert "detector.low_light_gamma:" in problems
     assert "detector.colour: unknown key" in problems
     assert "outputs.rtsp.url:" in problems
     assert str(path) in str(caught.value)

@@ -8,8 +8,10 @@ import pytest
 from shared.detectors.base import (
     DetectorError,
     DetectorOptions,
+    FaceDetection,
     FaceDetector,
     finish_detections,
+    merge_detections,
 )
 from shared.geometry import Box
 
@@ -75,7 +77,14 @@ def test_detect_with_failing_backend_raises_detector_error_naming_it():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"score_threshold": 1.5}, {"min_face_size": 0}, {"nms_threshold": 0.0}, {"max_input_side": 8}],
+    [
+        {"score_threshold": 1.5},
+        {"min_face_size": 0},
+        {"nms_threshold": 0.0},
+        {"max_input_side": 8},
+        {"low_light_gamma": 0.0},
+        {"low_light_gamma": 1.0},
+    ],
 )
 def test_options_with_bad_values_raise(kwargs):
     with pytest.raises(ValueError):
@@ -109,3 +118,41 @@ def test_face_detections_compare_by_box_and_score_only():
     )
     second = finish_detections([(0.0, 0.0, 20.0, 20.0, 0.9)], 50, 50, DetectorOptions())
     assert first == second
+
+
+class _SeesOnlyBright(FaceDetector):
+    """A backend that finds its face only where the frame is bright enough (like a detector
+    trained on well-lit photos), with a score that grows with brightness."""
+
+    key = "bright"
+
+    def _detect(self, frame):
+        mean = float(frame[20:60, 20:60].mean())
+        return [(20.0, 20.0, 60.0, 60.0, mean / 255.0)] if mean >= 64 else []
+
+
+def test_low_light_pass_finds_a_face_in_shadow_that_one_pass_misses():
+    frame = np.full((100, 100, 3), 30, np.uint8)  # a face in shadow: value 30 of 255
+    one_pass = _SeesOnlyBright(DetectorOptions(score_threshold=0.1)).detect(frame)
+    two_passes = _SeesOnlyBright(DetectorOptions(score_threshold=0.1, low_light_gamma=0.5)).detect(
+        frame
+    )
+    assert one_pass == []
+    assert [d.box for d in two_passes] == [Box(20, 20, 40, 40)]
+    # gamma 0.5 lifts 30 to round(255 * (30 / 255) ** 0.5) = 87
+    assert two_passes[0].score == pytest.approx(87 / 255)
+
+
+def test_low_light_pass_reports_a_face_both_passes_find_once_with_the_best_score():
+    frame = np.full((100, 100, 3), 100, np.uint8)
+    found = _SeesOnlyBright(DetectorOptions(score_threshold=0.1, low_light_gamma=0.5)).detect(frame)
+    assert [d.box for d in found] == [Box(20, 20, 40, 40)]
+    assert found[0].score == pytest.approx(160 / 255)  # the brightened pass scores higher
+
+
+def test_merge_detections_keeps_the_best_of_overlapping_and_every_separate_face():
+    strong = FaceDetection(Box(0, 0, 40, 40), 0.9)
+    weak_same_face = FaceDetection(Box(2, 2, 40, 40), 0.7)
+    elsewhere = FaceDetection(Box(60, 60, 30, 30), 0.65)
+    merged = merge_detections([weak_same_face], [strong, elsewhere], iou_threshold=0.3)
+    assert merged == [strong, elsewhere]

@@ -74,3 +74,28 @@ def test_yunet_landmarks_lie_in_their_face_in_image_order():
             right_eye, left_eye, nose, mouth_r, mouth_l = marks
             assert right_eye[0] < left_eye[0] and mouth_r[0] < mouth_l[0]
             assert max(right_eye[1], left_eye[1]) < nose[1] < min(mouth_r[1], mouth_l[1])
+
+
+@needs_media
+def test_yunet_low_light_pass_finds_more_faces_in_a_dark_audience_and_keeps_every_other():
+    """hamilton: a stage and a dark audience; the second pass on the brightened frame must keep
+    what one pass finds and add faces in the shadows."""
+    from shared.video_io import read_frames
+    from tests.media import MEDIA_DIR
+
+    one_pass = create_detector("yunet", DetectorOptions(score_threshold=0.6))
+    two_passes = create_detector("yunet", DetectorOptions(score_threshold=0.6, low_light_gamma=0.5))
+    kept = plain_total = extra = 0
+    for frame in read_frames(MEDIA_DIR / "videos" / "hamilton_640x360.mp4"):
+        if frame.index >= 150:
+            break
+        if frame.index % 5:
+            continue
+        plain = [d.box for d in one_pass.detect(frame.rgb)]
+        both = [d.box for d in two_passes.detect(frame.rgb)]
+        plain_total += len(plain)
+        kept += sum(any(iou(p, b) >= 0.5 for b in both) for p in plain)
+        extra += len(both) - len(plain)
+    assert plain_total > 20
+    assert kept == plain_total
+    assert extra >= 5, f"the low-light pass added {extra} faces"
