@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from models.evaluation.card_metrics import DEFAULT_ROI_SIZES, measure_model
-from models.evaluation.detectors import edge_detector
+from models.evaluation.detectors import photo_detector
 from models.evaluation.errors import EvaluationError
 from models.evaluation.faces import load_identity_faces
 from models.evaluation.recognizers import make_recognizers
@@ -49,7 +49,7 @@ def measure_card(
         EvaluationError: a folder is missing or too few identities remain.
         shared.model_dir.ModelDirError (and ONNX loading errors): a bad model directory.
     """
-    detector = edge_detector()
+    detector = photo_detector()
     pooled: dict[str, list] = {}
     sources = {}
     for folder in identity_dirs:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.evaluation.detectors import edge_detector
+from models.evaluation.detectors import photo_detector
 from models.evaluation.errors import EvaluationError
 from models.evaluation.faces import load_identity_faces
 from models.evaluation.media import list_identity_images, read_rgb
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.head_crop:
             loaded = load_identity_faces(
                 args.identities,
-                edge_detector(),
+                photo_detector(),
                 max_identities=args.max_identities,
                 max_per_identity=args.max_per_identity,
             ).faces

@@ -30,7 +30,7 @@ from typing import Any
 from models.evaluation.baselines import RoiAnonymizer, make_baseline
 from models.evaluation.config import SECTIONS, SuiteConfig
 from models.evaluation.deid import UUNetCodec
-from models.evaluation.detectors import edge_detector, leak_detector
+from models.evaluation.detectors import edge_detector, leak_detector, photo_detector
 from models.evaluation.errors import EvaluationError, MissingDependencyError
 from models.evaluation.faces import load_identity_faces
 from models.evaluation.media import IMAGE_SUFFIXES, BoxedImage, list_videos, load_box_file, read_rgb
@@ -122,6 +122,7 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
     report["instruments"]["recognizers"] = [r.name for r in recognizers]
 
     if "faces" in config.sections:
+        photos = photo_detector()
         gender = _optional("soft labels (gender)", GenderClassifier, config.skipped)
         sets: dict[str, Any] = {}
         for folder in _identity_dirs(config):
@@ -129,7 +130,7 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
             try:
                 faces = load_identity_faces(
                     folder,
-                    edge,
+                    photos,
                     max_identities=config.max_identities,
                     max_per_identity=config.max_per_identity,
                 )
