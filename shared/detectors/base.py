@@ -11,7 +11,7 @@ scores too low. With ``low_light_gamma`` set, the detector also runs on a bright
 frame (each value ``v -> 255 * (v / 255) ** gamma``) and the two passes are merged by
 non-maximum suppression, so recall can only grow (at the cost of a second pass). Measured on
 ``hamilton_640x360.mp4`` (stage and dark audience, 150 frames), YuNet at 0.6 with gamma 0.5:
-frames with a face another detector finds uncovered fell from 24 to 5 (docs/EVALUATION.md).
+frames with a face another detector finds uncovered fell from 24 to 4 (docs/EVALUATION.md).
 
 Detectors that locate facial landmarks (YuNet, CenterFace) also return them: 5 points in frame
 pixels, in the order right eye, left eye, nose tip, right mouth corner, left mouth corner (the
