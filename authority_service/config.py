@@ -39,6 +39,7 @@ __all__ = [
     "CONFIG_ENV_VAR",
     "JWT_SECRET_ENV_VAR",
     "JWT_SECRET_NAME",
+    "SHIPPED_ARCHIVE_DIR",
     "SHIPPED_DEFAULT_MODEL_DIR",
     "AuthSettings",
     "AuthoritySecrets",
@@ -61,6 +62,9 @@ MIN_JWT_SECRET_BYTES = 32
 #: The shipped default model (``models/weights/default`` of the repository), used for paper-format
 #: messages when ``models.default_model_dir`` is not set.
 SHIPPED_DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "weights" / "default"
+#: Decoders of earlier shipped default models (``models/weights/archive/<model id>/``), indexed
+#: with ``shipped_default`` so recordings made with them stay reversible.
+SHIPPED_ARCHIVE_DIR = SHIPPED_DEFAULT_MODEL_DIR.parent / "archive"
 
 _CAMERA_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # the v1 message grammar's camera id
 _PLACEHOLDERS = ("changeme", "change-me", "change_me", "secret", "password", "example", "default")
@@ -124,7 +128,8 @@ class ModelSettings(StrictModel):
     models_dir: Path | None = None
     #: Decoder for paper-format messages (they name no model); unset: the shipped default
     #: (``models/weights/default``) when it exists and ``shipped_default`` is true. Its model id
-    #: is served for v1 messages too.
+    #: is served for v1 messages too. ``shipped_default`` also indexes the decoders of earlier
+    #: shipped defaults (``models/weights/archive``), so their recordings stay reversible.
     default_model_dir: Path | None = None
     shipped_default: bool = True
     providers: str | list[str] = "auto"

@@ -5,7 +5,9 @@ Layout: ``models_dir/<model id>/`` holds a model directory (``ud.onnx`` + ``card
 are indexed by the ``model_id`` of their card; ONNX sessions are created once, on first use or
 all at start-up (:meth:`DecoderRegistry.load_all`, which the service calls). A default model
 directory (configured, or the shipped ``models/weights/default``) serves paper-format messages,
-which name no model, and is indexed by its id as well.
+which name no model, and is indexed by its id as well. Archive folders (the shipped
+``models/weights/archive``: decoders of earlier default models, so their recordings stay
+reversible) are indexed like ``models_dir``, below it: a model id already found is kept.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class DecoderRegistry:
     Args:
         models_dir: folder with one model directory per model id (``None``: none).
         default_dir: decoder for messages that name no model (``None``: no default).
+        archive_dirs: more folders of model directories, indexed after ``models_dir`` and
+            the default (ids found there first win); a missing archive folder is skipped.
         providers / threads / max_batch: passed to :func:`shared.model_dir.load_decoder`.
 
     Raises:
@@ -63,6 +67,7 @@ class DecoderRegistry:
         providers: str | Sequence[str] = "auto",
         threads: int | None = None,
         max_batch: int | None = None,
+        archive_dirs: Sequence[Path] = (),
     ) -> None:
         self._options = {"providers": providers, "threads": threads, "max_batch": max_batch}
         self._dirs: dict[str, Path] = {}
@@ -84,6 +89,13 @@ class DecoderRegistry:
                 )
             self._dirs.setdefault(card.model_id, default_dir)
             self.default_id = card.model_id
+        for archive in archive_dirs:
+            if not archive.is_dir():
+                continue
+            for sub in sorted(p for p in archive.iterdir() if p.is_dir()):
+                card = load_card(sub)
+                if card.model_id not in self._dirs:
+                    self._index(card, sub)
         log.info(
             "decoders available: %s (default %s)", sorted(self._dirs) or "none", self.default_id
         )

@@ -7,11 +7,13 @@ Per frame:
    stream (:class:`SeiMessageSource`), the source chosen once per clip (:class:`ClipMessages`);
 2. **verify** it: grammar and box bounds, the v1 HMAC tag with the camera's key when the
    authority holds it (a bad tag is a *forged* message), and the model id it names;
-3. **crop** exactly the message's boxes, resize each to the model size (``shared.geometry``,
-   the kernels matched to the edge's paste), **run Ud** batched (faces of several frames share
-   one ONNX Runtime call, up to ``max_batch``), and **paste** ``r`` back, enlarged with bicubic
-   interpolation (smoother than the edge's pixel replication: measured +2.7 to +3.7 dB PSNR over
-   bilinear and +6 dB over nearest on 300 UTKFace crops at 80-150 px; see ``bench/authority.py``).
+3. **crop** exactly the message's boxes, resize each to the model size that the model's
+   composition picks for it (``shared.compositing``, the card of the model the message names:
+   the same size and kernels as the edge's paste), **run Ud** batched (faces of several frames
+   share one ONNX Runtime call per size, up to ``max_batch``), and **paste** ``r`` back with the
+   model's feathered mask, enlarged with bicubic interpolation whatever the model's own mode
+   (for round-1 models, whose edge replicated pixels, bicubic measured +2.7 to +3.7 dB PSNR
+   over bilinear and +6 dB over nearest on 300 UTKFace crops at 80-150 px).
 
 A frame without a message passes through unchanged and is counted. Any frame with a malformed,
 forged or unverifiable message, or one naming a model the authority lacks, fails the whole
@@ -37,7 +39,6 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import av
-import cv2
 import numpy as np
 
 from authority_service.decoders import Decoder, DecoderRegistry
@@ -52,8 +53,9 @@ from authority_service.errors import (
 from authority_service.media import expected_frames, inspect_clip
 from authority_service.pipeline import BackgroundConsumer, prefetch
 from shared import stego
+from shared.compositing import LEGACY, Composition, group_by_size
 from shared.frame_seal import open_frame
-from shared.geometry import Box, batch_to_patches, crops_to_batch, paste
+from shared.geometry import Box
 from shared.roi_message import (
     MessageAuthenticationError,
     RoiMessage,
@@ -76,6 +78,7 @@ __all__ = [
     "SeiMessageSource",
     "message_sources",
     "paste_reconstruction",
+    "reverse_faces",
 ]
 
 log = logging.getLogger(__name__)
@@ -247,27 +250,45 @@ class ClipMessages:
         return self.chosen.open(frame)
 
 
-def _enlarge_or_shrink(patch: np.ndarray, width: int, height: int) -> np.ndarray:
-    h, w = patch.shape[:2]
-    if (w, h) == (width, height):
-        return patch
-    interpolation = cv2.INTER_CUBIC if width >= w and height >= h else cv2.INTER_AREA
-    return cv2.resize(patch, (width, height), interpolation=interpolation)
-
-
-def paste_reconstruction(frame: np.ndarray, batch: np.ndarray, boxes: Sequence[Box]) -> None:
-    """Paste Ud's output (``N x 3 x S x S`` in [0, 1]) into ``frame`` at ``boxes``, in place.
-
-    Enlarging uses bicubic interpolation, shrinking area averaging.
+def paste_reconstruction(
+    frame: np.ndarray,
+    batch: np.ndarray,
+    boxes: Sequence[Box],
+    composition: Composition = LEGACY,
+) -> None:
+    """Paste Ud's output (``N x 3 x S x S`` in [0, 1]) into ``frame`` at ``boxes``, in place,
+    with the model's feathered mask; enlarging is bicubic, shrinking area averaging.
 
     Raises:
         ValueError: batch and box counts differ.
         shared.geometry.BoxOutsideFrameError: a box is not inside the frame.
     """
-    if len(batch) != len(boxes):
-        raise ValueError(f"{len(batch)} decoder outputs for {len(boxes)} boxes")
-    for patch, box in zip(batch_to_patches(batch), boxes, strict=True):
-        paste(frame, _enlarge_or_shrink(patch, box.w, box.h), box)
+    composition.paste(frame, batch, boxes, resample="smooth")
+
+
+def reverse_faces(
+    decoder: Decoder, frames: Sequence[np.ndarray], boxes: Sequence[Sequence[Box]]
+) -> None:
+    """Reverse the faces of several frames (in place) with one decoder: every ROI is cropped
+    first, then ``Ud`` runs once per model size over all of them, then ``r`` is pasted.
+
+    Raises:
+        shared.geometry.BoxOutsideFrameError: a box is not inside its frame.
+        shared.onnx_runner.ModelRunError: ``Ud`` failed.
+    """
+    composition = decoder.card.composition
+    flat = [(f, box) for f, frame_boxes in enumerate(boxes) for box in frame_boxes]
+    groups = group_by_size(composition, [box for _, box in flat])
+    outputs = []
+    for size, members in groups.items():
+        crops = np.concatenate(
+            [composition.crops(frames[flat[i][0]], [flat[i][1]], size) for i in members]
+        )
+        outputs.append((members, decoder.model(crops)))
+    for members, out in outputs:
+        for k, i in enumerate(members):
+            f, box = flat[i]
+            paste_reconstruction(frames[f], out[k : k + 1], [box], composition)
 
 
 @dataclass(frozen=True)
@@ -376,9 +397,7 @@ class Reconstructor:
         decoder = self._decoder_for(opened)
         out = rgb.copy()
         if decoder is not None:
-            boxes = opened.message.boxes
-            batch = decoder.model(crops_to_batch(rgb, boxes, decoder.input_size))
-            paste_reconstruction(out, batch, boxes)
+            reverse_faces(decoder, [out], [opened.message.boxes])
         return ImageResult(
             out, opened.message, opened.verified, decoder.model_id if decoder else None
         )
@@ -392,14 +411,7 @@ class Reconstructor:
         for items in by_model.values():
             decoder = items[0].decoder
             assert decoder is not None
-            size = decoder.input_size
-            crops = np.concatenate([crops_to_batch(i.frame.rgb, i.boxes, size) for i in items])
-            outputs = decoder.model(crops)
-            start = 0
-            for item in items:
-                end = start + len(item.boxes)
-                paste_reconstruction(item.frame.rgb, outputs[start:end], item.boxes)
-                start = end
+            reverse_faces(decoder, [i.frame.rgb for i in items], [i.boxes for i in items])
 
     def reconstruct_clip(
         self,

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from authority_service.audit import AuditEntry, AuditLog, AuditRecord
-from authority_service.config import SHIPPED_DEFAULT_MODEL_DIR, AuthoritySettings
+from authority_service.config import (
+    SHIPPED_ARCHIVE_DIR,
+    SHIPPED_DEFAULT_MODEL_DIR,
+    AuthoritySettings,
+)
 from authority_service.db import Database
 from authority_service.decoders import DecoderRegistry
 from authority_service.jobs import JobManager, JobStore
@@ -83,6 +87,7 @@ def build_services(
         providers=settings.models.providers,
         threads=settings.models.threads,
         max_batch=settings.models.max_batch,
+        archive_dirs=[SHIPPED_ARCHIVE_DIR] if settings.models.shipped_default else [],
     )
 
     def record(entry: AuditEntry) -> AuditRecord:

@@ -36,8 +36,21 @@ class NoiseBank:
         self.size = size
         self._planes: dict[int, np.ndarray] = {}
 
-    def plane(self, track_id: int) -> np.ndarray:
-        """The ``float32`` noise plane of a track (cached until :meth:`forget`)."""
+    def plane(self, track_id: int, size: int | None = None) -> np.ndarray:
+        """The ``float32`` noise plane of a track (cached until :meth:`forget`).
+
+        ``size`` (a multiple of the bank's size, for a model run at a larger size) enlarges
+        the plane by pixel replication, so the surrogate keeps its identity when a track's
+        face grows into the next model size (the model reads block means of the plane).
+
+        Raises:
+            ValueError: ``size`` is not a multiple of the bank's size.
+        """
+        if size is not None and size != self.size:
+            if size % self.size:
+                raise ValueError(f"plane size {size} is not a multiple of {self.size}")
+            factor = size // self.size
+            return np.repeat(np.repeat(self.plane(track_id), factor, axis=0), factor, axis=1)
         plane = self._planes.get(track_id)
         if plane is None:
             message = b"uunet-noise\x00%d\x00%d" % (self.size, track_id)

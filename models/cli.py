@@ -78,7 +78,7 @@ def _cmd_deid(args: argparse.Namespace) -> int:
     from models.distributed import init_distributed, shutdown_distributed
     from models.face_source import batch_stream, open_faces, preview_images, split_subjects
     from models.runs import load_trained_matcher, run_deid
-    from models.train_matcher import build_matcher
+    from shared.config_base import ConfigError
 
     _setup_torch(args)
     config = load_config(DeidConfig, args.config, **_overrides(args))
@@ -86,10 +86,14 @@ def _cmd_deid(args: argparse.Namespace) -> int:
     context = init_distributed(args.device)
     try:
         if config.matcher_run is None:
-            log.warning("no matcher_run: Lano/Lcon/Ldiv use an untrained Da (tests only)")
-            matcher = build_matcher(config.labels, config.input_size, config.network.matcher)
-        else:
-            matcher = load_trained_matcher(config.matcher_run)
+            raise ConfigError(
+                str(args.config),
+                ["matcher_run: a trained Da run is required (`uunet-train matcher`); an "
+                 "untrained Da makes Lano, Lcon and Ldiv meaningless"],
+            )
+        matcher = load_trained_matcher(
+            config.matcher_run, labels=tuple(config.labels), input_size=config.input_size
+        )
         pack = open_faces(config.data, config.input_size, config.labels, config.seed)
         train, held = split_subjects(pack, config.data.holdout_fraction, config.seed)
         stream = batch_stream(pack, train, config, context.rank, context.world_size)

@@ -6,6 +6,7 @@ A run directory holds ``config.yml`` (what was asked), ``checkpoint.pt`` (resuma
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -13,9 +14,11 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from models.losses import check_s_vector
+from shared.compositing import Composition
 from shared.config_base import ConfigError, StrictModel, describe_validation_error
 
 __all__ = [
+    "CompositionConfig",
     "DataConfig",
     "DeidConfig",
     "LossWeights",
@@ -56,14 +59,31 @@ class NetworkConfig(StrictModel):
     unet_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     unet_norm: Literal["group", "batch", "instance"] = "group"
     unet_max_multiplier: int = Field(8, ge=1)
+    unet_noise_code: int = Field(0, ge=0)
     critic: str = "patchgan"
     critic_width: int = Field(32, ge=1)
     critic_layers: int = Field(3, ge=1, le=5)
+    critic_spectral_norm: bool = False
+    critic_scales: int = Field(2, ge=1, le=4)
     matcher: str = "table1"
+
+    @model_validator(mode="after")
+    def _check_noise_code(self) -> NetworkConfig:
+        if self.unet_noise_code and (
+            self.unet_noise_code < 4
+            or math.isqrt(self.unet_noise_code) ** 2 != self.unet_noise_code
+        ):
+            raise ValueError(
+                f"unet_noise_code must be 0 or a square >= 4, got {self.unet_noise_code}"
+            )
+        return self
 
 
 class LossWeights(StrictModel):
-    """The paper's weights: mse 50, every other term 1."""
+    """The paper's weights (mse 50, every other term 1) and the terms beyond the paper (0 = off):
+    ``ring`` (background ring carried through), ``hf`` (high-frequency energy of luma and chroma
+    like a real face's), ``ndiv`` (two noise planes give two identities), ``layout`` (pose,
+    lighting and layout kept at 8 x 8)."""
 
     mse: float = 50.0
     adv: float = 1.0
@@ -71,18 +91,52 @@ class LossWeights(StrictModel):
     con: float = 1.0
     div: float = 1.0
     dis: float = 1.0
+    ring: float = Field(0.0, ge=0.0)
+    hf: float = Field(0.0, ge=0.0)
+    ndiv: float = Field(0.0, ge=0.0)
+    layout: float = Field(0.0, ge=0.0)
+
+
+class CompositionConfig(StrictModel):
+    """How the model's output enters the frame (``shared.compositing``; written to the card)."""
+
+    resample: Literal["smooth", "replicate"] = "smooth"
+    feather: float = Field(0.08, ge=0.0, le=0.5)
+    sizes: tuple[int, ...] | None = None  # default: (input_size,)
+    ring: float = Field(0.12, gt=0.0, lt=0.5)
+    size_weights: tuple[float, ...] | None = None
+
+    @model_validator(mode="after")
+    def _check_sizes(self) -> CompositionConfig:
+        if self.sizes is not None and (
+            not self.sizes or list(self.sizes) != sorted(set(self.sizes))
+        ):
+            raise ValueError(f"sizes must be ascending and distinct, got {list(self.sizes)}")
+        if self.size_weights is not None and (
+            self.sizes is None
+            or len(self.size_weights) != len(self.sizes)
+            or min(self.size_weights) < 0
+        ):
+            raise ValueError("size_weights needs sizes and one non-negative weight per size")
+        return self
+
+    def composition(self, input_size: int) -> Composition:
+        """The ``shared.compositing.Composition`` the card will state."""
+        return Composition(self.resample, self.feather, tuple(self.sizes or (input_size,)))
 
 
 class RoiChannelConfig(StrictModel):
     """The simulated paste/crop between Ue and Ud (``models.roi_channel``)."""
 
     enabled: bool = True
-    min_size: int = Field(16, ge=4)
-    max_size: int = Field(160, ge=4)
+    min_size: int = Field(20, ge=4)
+    max_size: int = Field(320, ge=4)
     groups: int = Field(4, ge=1)
     lsb_flip_prob: float = Field(0.01, ge=0.0, le=1.0)
     noise_std: float = Field(0.0, ge=0.0)
     identity_prob: float = Field(0.1, ge=0.0, le=1.0)
+    feather_min: float = Field(0.04, ge=0.0, le=0.5)
+    feather_max: float = Field(0.16, ge=0.0, le=0.5)
 
 
 class MatcherConfig(StrictModel):
@@ -112,6 +166,7 @@ class DeidConfig(StrictModel):
     data: DataConfig
     network: NetworkConfig = NetworkConfig()
     weights: LossWeights = LossWeights()
+    composition: CompositionConfig = CompositionConfig()
     roi_channel: RoiChannelConfig = RoiChannelConfig()
     subjects_per_batch: int = Field(4, ge=1)
     sequences_per_subject: int = Field(2, ge=1)
@@ -123,6 +178,7 @@ class DeidConfig(StrictModel):
     lr_generator: float = Field(2e-4, gt=0.0)
     lr_critic: float = Field(1e-4, gt=0.0)
     histogram_bins: int = Field(16, ge=2)
+    hf_chroma_weight: float = Field(2.0, ge=0.0)
     div_labels: Literal["changed", "all"] = "changed"
     max_pairs: int | None = Field(32, ge=1)
     warmup_steps: int = Field(0, ge=0)
@@ -136,7 +192,20 @@ class DeidConfig(StrictModel):
         check_s_vector(self.s, self.labels)
         if self.decoder_only_steps >= self.steps:
             raise ValueError("decoder_only_steps must be smaller than steps")
+        sizes = self.model_sizes
+        if sizes[0] != self.input_size:
+            raise ValueError(
+                f"composition.sizes {list(sizes)} must start with input_size {self.input_size}"
+            )
+        step = 2 ** round(math.log2(self.input_size))
+        if any(size % step for size in sizes):
+            raise ValueError(f"composition.sizes must be multiples of {step} (the U-Net depth)")
         return self
+
+    @property
+    def model_sizes(self) -> tuple[int, ...]:
+        """The square sizes the model is trained and run at (``input_size`` first)."""
+        return tuple(self.composition.sizes or (self.input_size,))
 
     @property
     def batch_size(self) -> int:

@@ -1,11 +1,14 @@
 """Export a trained Ue/Ud pair to ONNX (``ue.onnx``, ``ud.onnx``, ``card.json``), checked.
 
 The directory follows ``shared.model_dir``: fixed tensor names (``x`` -> ``a``, ``a`` -> ``r``),
-a dynamic batch axis, one file per network (no external data), and metadata in both files:
-``model_id`` (first 16 hex chars of SHA-256 over the weights of Ue then Ud), ``role``,
-``input_size``, ``s``, ``labels`` and ``training`` (JSON summary). The export is refused unless
-ONNX Runtime, loading the files exactly as the edge and the authority do, reproduces torch's
-outputs on random inputs to within ``tolerance`` (max abs difference).
+a dynamic batch axis (and dynamic height and width when the model runs at several sizes), one
+file per network (no external data), and metadata in both files: ``model_id`` (first 16 hex
+chars of SHA-256 over the weights of Ue then Ud), ``role``, ``input_size``, ``s``, ``labels``,
+``composition`` and ``training`` (JSON summary). The card states the composition
+(``shared.compositing``: resampling, paste band, sizes) that the edge and the authority apply.
+The export is refused unless ONNX Runtime, loading the files exactly as the edge and the
+authority do, reproduces torch's outputs on random inputs at every size to within
+``tolerance`` (max abs difference).
 """
 
 from __future__ import annotations
@@ -89,8 +92,10 @@ def _export_one(
     size: int,
     path: Path,
     metadata: dict[str, str],
+    dynamic_size: bool = False,
 ) -> None:
     example = torch.rand(1, channels, size, size)
+    axes: dict[int, str] = {0: "N", 2: "H", 3: "W"} if dynamic_size else {0: "N"}
     with warnings.catch_warnings():
         # The TorchScript exporter is deprecated but exact and fast for this plain CNN.
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -100,7 +105,7 @@ def _export_one(
             str(path),
             input_names=[in_name],
             output_names=[out_name],
-            dynamic_axes={in_name: {0: "N"}, out_name: {0: "N"}},
+            dynamic_axes={in_name: axes, out_name: axes},
             opset_version=OPSET,
             dynamo=False,
         )
@@ -114,20 +119,25 @@ def _export_one(
 
 
 def _parity(
-    directory: Path, ue: nn.Module, ud: nn.Module, size: int, seed: int
+    directory: Path, ue: nn.Module, ud: nn.Module, sizes: tuple[int, ...], seed: int
 ) -> dict[str, float]:
     rng = np.random.default_rng(seed)
-    x = rng.random((5, 4, size, size), dtype=np.float32)
-    a = rng.random((5, 3, size, size), dtype=np.float32)
     encoder, _ = load_encoder(directory, providers="cpu")
     decoder, _ = load_decoder(directory, providers="cpu")
-    with torch.no_grad():
-        want_a = ue(torch.from_numpy(x)).numpy()
-        want_r = ud(torch.from_numpy(a)).numpy()
-    return {
-        "ue_max_abs_diff": float(np.abs(encoder(x) - want_a).max()),
-        "ud_max_abs_diff": float(np.abs(decoder(a) - want_r).max()),
-    }
+    worst = {"ue_max_abs_diff": 0.0, "ud_max_abs_diff": 0.0}
+    for size in sizes:
+        x = rng.random((5, 4, size, size), dtype=np.float32)
+        a = rng.random((5, 3, size, size), dtype=np.float32)
+        with torch.no_grad():
+            want_a = ue(torch.from_numpy(x)).numpy()
+            want_r = ud(torch.from_numpy(a)).numpy()
+        worst["ue_max_abs_diff"] = max(
+            worst["ue_max_abs_diff"], float(np.abs(encoder(x) - want_a).max())
+        )
+        worst["ud_max_abs_diff"] = max(
+            worst["ud_max_abs_diff"], float(np.abs(decoder(a) - want_r).max())
+        )
+    return worst
 
 
 def export_run(
@@ -150,6 +160,8 @@ def export_run(
     ue, ud, config, state = load_generators(run_dir)
     model_id = weights_id(ue, ud)
     size = config.input_size
+    composition = config.composition.composition(size)
+    dynamic = len(composition.sizes) > 1
     training = {
         "run": str(Path(run_dir).name),
         "steps": int(state["step"]),
@@ -163,26 +175,32 @@ def export_run(
         "input_size": str(size),
         "s": json.dumps(list(config.s)),
         "labels": json.dumps(list(config.labels)),
+        "composition": json.dumps(composition.to_card()),
         "training": json.dumps({k: training[k] for k in ("run", "steps", "seconds")}),
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir.parent) as tmp:
         staging = Path(tmp)
-        _export_one(ue, "x", "a", 4, size, staging / ENCODER_FILE, {**common, "role": "ue"})
-        _export_one(ud, "a", "r", 3, size, staging / DECODER_FILE, {**common, "role": "ud"})
+        _export_one(
+            ue, "x", "a", 4, size, staging / ENCODER_FILE, {**common, "role": "ue"}, dynamic
+        )
+        _export_one(
+            ud, "a", "r", 3, size, staging / DECODER_FILE, {**common, "role": "ud"}, dynamic
+        )
         card: dict[str, Any] = {
             "model_id": model_id,
             "input_size": size,
             "s": list(config.s),
             "labels": list(config.labels),
+            "composition": composition.to_card(),
             "architecture": architecture_of(config),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "training": training,
             "metrics": {},
         }
         (staging / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
-        parity = _parity(staging, ue, ud, size, seed)
+        parity = _parity(staging, ue, ud, composition.sizes, seed)
         worst = max(parity.values())
         if worst > tolerance:
             raise ExportParityError(

@@ -106,6 +106,23 @@ def batch_stream(
         jitter=VideoJitter() if config.data.jitter else None,
     )
 
+    counts = PJKBatchSampler(
+        dataset,
+        config.subjects_per_batch,
+        config.sequences_per_subject,
+        config.frames_per_sequence,
+        subject_policy=config.data.subject_policy,
+    ).subject_counts
+    log.info(
+        "subjects (subject_policy=%s): %d with %d+ sequences, %d with fewer (repeated: every "
+        "term but Ldiv), %d skipped",
+        config.data.subject_policy,
+        counts["with_j_sequences"],
+        config.sequences_per_subject,
+        counts["repeated"],
+        counts["skipped"],
+    )
+
     def stream(seed: int) -> Iterator[Batch]:
         sampler = PJKBatchSampler(
             dataset,

@@ -32,7 +32,13 @@ __all__ = [
     "diversity_loss",
     "generator_adversarial_loss",
     "gradient_penalty",
+    "high_frequency_energy",
+    "high_frequency_loss",
+    "layout_loss",
+    "noise_diversity_loss",
     "reconstruction_loss",
+    "ring_loss",
+    "ring_mask",
     "soft_histogram",
     "temporal_consistency_loss",
 ]
@@ -191,3 +197,83 @@ def chi_square(h1: torch.Tensor, h2: torch.Tensor, eps: float = 1e-8) -> torch.T
 def colour_distribution_loss(x: torch.Tensor, a: torch.Tensor, bins: int = 16) -> torch.Tensor:
     """Ldis = E chi²(h(x), h(a)) with soft histograms, averaged over channels."""
     return chi_square(soft_histogram(x, bins), soft_histogram(a, bins)).mean()
+
+
+# -- terms beyond the paper (the public face: background ring, colour speckle, noise) ----------
+
+#: BT.601 RGB -> (Y, Cb, Cr) rows, for inputs in [0, 1] (offsets do not matter to a Laplacian).
+_YCBCR = torch.tensor(
+    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
+)
+_LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+
+
+def ring_mask(size: int, fraction: float, device: torch.device | None = None) -> torch.Tensor:
+    """``1 x 1 x S x S`` mask, 1 within ``fraction * S`` pixels of the border (at least 1)."""
+    width = max(1, round(fraction * size))
+    mask = torch.ones(size, size, device=device)
+    mask[width:-width, width:-width] = 0.0
+    return mask[None, None]
+
+
+def ring_loss(x: torch.Tensor, a: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Background consistency: mean |a - x| over the ROI's outer ring (``ring_mask``).
+
+    The edge replaces the whole head ROI and feathers only a narrow band into the scene
+    (``shared.compositing``); when ``a`` carries the ring (background, the frame around the
+    head) through, the band blends two near-equal images and the box border disappears.
+    """
+    mask = ring_mask(x.shape[-1], fraction, x.device)
+    return ((a - x).abs() * mask).sum(dim=(1, 2, 3)).mean() / (mask.sum() * x.shape[1])
+
+
+def high_frequency_energy(images: torch.Tensor) -> torch.Tensor:
+    """Mean squared 3x3 Laplacian of Y, Cb and Cr (BT.601) per image: ``N x 3``.
+
+    The evaluation's luma/chroma high-frequency ratios are this energy of ``a`` over that of
+    ``x`` (``models.evaluation.metrics``).
+    """
+    ycc = torch.einsum("kc,nchw->nkhw", _YCBCR.to(images.device, images.dtype), images)
+    kernel = _LAPLACIAN.to(images.device, images.dtype).expand(3, 1, 3, 3)
+    lap = F.conv2d(ycc, kernel, groups=3)
+    return lap.pow(2).mean(dim=(2, 3))
+
+
+def high_frequency_loss(
+    x: torch.Tensor, a: torch.Tensor, chroma_weight: float = 1.0, eps: float = 1e-6
+) -> torch.Tensor:
+    """Squared log ratio of ``a``'s high-frequency energy to ``x``'s, per channel (Y, Cb, Cr).
+
+    A ``Ue`` free to hide what ``Ud`` needs anywhere puts it in coloured speckle (chroma
+    Laplacian energy about 25x that of real faces); this term asks ``a`` to have a real face's
+    amount of fine detail in luma and chroma alike (chroma weighted by ``chroma_weight``).
+    """
+    log_ratio = torch.log(high_frequency_energy(a) + eps) - torch.log(
+        high_frequency_energy(x) + eps
+    )
+    weights = torch.tensor([1.0, chroma_weight, chroma_weight], device=x.device, dtype=x.dtype)
+    return (log_ratio.pow(2) * weights).sum(dim=1).mean() / weights.sum()
+
+
+def noise_diversity_loss(
+    matcher: Matcher, a_first: torch.Tensor, a_second: torch.Tensor, id_index: int = 0
+) -> torch.Tensor:
+    """Two noise planes, two people: Da's ID agreement between ``Ue(x, n1)`` and ``Ue(x, n2)``.
+
+    With the noise drawn per sequence (as the edge draws it per track) ``Lcon`` keeps one
+    identity along a sequence; this term makes another plane give another identity, so one
+    person is not the same fake person on every track and camera.
+    """
+    return matcher(a_first, a_second)[:, id_index].mean()
+
+
+def layout_loss(x: torch.Tensor, a: torch.Tensor, grid: int = 8) -> torch.Tensor:
+    """Pose, lighting and layout kept: mean |a - x| after average pooling to ``grid x grid``.
+
+    At 8 x 8 a face's identity is gone (recognisers need several times that), but where the
+    head, the hair, the light and the background lie is still there: the paper's promise that
+    ``a`` keeps pose, lighting and background while the identity changes.
+    """
+    size = x.shape[-1]
+    kernel = max(1, size // grid)
+    return (F.avg_pool2d(a, kernel) - F.avg_pool2d(x, kernel)).abs().mean()

@@ -158,11 +158,26 @@ def run_matcher(
     return metrics
 
 
-def load_trained_matcher(run_dir: Path, device: torch.device | None = None) -> PairMatcher:
-    """Da from a matcher run directory (its ``config.yml`` and ``checkpoint.pt``).
+def load_trained_matcher(
+    run_dir: Path,
+    device: torch.device | None = None,
+    *,
+    labels: tuple[str, ...] | None = None,
+    input_size: int | None = None,
+) -> PairMatcher:
+    """Da from a matcher run directory (its ``config.yml`` and ``checkpoint.pt``), checked
+    against what Learning II expects of it.
+
+    Args:
+        labels: the label names, in order, that Learning II's ``s`` refers to; Da's heads
+            must be exactly these (a matcher trained on [id, gender, ...] cannot serve a config
+            whose second label is ethnicity).
+        input_size: the crop side Learning II feeds Da.
 
     Raises:
-        CheckpointError: missing or incompatible files.
+        CheckpointError: missing or incompatible files, other labels or label order, another
+            input size, or a run that never reached a checkpoint with held-out figures (an
+            untrained Da would make Lano, Lcon and Ldiv meaningless).
         shared.config_base.ConfigError: an invalid ``config.yml``.
     """
     run = RunDir(run_dir)
@@ -170,7 +185,24 @@ def load_trained_matcher(run_dir: Path, device: torch.device | None = None) -> P
         raise CheckpointError(f"{run.path}: not a matcher run (no config.yml)")
     config = load_config(MatcherConfig, run.config)
     assert isinstance(config, MatcherConfig)
+    if labels is not None and tuple(config.labels) != tuple(labels):
+        raise CheckpointError(
+            f"{run.path}: Da was trained for the labels {list(config.labels)}, but Learning II "
+            f"names {list(labels)} (same names in the same order are needed)"
+        )
+    if input_size is not None and config.input_size != input_size:
+        raise CheckpointError(
+            f"{run.path}: Da takes {config.input_size}x{config.input_size} crops, Learning II "
+            f"uses input_size {input_size}"
+        )
+    if not run.checkpoint.is_file():
+        raise CheckpointError(f"{run.path}: Da is not trained (no checkpoint.pt)")
     state = load_checkpoint(run.checkpoint, matcher_architecture(config))
+    if int(state.get("step", 0)) < 1 or not state.get("metrics"):
+        raise CheckpointError(
+            f"{run.path}: Da's checkpoint holds no held-out figures (step "
+            f"{state.get('step', 0)}): train it first (`uunet-train matcher`)"
+        )
     matcher = build_matcher(config.labels, config.input_size, config.network.matcher)
     load_module_state(matcher, state["matcher"], "matcher", run.checkpoint)
     matcher.eval()

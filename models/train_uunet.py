@@ -6,9 +6,25 @@ generator step. The generator minimises
 
     w_mse Lmse + w_adv Ladv2 + w_ano Lano + w_con Lcon + w_div Ldiv + w_dis Ldis
 
-(``models.losses``), with ``r = Ud(channel(a))`` where ``channel`` simulates the real paste/crop
-path between edge and authority (``models.roi_channel``). During ``warmup_steps`` the
-adversarial term and the critic are skipped (a fast start for Ue/Ud on small machines).
+(``models.losses``), with ``r = Ud(channel(a, x))`` where ``channel`` simulates the real
+paste/crop path between edge and authority (``models.roi_channel``: resampling, the feathered
+paste into the scene, 8-bit storage), plus the terms of the public face (weights 0 = off):
+
+    + w_ring Lring (a carries the ROI's outer ring) + w_hf Lhf (luma/chroma fine detail like a
+      real face's) + w_ndiv Lndiv (another noise plane, another identity) + w_layout Llayout
+      (pose, lighting and layout kept at 8 x 8)
+
+**Noise per sequence.** The edge gives each track one noise plane; training draws one plane per
+sequence of the batch (all its frames share it), so ``Lcon`` asks for one identity per plane
+and ``Ldiv``/``Lndiv`` for other identities under other planes -- the noise, not the frame,
+chooses the surrogate.
+
+**Sizes.** With several ``composition.sizes`` (a fully convolutional pair run at the size that
+fits each face), each step trains at one size drawn with ``composition.size_weights``; the
+crops are resized to it (area down, bicubic up) and Da sees everything at its own size.
+
+During ``warmup_steps`` the adversarial term and the critic are skipped (a fast start for
+Ue/Ud on small machines).
 
 The last ``decoder_only_steps`` steps train Ud alone on Lmse, with Ue frozen: ``a`` -- and so
 every privacy property of the model -- no longer changes, while Ud learns to invert this
@@ -23,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F  # noqa: N812
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -32,7 +49,15 @@ from models.networks import define_critic, define_unet
 from models.networks.matcher import PairMatcher
 from models.roi_channel import RoiChannel
 
-__all__ = ["Batch", "UUNetTrainer", "architecture_of", "build_generators", "set_requires_grad"]
+__all__ = [
+    "Batch",
+    "UUNetTrainer",
+    "architecture_of",
+    "build_critic",
+    "build_generators",
+    "resize_square",
+    "set_requires_grad",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +80,16 @@ class Batch:
         )
 
 
+def _first_of_each(sequence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(unique sequence ids, the batch index of each one's first frame)."""
+    unique, inverse = torch.unique(sequence, return_inverse=True)
+    index = torch.arange(sequence.shape[0], device=sequence.device)
+    first = torch.full_like(unique, sequence.shape[0]).scatter_reduce(
+        0, inverse, index, reduce="amin"
+    )
+    return unique, first
+
+
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
     """Switch gradient tracking of all parameters of ``module``."""
     for p in module.parameters():
@@ -72,8 +107,33 @@ def build_generators(config: DeidConfig) -> tuple[nn.Module, nn.Module]:
         "max_multiplier": net.unet_max_multiplier,
     }
     return (
-        define_unet(net.unet, in_channels=4, **kwargs),
+        define_unet(net.unet, in_channels=4, noise_code=net.unet_noise_code, **kwargs),
         define_unet(net.unet, in_channels=3, **kwargs),
+    )
+
+
+def build_critic(config: DeidConfig) -> nn.Module:
+    """A fresh critic Df as the configuration describes it."""
+    net = config.network
+    kwargs: dict[str, Any] = {
+        "width": net.critic_width,
+        "layers": net.critic_layers,
+        "spectral_norm": net.critic_spectral_norm,
+    }
+    if net.critic == "multiscale":
+        kwargs["scales"] = net.critic_scales
+    return define_critic(net.critic, **kwargs)
+
+
+def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
+    """``N x C x s x s`` -> ``N x C x size x size``: area down, bicubic up (as the crops)."""
+    current = images.shape[-1]
+    if current == size:
+        return images
+    if current > size:
+        return F.interpolate(images, size=(size, size), mode="area")
+    return F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False).clamp(
+        0.0, 1.0
     )
 
 
@@ -88,9 +148,12 @@ def architecture_of(config: DeidConfig) -> dict[str, Any]:
         "unet_width": net.unet_width,
         "unet_norm": net.unet_norm,
         "unet_max_multiplier": net.unet_max_multiplier,
+        "unet_noise_code": net.unet_noise_code,
         "critic": net.critic,
         "critic_width": net.critic_width,
         "critic_layers": net.critic_layers,
+        "critic_spectral_norm": net.critic_spectral_norm,
+        "critic_scales": net.critic_scales if net.critic == "multiscale" else None,
     }
 
 
@@ -104,7 +167,7 @@ class UUNetTrainer:
         distributed: wrap the trained networks in DistributedDataParallel (torchrun).
 
     Raises:
-        ValueError: the matcher's labels count differs from ``config.labels``.
+        ValueError: the matcher's labels count or input size differs from the config's.
     """
 
     def __init__(
@@ -119,21 +182,29 @@ class UUNetTrainer:
                 f"the matcher has {matcher.num_labels} outputs but the config names "
                 f"{len(config.labels)} labels {list(config.labels)}"
             )
+        matcher_size = getattr(matcher, "input_size", config.input_size)
+        if matcher_size != config.input_size:
+            raise ValueError(
+                f"the matcher takes {matcher_size}x{matcher_size} crops but the config's "
+                f"input_size is {config.input_size}"
+            )
         self.config = config
         self.device = device
-        net = config.network
         ue, ud = build_generators(config)
         self.ue, self.ud = ue.to(device), ud.to(device)
-        self.critic = define_critic(
-            net.critic, width=net.critic_width, layers=net.critic_layers
-        ).to(device)
+        self.critic = build_critic(config).to(device)
         self.matcher = matcher.to(device).eval()
         set_requires_grad(self.matcher, False)
+        self.composition = config.composition.composition(config.input_size)
         self.channel = (
-            RoiChannel(**config.roi_channel.model_dump(exclude={"enabled"}))
+            RoiChannel(self.composition, **config.roi_channel.model_dump(exclude={"enabled"}))
             if config.roi_channel.enabled
             else None
         )
+        self.id_index = list(config.labels).index("id") if "id" in config.labels else 0
+        weights = config.composition.size_weights or (1.0,) * len(config.model_sizes)
+        self.size_probs = torch.tensor(weights, dtype=torch.float64)
+        self.size_generator = torch.Generator().manual_seed(config.seed + 17)
         self.distributed = distributed
         if distributed:
             ids = [device.index] if device.type == "cuda" else None
@@ -163,17 +234,44 @@ class UUNetTrainer:
             noise = torch.rand(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype)
         return self._ue(torch.cat([x, noise], dim=1))
 
-    def decode(self, a: torch.Tensor) -> torch.Tensor:
-        """r = Ud(channel(a)) in training (the simulated edge-to-authority path)."""
-        return self._ud(self.channel(a) if self.channel is not None else a)
+    def decode(self, a: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """r = Ud(channel(a, x)) in training (the simulated edge-to-authority path; ``x`` is
+        the scene the feathered band blends into)."""
+        return self._ud(self.channel(a, x) if self.channel is not None else a)
+
+    def da(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        """Da on crops of any model size (resized to Da's own)."""
+        size = self.config.input_size
+        return self.matcher(resize_square(first, size), resize_square(second, size))
+
+    def sequence_noise(self, x: torch.Tensor, sequence: torch.Tensor) -> torch.Tensor:
+        """One U(0,1) plane per sequence of the batch (frames of a sequence share it), drawn
+        at ``input_size`` and enlarged by pixel replication to larger model sizes, as the
+        edge's noise bank does."""
+        _, inverse = torch.unique(sequence, return_inverse=True)
+        base = self.config.input_size
+        planes = torch.rand(int(inverse.max()) + 1, 1, base, base, device=x.device, dtype=x.dtype)
+        factor = x.shape[-1] // base
+        if factor > 1:
+            planes = planes.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)
+        return planes[inverse.to(x.device)]
+
+    def _step_size(self) -> int:
+        sizes = self.config.model_sizes
+        if len(sizes) == 1:
+            return sizes[0]
+        return sizes[int(torch.multinomial(self.size_probs, 1, generator=self.size_generator))]
+
+    def _at_size(self, batch: Batch, size: int) -> Batch:
+        return Batch(resize_square(batch.x, size), batch.labels, batch.subject, batch.sequence)
 
     def _score(self, images: torch.Tensor) -> torch.Tensor:
         """Critic values through the (possibly DDP-wrapped) critic, for the critic update."""
-        return self._critic(images).mean(dim=(1, 2, 3))
+        return self._critic(images).flatten(1).mean(dim=1)
 
     def _frozen_score(self, images: torch.Tensor) -> torch.Tensor:
         """Critic values for the generator update: the bare module (no DDP sync; frozen)."""
-        return self.critic(images).mean(dim=(1, 2, 3))
+        return self.critic(images).flatten(1).mean(dim=1)
 
     # -- updates ---------------------------------------------------------------------------
     def critic_step(self, batch: Batch) -> dict[str, float]:
@@ -181,8 +279,8 @@ class UUNetTrainer:
         cfg = self.config
         set_requires_grad(self.critic, True)
         with torch.no_grad():
-            a = self.encode(batch.x)
-            r = self.decode(a)
+            a = self.encode(batch.x, self.sequence_noise(batch.x, batch.sequence))
+            r = self.decode(a, batch.x)
         real, fake_a, fake_r = self._score(batch.x), self._score(a), self._score(r)
         wasserstein = losses.critic_loss(real, fake_a, fake_r)
         penalty = 0.5 * (
@@ -196,21 +294,37 @@ class UUNetTrainer:
         return {"critic": float(wasserstein.detach()), "gp": float(penalty.detach())}
 
     def generator_terms(self, batch: Batch, adversarial: bool = True) -> dict[str, torch.Tensor]:
-        """All six generator terms for a batch (``adv`` is zero when not ``adversarial``)."""
+        """Every generator term for a batch (``adv`` is zero when not ``adversarial``; a term
+        whose weight is 0 is not computed and logged as 0)."""
         cfg = self.config
-        a = self.encode(batch.x)
-        r = self.decode(a)
+        weights = cfg.weights
+        x = batch.x
+        noise = self.sequence_noise(x, batch.sequence)
+        a = self.encode(x, noise)
+        r = self.decode(a, x)
+        zero = a.sum() * 0.0
         terms = {
-            "mse": losses.reconstruction_loss(batch.x, r),
-            "ano": losses.anonymization_loss(self.matcher, batch.x, a, self.s),
+            "mse": losses.reconstruction_loss(x, r),
+            "ano": losses.anonymization_loss(self.da, x, a, self.s),
             "con": losses.temporal_consistency_loss(
-                self.matcher, a, batch.sequence, self.con_mask, cfg.max_pairs
+                self.da, a, batch.sequence, self.con_mask, cfg.max_pairs
             ),
             "div": losses.diversity_loss(
-                self.matcher, a, batch.subject, batch.sequence, self.div_mask, cfg.max_pairs
+                self.da, a, batch.subject, batch.sequence, self.div_mask, cfg.max_pairs
             ),
-            "dis": losses.colour_distribution_loss(batch.x, a, cfg.histogram_bins),
+            "dis": losses.colour_distribution_loss(x, a, cfg.histogram_bins),
+            "ring": losses.ring_loss(x, a, cfg.composition.ring) if weights.ring else zero,
+            "hf": losses.high_frequency_loss(x, a, cfg.hf_chroma_weight) if weights.hf else zero,
+            "ndiv": zero,
+            "layout": losses.layout_loss(x, a) if weights.layout else zero,
         }
+        if weights.ndiv:
+            # The first frame of every sequence again, under another plane.
+            _, first = _first_of_each(batch.sequence)
+            other = self.sequence_noise(x[first], torch.arange(len(first), device=x.device))
+            terms["ndiv"] = losses.noise_diversity_loss(
+                self.da, a[first], self.encode(x[first], other), self.id_index
+            )
         if adversarial:
             terms["adv"] = losses.generator_adversarial_loss(
                 self._frozen_score(a), self._frozen_score(r)
@@ -236,8 +350,8 @@ class UUNetTrainer:
     def decoder_step(self, batch: Batch) -> dict[str, float]:
         """One Ud-only update on Lmse (Ue, critic and Da untouched)."""
         with torch.no_grad():
-            a = self.encode(batch.x)
-        r = self.decode(a)
+            a = self.encode(batch.x, self.sequence_noise(batch.x, batch.sequence))
+        r = self.decode(a, batch.x)
         loss = losses.reconstruction_loss(batch.x, r)
         self.opt_g.zero_grad(set_to_none=True)
         (self.config.weights.mse * loss).backward()
@@ -248,7 +362,7 @@ class UUNetTrainer:
         """One training iteration (critic steps, then a generator step); returns the losses."""
         self.ue.train()
         self.ud.train()
-        batch = batch.to(self.device)
+        batch = self._at_size(batch.to(self.device), self._step_size())
         cfg = self.config
         if cfg.decoder_only_steps and self.step_count >= cfg.steps - cfg.decoder_only_steps:
             self.step_count += 1

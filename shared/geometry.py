@@ -10,30 +10,34 @@ Conventions
 Resampling between the ROI and the model size
 ---------------------------------------------
 The edge resizes ``a = Ue(x)`` from ``S x S`` to the ROI and pastes it; the authority crops the
-same ROI and resizes it back to ``S x S`` for ``Ud``. To keep that round trip as close to the
-identity as possible the two directions use a matched pair of kernels:
+same ROI and resizes it back to ``S x S`` for ``Ud``. Shrinking is always area averaging; how
+an image is *enlarged* is the ``resample`` mode (a model's card names it;
+:mod:`shared.compositing` reads it):
 
-* model -> ROI (:func:`resize_from_model`): pixel replication (nearest) when enlarging, area
-  averaging when shrinking;
-* ROI -> model (:func:`resize_to_model`): area averaging when shrinking, bilinear when enlarging.
-
-For integer enlargement factors (ROI = k * S) area averaging exactly undoes pixel replication, so
-``resize_to_model(resize_from_model(a, kS, kS)) == a`` bit for bit. Other sizes lose some detail;
-``Ud`` is trained with this path in the loop (``models``) to compensate.
+* ``"smooth"``: bicubic in both directions. No visible blocks on faces larger than ``S``;
+  ``Ud`` is trained with exactly this path in the loop (``models.roi_channel``).
+* ``"replicate"`` (models of round 1, before the card named a mode): model -> ROI by pixel
+  replication (nearest), ROI -> model bilinear. For integer factors (ROI = k * S) area
+  averaging exactly undoes pixel replication, so
+  ``resize_to_model(resize_from_model(a, kS, kS)) == a`` bit for bit; on screen the surrogate
+  shows k x k blocks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import cv2
 import numpy as np
 
 __all__ = [
     "HEAD_MARGIN",
+    "RESAMPLE_MODES",
     "Box",
     "BoxOutsideFrameError",
+    "Resample",
     "batch_to_patches",
     "clip_box",
     "crop",
@@ -49,6 +53,16 @@ __all__ = [
 #: The default face -> head ROI margin of :func:`expand_to_head` (the edge's default, and what
 #: training and evaluation crops use so they match what the edge feeds ``Ue``).
 HEAD_MARGIN = 0.25
+
+#: How images are enlarged between the ROI and the model size (module docstring).
+Resample = Literal["smooth", "replicate"]
+RESAMPLE_MODES: tuple[str, ...] = get_args(Resample)
+
+# Enlarging kernels per mode: (model -> ROI, ROI -> model).
+_ENLARGE: dict[str, tuple[int, int]] = {
+    "smooth": (cv2.INTER_CUBIC, cv2.INTER_CUBIC),
+    "replicate": (cv2.INTER_NEAREST_EXACT, cv2.INTER_LINEAR),
+}
 
 
 class BoxOutsideFrameError(ValueError):
@@ -172,23 +186,42 @@ def crop(frame: np.ndarray, box: Box) -> np.ndarray:
     return frame[box.y : box.bottom, box.x : box.right]
 
 
-def resize_to_model(patch: np.ndarray, size: int) -> np.ndarray:
-    """Resize an ROI patch to ``size x size`` for the model (area down, bilinear up)."""
+def _check_mode(resample: str) -> None:
+    if resample not in _ENLARGE:
+        raise ValueError(f"unknown resample mode {resample!r}; known: {', '.join(_ENLARGE)}")
+
+
+def resize_to_model(patch: np.ndarray, size: int, resample: Resample = "replicate") -> np.ndarray:
+    """Resize an ROI patch to ``size x size`` for the model (area down; enlarging per
+    ``resample``: bicubic for ``smooth``, bilinear for ``replicate``).
+
+    Raises:
+        ValueError: an unknown ``resample`` mode.
+    """
+    _check_mode(resample)
     h, w = patch.shape[:2]
     if (w, h) == (size, size):
         return np.ascontiguousarray(patch)
     shrinking = w >= size and h >= size
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    interpolation = cv2.INTER_AREA if shrinking else _ENLARGE[resample][1]
     return cv2.resize(patch, (size, size), interpolation=interpolation)
 
 
-def resize_from_model(patch: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize a model output to ``width x height`` for pasting (replicate up, area down)."""
+def resize_from_model(
+    patch: np.ndarray, width: int, height: int, resample: Resample = "replicate"
+) -> np.ndarray:
+    """Resize a model output to ``width x height`` for pasting (area down; enlarging per
+    ``resample``: bicubic for ``smooth``, pixel replication for ``replicate``).
+
+    Raises:
+        ValueError: an unknown ``resample`` mode.
+    """
+    _check_mode(resample)
     h, w = patch.shape[:2]
     if (w, h) == (width, height):
         return np.ascontiguousarray(patch)
     enlarging = width >= w and height >= h
-    interpolation = cv2.INTER_NEAREST_EXACT if enlarging else cv2.INTER_AREA
+    interpolation = _ENLARGE[resample][0] if enlarging else cv2.INTER_AREA
     return cv2.resize(patch, (width, height), interpolation=interpolation)
 
 
@@ -207,7 +240,9 @@ def paste(frame: np.ndarray, patch: np.ndarray, box: Box) -> None:
     frame[box.y : box.bottom, box.x : box.right] = patch
 
 
-def crops_to_batch(frame: np.ndarray, boxes: Sequence[Box], size: int) -> np.ndarray:
+def crops_to_batch(
+    frame: np.ndarray, boxes: Sequence[Box], size: int, resample: Resample = "replicate"
+) -> np.ndarray:
     """Crop every box, resize to ``size``, and stack as ``float32 N x 3 x size x size`` in [0,1].
 
     Raises:
@@ -215,7 +250,7 @@ def crops_to_batch(frame: np.ndarray, boxes: Sequence[Box], size: int) -> np.nda
     """
     batch = np.empty((len(boxes), 3, size, size), dtype=np.float32)
     for i, box in enumerate(boxes):
-        patch = resize_to_model(crop(frame, box), size)
+        patch = resize_to_model(crop(frame, box), size, resample)
         batch[i] = patch.transpose(2, 0, 1)
     batch *= np.float32(1.0 / 255.0)
     return batch

@@ -12,6 +12,11 @@ Both ONNX files carry the same metadata entries ``model_id`` (16 hex chars, a ha
 of the Ue/Ud pair), ``input_size``, ``s`` and ``labels`` (JSON), and ``role`` (``ue``/``ud``). The
 edge writes ``model_id`` into every ROI message; the authority picks the decoder whose
 ``model_id`` matches. A directory whose files disagree with each other is refused.
+
+The card's ``composition`` (:class:`shared.compositing.Composition`: resampling, paste band,
+model sizes) says how the model's output enters the frame; a card without one is a round-1
+model (pixel replication, hard paste, ``input_size`` only). A model offered at several sizes
+has dynamic height and width in both files.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.compositing import Composition, CompositionError
 from shared.onnx_runner import OnnxModel, TensorSpec
 
 __all__ = [
@@ -53,6 +59,7 @@ class ModelCard:
     s: tuple[int, ...]
     labels: tuple[str, ...]
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    composition: Composition = field(default_factory=Composition, compare=False)
 
 
 def load_card(directory: str | Path) -> ModelCard:
@@ -86,7 +93,11 @@ def load_card(directory: str | Path) -> ModelCard:
         raise ModelDirError(f"{path}: input_size must be an integer >= 8, got {input_size!r}")
     if len(s) != len(labels) or any(v not in (-1, 0, 1) for v in s):
         raise ModelDirError(f"{path}: s must hold one value in -1/0/1 per label, got {list(s)}")
-    return ModelCard(model_id, input_size, s, labels, raw)
+    try:
+        composition = Composition.from_card(raw)
+    except CompositionError as exc:
+        raise ModelDirError(f"{path}: {exc}") from exc
+    return ModelCard(model_id, input_size, s, labels, raw, composition)
 
 
 #: Per role: the file, then (name, channels) of its input and of its output, [N, C, S, S].
@@ -106,14 +117,16 @@ def _load(
     directory = Path(directory)
     card = load_card(directory)
     filename, (in_name, in_channels), (out_name, out_channels) = _ROLES[role]
-    size = card.input_size
+    sizes = card.composition.sizes
+    side: int | None = sizes[0] if len(sizes) == 1 else None  # several sizes: dynamic H, W
     path = directory / filename
     if not path.is_file():
         raise ModelDirError(f"{path}: {role} model missing")
     model = OnnxModel(
         path,
-        inputs=[TensorSpec(in_name, (None, in_channels, size, size))],
-        outputs=[TensorSpec(out_name, (None, out_channels, size, size))],
+        inputs=[TensorSpec(in_name, (None, in_channels, side, side))],
+        outputs=[TensorSpec(out_name, (None, out_channels, side, side))],
+        warmup_shape=(1, in_channels, sizes[0], sizes[0]),
         providers=providers,
         threads=threads,
         max_batch=max_batch,

@@ -128,6 +128,8 @@ class OnnxModel:
         threads: intra-op threads (``None``: ONNX Runtime's default).
         max_batch: split larger batches into chunks of this size (``None``: no split).
         warmup: run one batch of zeros at load time.
+        warmup_shape: per input, the shape of that batch where the model's sizes are
+            symbolic (default: 1 for every symbolic size).
 
     Raises:
         ModelLoadError: missing or invalid file.
@@ -145,6 +147,7 @@ class OnnxModel:
         threads: int | None = None,
         max_batch: int | None = None,
         warmup: bool = True,
+        warmup_shape: Sequence[int] | None = None,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
@@ -174,7 +177,7 @@ class OnnxModel:
         self.metadata: dict[str, str] = dict(meta.custom_metadata_map)
         log.info("loaded %s on %s (model id %s)", self.path, self.providers[0], self.model_id)
         if warmup:
-            self.run(self._zeros())
+            self.run(self._zeros(warmup_shape))
 
     def _check(self, specs: Sequence[TensorSpec], actual: Sequence[ort.NodeArg], kind: str) -> None:
         got = [(a.name, tuple(a.shape), a.type) for a in actual]
@@ -196,10 +199,13 @@ class OnnxModel:
                     f"{['N' if d is None else d for d in spec.shape]}"
                 )
 
-    def _zeros(self) -> dict[str, np.ndarray]:
+    def _zeros(self, fallback: Sequence[int] | None = None) -> dict[str, np.ndarray]:
         feeds = {}
         for arg in self.session.get_inputs():
-            shape = [d if isinstance(d, int) else 1 for d in arg.shape]
+            shape = [
+                d if isinstance(d, int) else (fallback[i] if fallback else 1)
+                for i, d in enumerate(arg.shape)
+            ]
             feeds[arg.name] = np.zeros(shape, dtype=_ORT_TYPES.get(arg.type, np.float32))
         return feeds
 

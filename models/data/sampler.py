@@ -113,6 +113,13 @@ class PJKBatchSampler(Sampler[list[FrameKey]]):
                 by_subject.setdefault(s, []).append((a, b))
         need = J if subject_policy == "skip" else 1
         self._subjects = [seqs for _, seqs in sorted(by_subject.items()) if len(seqs) >= need]
+        #: Subjects with at least J sequences (every loss), with fewer (repeated: Lcon, Lano,
+        #: the per-photo terms, not Ldiv), and left out by the policy.
+        self.subject_counts = {
+            "with_j_sequences": sum(1 for seqs in by_subject.values() if len(seqs) >= J),
+            "repeated": sum(1 for seqs in self._subjects if len(seqs) < J),
+            "skipped": len(by_subject) - len(self._subjects),
+        }
         if len(self._subjects) < P:
             raise ValueError(
                 f"only {len(self._subjects)} subjects can give {J} sequences of {K} frames under "

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from models.networks.matcher import PairMatcher
-from models.networks.patchgan import PatchCritic
+from models.networks.patchgan import MultiScaleCritic, PatchCritic
 from models.networks.unet import UNet
 
-__all__ = ["PairMatcher", "PatchCritic", "UNet", "define_critic", "define_matcher", "define_unet"]
+__all__ = [
+    "MultiScaleCritic",
+    "PairMatcher",
+    "PatchCritic",
+    "UNet",
+    "define_critic",
+    "define_matcher",
+    "define_unet",
+]
 
 _MATCHERS = {"table1": PairMatcher}
 _UNETS = {"unet": UNet}
-_CRITICS = {"patchgan": PatchCritic}
+_CRITICS = {"patchgan": PatchCritic, "multiscale": MultiScaleCritic}
 
 
 def _pick(registry: dict[str, type[nn.Module]], kind: str, name: str) -> type[nn.Module]:
@@ -28,7 +37,10 @@ def init_weights(module: nn.Module, gain: float = 0.02) -> nn.Module:
     """pix2pix's ``normal`` init: conv/linear weights N(0, gain), norm weights N(1, gain)."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, gain)
+            parametrized = nn.utils.parametrize.is_parametrized(m, "weight")
+            weight = m.parametrizations.weight.original if parametrized else m.weight
+            with torch.no_grad():
+                nn.init.normal_(weight, 0.0, gain)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif (
@@ -50,6 +62,6 @@ def define_unet(name: str = "unet", **kwargs: Any) -> UNet:
     return init_weights(_pick(_UNETS, "generator", name)(**kwargs))  # type: ignore[return-value]
 
 
-def define_critic(name: str = "patchgan", **kwargs: Any) -> PatchCritic:
-    """Build Df by name (``patchgan``). Raises ValueError for unknown names."""
+def define_critic(name: str = "patchgan", **kwargs: Any) -> nn.Module:
+    """Build Df by name (``patchgan``, ``multiscale``). Raises ValueError for unknown names."""
     return init_weights(_pick(_CRITICS, "critic", name)(**kwargs))  # type: ignore[return-value]

@@ -189,7 +189,7 @@ def test_paper_message_uses_default_decoder_and_refuses_without_one(models_dir, 
 
 def test_paste_reconstruction_checks_counts():
     frame = np.zeros((32, 32, 3), np.uint8)
-    with pytest.raises(ValueError, match="2 decoder outputs for 1 boxes"):
+    with pytest.raises(ValueError, match="2 model outputs for 1 boxes"):
         paste_reconstruction(frame, np.zeros((2, 3, 8, 8), np.float32), [Box(0, 0, 8, 8)])
 
 

@@ -37,17 +37,45 @@ def _write(config: object, path: Path) -> Path:
     return path
 
 
-@pytest.mark.slow
-def test_train_kill_resume_export(tmp_path):
-    matcher_cfg = _write(tiny_matcher_config(steps=3), tmp_path / "matcher.yml")
-    done = _cli(
-        "matcher", "--config", str(matcher_cfg), "--run", str(tmp_path / "da"), "--no-progress"
-    )
+@pytest.fixture(scope="module")
+def trained_da(tmp_path_factory) -> Path:
+    """A tiny Da run with a checkpoint and held-out figures (what Learning II requires)."""
+    root = tmp_path_factory.mktemp("da")
+    config = _write(tiny_matcher_config(steps=3), root / "matcher.yml")
+    done = _cli("matcher", "--config", str(config), "--run", str(root / "da"), "--no-progress")
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "auc_id" in json.loads(done.stdout)
+    return root / "da"
 
+
+def test_deid_without_a_trained_matcher_exits_2(tmp_path):
+    path = _write(tiny_deid_config(), tmp_path / "deid.yml")
+    result = _cli("deid", "--config", str(path), "--run", str(tmp_path / "uu"))
+    assert result.returncode == 2 and "matcher_run: a trained Da run is required" in result.stderr
+    untrained = tmp_path / "da"
+    untrained.mkdir()
+    _write(tiny_matcher_config(), untrained / "config.yml")
+    path = _write(tiny_deid_config(matcher_run=untrained), tmp_path / "deid2.yml")
+    result = _cli("deid", "--config", str(path), "--run", str(tmp_path / "uu"))
+    assert result.returncode == 2 and "Da is not trained" in result.stderr
+
+
+def test_deid_refuses_a_matcher_of_other_labels_or_size(tmp_path, trained_da):
+    reordered = tiny_deid_config(
+        matcher_run=trained_da, labels=("id", "ethnicity", "gender", "hairstyle")
+    )
+    path = _write(reordered, tmp_path / "deid.yml")
+    result = _cli("deid", "--config", str(path), "--run", str(tmp_path / "uu"))
+    assert result.returncode == 2 and "same names in the same order" in result.stderr
+    bigger = tiny_deid_config(matcher_run=trained_da, input_size=32)
+    path = _write(bigger, tmp_path / "deid2.yml")
+    result = _cli("deid", "--config", str(path), "--run", str(tmp_path / "uu2"))
+    assert result.returncode == 2 and "Da takes 16x16 crops" in result.stderr
+
+
+@pytest.mark.slow
+def test_train_kill_resume_export(tmp_path, trained_da):
     deid_cfg = _write(
-        tiny_deid_config(matcher_run=tmp_path / "da", steps=400, checkpoint_every=2, log_every=1),
+        tiny_deid_config(matcher_run=trained_da, steps=400, checkpoint_every=2, log_every=1),
         tmp_path / "deid.yml",
     )
     args = ["deid", "--config", str(deid_cfg), "--run", str(tmp_path / "uu"), "--no-progress"]
@@ -84,9 +112,12 @@ def test_train_kill_resume_export(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_saves_and_exits_cleanly(tmp_path):
+def test_sigterm_saves_and_exits_cleanly(tmp_path, trained_da):
     deid_cfg = _write(
-        tiny_deid_config(steps=100000, checkpoint_every=100000, log_every=1), tmp_path / "deid.yml"
+        tiny_deid_config(
+            matcher_run=trained_da, steps=100000, checkpoint_every=100000, log_every=1
+        ),
+        tmp_path / "deid.yml",
     )
     proc = subprocess.Popen(
         [
