@@ -29,6 +29,7 @@ from edge_agent.capture import (
 from edge_agent.config import EdgeSettings, camera_key, noise_key
 from edge_agent.deid import Deidentifier
 from edge_agent.metrics import MetricsServer
+from edge_agent.model_check import check_privacy_figures
 from edge_agent.noise import NoiseBank
 from edge_agent.outputs.base import FrameSink, StreamFormat, ThreadedSink
 from edge_agent.outputs.evidence import EvidenceRecorder
@@ -39,11 +40,18 @@ from edge_agent.pipeline import FrameProcessor, SealedFrame
 from edge_agent.sdnotify import SystemdNotifier
 from edge_agent.stats import Stats
 from shared.detectors import FaceDetector, create_detector
-from shared.model_dir import load_encoder
+from shared.model_dir import load_card, load_encoder
 from shared.roi_message import MIN_KEY_BYTES
 from shared.tracking import IouTracker
 
-__all__ = ["EdgeAgent", "KeyTooShortError", "PyAvOpener", "RunResult", "build_agent"]
+__all__ = [
+    "EdgeAgent",
+    "KeyTooShortError",
+    "PyAvOpener",
+    "RunResult",
+    "build_agent",
+    "build_processor",
+]
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +274,76 @@ class EdgeAgent:
         return RunResult(processed, reason, self.stats.snapshot(), capture.error)
 
 
+def build_processor(
+    settings: EdgeSettings,
+    *,
+    detector: FaceDetector | None = None,
+    stats: Stats | None = None,
+    key: bytes | None = None,
+    noise_secret: bytes | None = None,
+) -> FrameProcessor:
+    """The edge's frame path from its settings: the one the daemon runs, and the one the
+    evaluation, the benchmarks and the tests run (never a copy of it).
+
+    Args:
+        detector: a ready detector (default: the settings' plug-in).
+        key: the camera's HMAC key for v1 messages (default: :func:`camera_key`).
+        noise_secret: the per-track noise secret (default: :func:`noise_key`).
+
+    Raises:
+        shared.config_base.SecretNotFoundError: v1 messages and no camera key.
+        KeyTooShortError: the camera key is too short.
+        shared.model_dir.ModelDirError, shared.onnx_runner.ModelLoadError /
+            ModelSignatureError / ProviderError: the model cannot be used.
+        edge_agent.model_check.ModelRefusedError: its card has no measured privacy figures or
+            they fail ``settings.privacy``.
+        shared.detectors.DetectorNotFoundError / DetectorUnavailableError / DetectorError:
+            the detector cannot be created.
+    """
+    stats = stats or Stats()
+    if settings.seal.message_format == "v1":
+        key = key if key is not None else camera_key()
+        if len(key) < MIN_KEY_BYTES:
+            raise KeyTooShortError(
+                f"the camera key must be at least {MIN_KEY_BYTES} bytes, got {len(key)}"
+            )
+    else:
+        key = None
+    model = settings.model
+    card = load_card(model.dir)
+    figures = check_privacy_figures(
+        card.raw,
+        max_x_a_auc=settings.privacy.max_x_a_auc,
+        max_a_a_noise_auc=settings.privacy.max_a_a_noise_auc,
+        source=str(model.dir / "card.json"),
+    )
+    log.info("model %s privacy figures: %s", card.model_id, figures)
+    encoder, card = load_encoder(
+        model.dir,
+        providers=model.providers,
+        threads=model.threads,
+        max_batch=model.max_batch,
+    )
+    if detector is None:
+        det = settings.detector
+        detector = create_detector(det.kind, det.detector_options(), **det.options)
+    tracker = IouTracker(
+        settings.tracker.iou_threshold, settings.tracker.max_missed, settings.tracker.hold_growth
+    )
+    noise = NoiseBank(noise_secret or noise_key(), card.input_size)
+    return FrameProcessor(
+        detector,
+        tracker,
+        Deidentifier(encoder, card, noise),
+        stats,
+        head_margin=settings.detector.head_margin,
+        message_format=settings.seal.message_format,
+        camera_id=settings.camera.id,
+        key=key,
+        failure_action=settings.failure.action,
+    )
+
+
 def build_agent(
     settings: EdgeSettings,
     *,
@@ -281,6 +359,7 @@ def build_agent(
         KeyTooShortError: the camera key is too short.
         shared.model_dir.ModelDirError, shared.onnx_runner.ModelLoadError /
             ModelSignatureError / ProviderError: the model cannot be used.
+        edge_agent.model_check.ModelRefusedError: the model's card fails ``settings.privacy``.
         shared.detectors.DetectorNotFoundError / DetectorUnavailableError / DetectorError:
             the detector cannot be created.
     """
@@ -289,38 +368,9 @@ def build_agent(
     opener = PyAvOpener(spec, settings)
     if not spec.live:
         opener.info = probe_source(spec, fps=settings.source.fps)
-    key = None
-    if settings.seal.message_format == "v1":
-        key = camera_key()
-        if len(key) < MIN_KEY_BYTES:
-            raise KeyTooShortError(
-                f"the camera key must be at least {MIN_KEY_BYTES} bytes, got {len(key)}"
-            )
-    model = settings.model
-    encoder, card = load_encoder(
-        model.dir,
-        providers=model.providers,
-        threads=model.threads,
-        max_batch=model.max_batch,
-    )
-    if detector is None:
-        det = settings.detector
-        detector = create_detector(det.kind, det.detector_options(), **det.options)
-    tracker = IouTracker(
-        settings.tracker.iou_threshold, settings.tracker.max_missed, settings.tracker.hold_growth
-    )
-    deidentifier = Deidentifier(encoder, card, NoiseBank(noise_key(), card.input_size))
-    processor = FrameProcessor(
-        detector,
-        tracker,
-        deidentifier,
-        stats,
-        head_margin=settings.detector.head_margin,
-        message_format=settings.seal.message_format,
-        camera_id=settings.camera.id,
-        key=key,
-        failure_action=settings.failure.action,
-    )
+    processor = build_processor(settings, detector=detector, stats=stats)
+    encoder = processor.deidentifier.encoder
+    card = processor.deidentifier.card
     log.info(
         "model %s (%s), detector %s, source %s (%s)",
         card.model_id,

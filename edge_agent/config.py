@@ -115,6 +115,18 @@ class ModelSettings(StrictModel):
     max_batch: Annotated[int, Field(ge=1)] = 16
 
 
+class PrivacySettings(StrictModel):
+    """What the model's card must show before the edge runs it (``edge_agent.model_check``).
+
+    AUCs are those of the card's ``metrics.recognition`` (0.5: a recognizer links people no
+    better than chance). The defaults refuse a model no better than round 1's; a deployment
+    sets its own.
+    """
+
+    max_x_a_auc: Annotated[float, Field(ge=0.5, le=1.0)] = 0.75
+    max_a_a_noise_auc: Annotated[float, Field(ge=0.5, le=1.0)] = 0.9
+
+
 class SealSettings(StrictModel):
     """The ROI message written into each frame's LSBs."""
 
@@ -221,6 +233,7 @@ class EdgeSettings(StrictSettings):
     detector: DetectorSettings = Field(default_factory=DetectorSettings)
     tracker: TrackerSettings = Field(default_factory=TrackerSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     seal: SealSettings = Field(default_factory=SealSettings)
     failure: FailureSettings = Field(default_factory=FailureSettings)
     outputs: OutputSettings = Field(default_factory=OutputSettings)

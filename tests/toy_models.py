@@ -57,11 +57,16 @@ def write_toy_model_dir(
     model_id: str = TOY_MODEL_ID,
     ue_channels: int = 4,
     ud_model_id: str | None = None,
+    composition: dict | None = None,
+    x_a_auc: float | None = 0.5,
 ) -> Path:
     """Write ``ue.onnx``, ``ud.onnx`` and ``card.json`` of the toy pair into ``directory``.
 
     ``ue_channels`` other than 4 or ``ud_model_id`` different from ``model_id`` make a broken
-    directory, for error tests.
+    directory, for error tests. ``composition`` goes into the card as is (none: a round-1
+    card, pixel replication and a hard paste). ``x_a_auc`` is the privacy figure the card
+    declares so the edge accepts the toy (a fixture's declaration, not a measurement: the
+    toy's ``1 - x`` hides nobody); ``None`` writes a card without figures.
     """
     directory.mkdir(parents=True, exist_ok=True)
     common = {"input_size": str(size), "s": json.dumps(S_VECTOR), "labels": json.dumps(LABELS)}
@@ -82,5 +87,12 @@ def write_toy_model_dir(
         "labels": LABELS,
         "description": "toy reversible pair for tests: a = 1 - x, r = 1 - a",
     }
+    if composition is not None:
+        card["composition"] = composition
+    if x_a_auc is not None:
+        card["metrics"] = {
+            "note": "test fixture: declared, not measured",
+            "recognition": {"fixture": {"x_a": {"auc": x_a_auc}}},
+        }
     (directory / "card.json").write_text(json.dumps(card, indent=2))
     return directory
