@@ -47,7 +47,7 @@ def test_edge_refuses_a_model_without_figures_or_over_its_thresholds(
     settings = make_settings(
         sample_clip, model={"dir": str(linkable)}, privacy={"max_x_a_auc": 0.65}
     )
-    with pytest.raises(ModelRefusedError, match="fixture x_a AUC 0.700 > 0.650"):
+    with pytest.raises(ModelRefusedError, match=r"fixture x_a AUC 0\.700 > 0\.650"):
         build_processor(settings)
     relaxed = make_settings(sample_clip, model={"dir": str(linkable)})
     assert build_processor(relaxed).deidentifier.model_id
