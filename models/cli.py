@@ -47,6 +47,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         overrides["data.source"] = "packed"
     if getattr(args, "matcher_run", None) is not None:
         overrides["matcher_run"] = str(args.matcher_run)
+    for name in ("decoder_only_steps", "warmup_steps"):
+        if getattr(args, name, None) is not None:
+            overrides[name] = getattr(args, name)
     return overrides
 
 
@@ -138,6 +141,8 @@ def _parser() -> argparse.ArgumentParser:
     deid = sub.add_parser("deid", help="Learning II: train Ue, Ud and the critic")
     _common(deid)
     deid.add_argument("--matcher-run", type=Path, help="override matcher_run (a Da run dir)")
+    deid.add_argument("--decoder-only-steps", type=int, help="override decoder_only_steps")
+    deid.add_argument("--warmup-steps", type=int, help="override warmup_steps")
     deid.set_defaults(func=_cmd_deid)
 
     export = sub.add_parser("export", help="write ue.onnx, ud.onnx and card.json (checked)")
