@@ -8,7 +8,8 @@
 # the datasets it was cut from need not be there). BUDGET_S: total seconds (default 480).
 # WHEELS: a folder of wheels to install first where the GPU image lacks them (pydantic,
 # pydantic-core, pydantic-settings, annotated-types, typing-inspection, python-dotenv).
-# DEVICE: cuda (default) or cpu (for a dry run of this script on a machine without a GPU).
+# DEVICE: cuda (default) or cpu; MATCHER_CONFIG / DEID_CONFIG: other configs (a dry run of this
+# script on a machine without a GPU uses tiny ones: tests/models/test_train_gpu_script.py).
 # The UU-Net's step count is fitted to what is left of the budget after Da, from the rate of a
 # 40-step probe, so the decoder-only phase and the export always run.
 set -euo pipefail
@@ -36,14 +37,14 @@ train() { "$PY" -m models.cli "$@" --packed "$PACK" --device "$DEVICE" --no-prog
 # 1. Da (Learning I): a fixed share of the budget.
 DA_STEPS=${DA_STEPS:-3000}
 timeout -s TERM $(( BUDGET_S / 5 )) \
-    "$PY" -m models.cli matcher --config models/configs/matcher_gpu.yml --run "$RUNS/da" \
+    "$PY" -m models.cli matcher --config "${MATCHER_CONFIG:-models/configs/matcher_gpu.yml}" --run "$RUNS/da" \
     --packed "$PACK" --device "$DEVICE" --steps "$DA_STEPS" --no-progress || true
 [ -f "$RUNS/da/metrics.json" ] || { echo "Da produced no checkpoint" >&2; exit 1; }
 echo "Da done at $(( $(date +%s) - started )) s: $(cat "$RUNS/da/metrics.json" | tr -d '\n ')"
 
 # 2. Probe the UU-Net's step rate (40 joint steps after the warm-up), then fit the run.
 probe_start=$(date +%s)
-train deid --config models/configs/deid_gpu.yml --run "$RUNS/probe" \
+train deid --config "${DEID_CONFIG:-models/configs/deid_gpu.yml}" --run "$RUNS/probe" \
     --matcher-run "$RUNS/da" --steps 40 --decoder-only-steps 0 --warmup-steps 0
 per_step=$(( ($(date +%s) - probe_start) * 1000 / 40 ))   # ms, start-up included (pessimistic)
 export_reserve=60
@@ -54,7 +55,7 @@ decoder=$(( steps / 4 ))
 echo "probe: ${per_step} ms/step; UU-Net: $steps steps ($decoder decoder-only), $(left) s left"
 [ "$steps" -ge 200 ] || { echo "budget too small for a useful run" >&2; exit 1; }
 timeout -s TERM $(( $(left) - export_reserve + 30 )) \
-    "$PY" -m models.cli deid --config models/configs/deid_gpu.yml --run "$RUNS/uu" \
+    "$PY" -m models.cli deid --config "${DEID_CONFIG:-models/configs/deid_gpu.yml}" --run "$RUNS/uu" \
     --matcher-run "$RUNS/da" --packed "$PACK" --device "$DEVICE" --steps "$steps" \
     --decoder-only-steps "$decoder" --no-progress || true
 
