@@ -19,7 +19,9 @@ LABELS = ["id", "gender", "ethnicity", "hairstyle"]
 S_VECTOR = [-1, 1, 1, 0]
 
 
-def _graph(role: str, size: int, in_channels: int, in_name: str, out_name: str) -> onnx.GraphProto:
+def _graph(
+    role: str, size: int | str, in_channels: int, in_name: str, out_name: str
+) -> onnx.GraphProto:
     nodes = []
     inits = [helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])]
     source = in_name
@@ -69,14 +71,16 @@ def write_toy_model_dir(
     toy's ``1 - x`` hides nobody); ``None`` writes a card without figures.
     """
     directory.mkdir(parents=True, exist_ok=True)
+    several = composition is not None and len(composition.get("sizes", [])) > 1
+    side: int | str = "S" if several else size  # several sizes: dynamic height and width
     common = {"input_size": str(size), "s": json.dumps(S_VECTOR), "labels": json.dumps(LABELS)}
     _save(
-        _graph("ue", size, ue_channels, "x", "a"),
+        _graph("ue", side, ue_channels, "x", "a"),
         directory / "ue.onnx",
         {**common, "model_id": model_id, "role": "ue"},
     )
     _save(
-        _graph("ud", size, 3, "a", "r"),
+        _graph("ud", side, 3, "a", "r"),
         directory / "ud.onnx",
         {**common, "model_id": ud_model_id or model_id, "role": "ud"},
     )

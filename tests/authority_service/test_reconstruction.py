@@ -418,3 +418,43 @@ def test_clip_messages_prefers_lsb_and_keeps_the_first_carrier():
     assert lossy.open(VideoFrame(0, plain, None, sei)).message.boxes == ()
     assert lossy.chosen.name == "sei"
     assert lossy.open(VideoFrame(1, sealed, None)) is None  # LSB ignored in an SEI clip
+
+
+def test_feathered_multi_size_model_round_trips_through_edge_and_authority(tmp_path):
+    """Edge Deidentifier -> public frame -> authority reverse_faces, with a card that names a
+    feathered composition at two sizes: each ROI goes through its own size, the inside of every
+    ROI comes back exactly (the toy is exactly reversible), the band is blended into the scene."""
+    from authority_service.decoders import Decoder
+    from authority_service.reconstruction import reverse_faces
+    from edge_agent.deid import Deidentifier
+    from edge_agent.noise import NoiseBank
+    from shared.compositing import Composition, feather_mask
+    from shared.model_dir import load_decoder, load_encoder
+
+    composition = {"resample": "smooth", "feather": 0.1, "sizes": [16, 32]}
+    model_dir = write_toy_model_dir(tmp_path / "m", size=16, composition=composition)
+    encoder, card = load_encoder(model_dir, providers="cpu")
+    assert card.composition == Composition("smooth", 0.1, (16, 32))
+    rng = np.random.default_rng(0)
+    original = rng.integers(0, 256, (80, 96, 3), dtype=np.uint8)
+    boxes = [Box(2, 2, 16, 16), Box(40, 30, 32, 32)]  # one ROI per model size, at that size
+    public = original.copy()
+    Deidentifier(encoder, card, NoiseBank(b"k" * 32, 16)).apply(public, boxes, [1, 2])
+    decoder_model, _ = load_decoder(model_dir, providers="cpu")
+    restored = public.copy()
+    reverse_faces(Decoder(decoder_model, card, model_dir), [restored], [boxes])
+    for box in boxes:
+        band = round(0.1 * box.w)
+        inside = (slice(box.y + band, box.bottom - band), slice(box.x + band, box.right - band))
+        assert np.array_equal(public[inside], 255 - original[inside])  # a = 1 - x inside
+        assert np.abs(restored[inside].astype(int) - original[inside]).max() <= 1
+        # The outermost row is mostly scene: off by at most m0 x |a - x| (m0 its paste weight).
+        m0 = float(feather_mask(box.w, box.h, 0.1)[0, box.w // 2, 0])
+        edge_row = public[box.y, box.x : box.right].astype(int)
+        scene = original[box.y, box.x : box.right].astype(int)
+        assert m0 < 0.25
+        assert np.all(np.abs(edge_row - scene) <= np.ceil(m0 * np.abs(255 - 2 * scene)) + 1)
+    outside = np.ones(original.shape[:2], bool)
+    for box in boxes:
+        outside[box.y : box.bottom, box.x : box.right] = False
+    assert np.array_equal(restored[outside], original[outside])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from models.networks import define_critic, define_matcher, define_unet
-from models.networks.unet import UNet
+from models.networks.unet import NoiseStyle, UNet
 
 
 def test_matcher_is_table_one_with_t_sigmoids():
@@ -76,3 +77,31 @@ def test_factories_refuse_unknown_names(factory, kwargs):
 def test_unet_refuses_bad_settings(kwargs):
     with pytest.raises(ValueError):
         UNet(4, **kwargs)
+
+
+def test_a_track_keeps_its_noise_code_at_every_model_size():
+    from edge_agent.noise import NoiseBank
+
+    bank = NoiseBank(b"secret-" * 5, 64)
+    base, big = bank.plane(3), bank.plane(3, 128)
+    assert big.shape == (128, 128) and np.array_equal(big[::2, ::2], base)
+    style = NoiseStyle(16)
+    as_tensor = lambda p: torch.from_numpy(p)[None, None]  # noqa: E731
+    torch.testing.assert_close(style.latent(as_tensor(base)), style.latent(as_tensor(big)))
+    other = style.latent(as_tensor(bank.plane(4)))
+    assert float((other - style.latent(as_tensor(base))).abs().max()) > 0.1
+    with pytest.raises(ValueError, match="multiple"):
+        bank.plane(3, 96)
+
+
+def test_ue_noise_chooses_the_surrogate_and_runs_at_twice_its_size():
+    torch.manual_seed(0)
+    net = define_unet(in_channels=4, width=8, input_size=32, noise_code=16).eval()
+    x = torch.rand(2, 3, 32, 32)
+    first, second = torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        a1 = net(torch.cat([x, first], 1))
+        a2 = net(torch.cat([x, second], 1))
+        big = net(torch.rand(2, 4, 64, 64))
+    assert float((a1 - a2).abs().mean()) > 1e-3  # the code modulates every decoder level
+    assert big.shape == (2, 3, 64, 64)
