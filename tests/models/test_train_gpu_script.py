@@ -76,7 +76,7 @@ def test_train_gpu_script_fits_the_run_to_its_budget_and_exports(tmp_path):
     )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "ms/step; UU-Net:" in done.stdout
-    model, card = load_encoder(tmp_path / "out" / "model", providers="cpu")
+    _, card = load_encoder(tmp_path / "out" / "model", providers="cpu")
     steps = card.raw["training"]["steps"]
     history = [json.loads(line) for line in (tmp_path / "out" / "model" / "history.jsonl").open()]
     assert steps >= 200 and history[-1]["step"] == steps
