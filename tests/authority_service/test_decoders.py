@@ -63,3 +63,28 @@ def test_load_all_fails_fast_on_a_broken_decoder(tmp_path):
     registry = DecoderRegistry(tmp_path, None, providers="cpu")  # cards are fine: indexed
     with pytest.raises(ModelLoadError):
         registry.load_all()
+
+
+def test_archive_keeps_earlier_models_reversible_below_the_configured_ones(tmp_path):
+    write_toy_model_dir(tmp_path / "models" / TOY_MODEL_ID)
+    write_toy_model_dir(tmp_path / "archive" / TOY_MODEL_ID, size=32)  # same id: models_dir wins
+    write_toy_model_dir(tmp_path / "archive" / "a00000000000000a", model_id="a00000000000000a")
+    registry = DecoderRegistry(
+        tmp_path / "models",
+        None,
+        providers="cpu",
+        archive_dirs=[tmp_path / "archive", tmp_path / "absent"],
+    )
+    assert registry.model_ids == ["a00000000000000a", TOY_MODEL_ID]
+    assert registry.get(TOY_MODEL_ID).input_size == 64
+
+
+def test_shipped_archive_holds_the_round_one_decoder_with_its_own_composition():
+    from authority_service.config import SHIPPED_ARCHIVE_DIR
+    from shared.compositing import LEGACY
+
+    registry = DecoderRegistry(None, None, providers="cpu", archive_dirs=[SHIPPED_ARCHIVE_DIR])
+    decoder = registry.get("8038bde5bf1fa829")  # the round-1 default: its recordings exist
+    assert decoder.card.composition == LEGACY
+    out = decoder.model(np.full((1, 3, 64, 64), 0.5, np.float32))
+    assert out.shape == (1, 3, 64, 64) and np.isfinite(out).all()
