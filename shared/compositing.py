@@ -27,6 +27,7 @@ the scene's own already.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -208,13 +209,31 @@ class Composition:
         for patch, box in zip(batch_to_patches(batch), boxes, strict=True):
             region = crop(frame, box)
             enlarged = resize_from_model(patch, box.w, box.h, mode)
-            mask = self.mask(box.w, box.h)
-            if self.feather == 0.0 or mask.min() == 1.0:
+            band = math.ceil(self.feather * min(box.w, box.h))
+            if band < 1 or self.mask(box.w, box.h).min() == 1.0:
                 region[...] = enlarged
                 continue
-            blended = region.astype(np.float32)
-            blended += mask * (enlarged.astype(np.float32) - blended)
-            region[...] = np.rint(blended).astype(np.uint8)
+            _blend_band(region, enlarged, self.mask(box.w, box.h), band)
+
+
+def _blend_band(region: np.ndarray, patch: np.ndarray, mask: np.ndarray, band: int) -> None:
+    """``region <- round(mask * patch + (1 - mask) * region)``, computed only on the border
+    strips of width ``band`` (the mask is 1 inside them: a plain copy there)."""
+    h, w = region.shape[:2]
+    strips = [
+        (slice(0, band), slice(0, w)),
+        (slice(h - band, h), slice(0, w)),
+        (slice(band, h - band), slice(0, band)),
+        (slice(band, h - band), slice(w - band, w)),
+    ]
+    blended = []
+    for rows, cols in strips:
+        scene = region[rows, cols].astype(np.float32)
+        scene += mask[rows, cols] * (patch[rows, cols].astype(np.float32) - scene)
+        blended.append(np.rint(scene).astype(np.uint8))
+    region[band : h - band, band : w - band] = patch[band : h - band, band : w - band]
+    for (rows, cols), values in zip(strips, blended, strict=True):
+        region[rows, cols] = values
 
 
 #: Round-1 models (no ``composition`` in the card): pixel replication, hard square paste.
