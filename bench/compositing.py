@@ -16,6 +16,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from shared.compositing import LEGACY, Composition
 from shared.geometry import Box
 
 
-def _time(call, repeats: int) -> float:
+def _time(call: Callable[[], object], repeats: int) -> float:
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -52,8 +53,8 @@ def main() -> int:
         times = {}
         for _ in range(3):  # interleave the two compositions
             for name, comp in (("legacy", LEGACY), ("smooth", smooth)):
-                paste = _time(lambda c=comp: c.paste(frame, batch, [box]), args.repeats // 3)
-                crop = _time(lambda c=comp: c.crops(frame, [box], 64), args.repeats // 3)
+                paste = _time(lambda c=comp, b=box: c.paste(frame, batch, [b]), args.repeats // 3)
+                crop = _time(lambda c=comp, b=box: c.crops(frame, [b], 64), args.repeats // 3)
                 times.setdefault(name, []).append((paste, crop))
         (lp, lc), (sp, sc) = (
             tuple(min(v[i] for v in times[n]) for i in (0, 1)) for n in ("legacy", "smooth")
