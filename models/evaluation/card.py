@@ -3,7 +3,12 @@
 
     python -m models.evaluation.card --model models/weights/default \\
         --identities ../shared/media/identities/orl_att_faces \\
-        --identities ../shared/media/identities/faceapi_bbt --out card_figures.json
+        --identities ../shared/media/identities/faceapi_bbt \\
+        --video ../shared/media/videos/hamilton_640x360.mp4 --out card_figures.json
+
+``--video`` (repeatable) adds the figures only video shows, through the edge's frame path:
+``recognition.<recognizer>.a_a_track`` and ``public_face.border_step_ratio``. ``--detectors``
+(default ``yunet,centerface``; ``''`` for none) measure ``public_face.detection_by_roi_size``.
 
 Faces are head crops cut the way the edge cuts them (YuNet, ``expand_to_head``); the identity
 sets are pooled (identities are prefixed with their set's folder name). Use only people that
@@ -20,8 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from models.evaluation.card_metrics import DEFAULT_ROI_SIZES, measure_model
-from models.evaluation.detectors import photo_detector
+from models.evaluation.card_metrics import DEFAULT_ROI_SIZES, measure_clips, measure_model
+from models.evaluation.deid import UUNetCodec
+from models.evaluation.detectors import edge_detector, leak_detector, photo_detector
 from models.evaluation.errors import EvaluationError
 from models.evaluation.faces import load_identity_faces
 from models.evaluation.recognizers import make_recognizers
@@ -42,13 +48,26 @@ def measure_card(
     exclude: Sequence[str] = (),
     roi_sizes: Sequence[int] = DEFAULT_ROI_SIZES,
     seed: int = 0,
+    detectors: Sequence[str] = ("yunet", "centerface"),
+    videos: Sequence[Path] = (),
+    max_frames: int = 150,
 ) -> dict[str, Any]:
-    """Pool head crops of the identity folders and run :func:`measure_model` on them.
+    """Pool head crops of the identity folders and run :func:`measure_model` on them, and
+    :func:`measure_clips` on ``videos`` (merged into ``recognition`` and ``public_face``).
+
+    ``detectors``: ``yunet`` (the edge's, with its default settings; it also makes the
+    replaced ROIs) and/or ``centerface``.
 
     Raises:
-        EvaluationError: a folder is missing or too few identities remain.
+        EvaluationError: a folder is missing or too few identities remain; an unknown detector.
         shared.model_dir.ModelDirError (and ONNX loading errors): a bad model directory.
+        shared.detectors.DetectorUnavailableError: a detector's package is missing.
+        shared.video_io.VideoDecodeError: a video is not readable.
     """
+    makers = {"yunet": edge_detector, "centerface": leak_detector}  # yunet: the edge's own
+    unknown = sorted(set(detectors) - set(makers))
+    if unknown:
+        raise EvaluationError(f"unknown detector(s) {unknown}; known: yunet, centerface")
     detector = photo_detector()
     pooled: dict[str, list] = {}
     sources = {}
@@ -67,14 +86,26 @@ def measure_card(
             "faces": faces.count,
             "images_without_face": len(faces.skipped),
         }
+    made = make_recognizers(recognizers)
+    codec = UUNetCodec(model, seed=seed)
+    edge = edge_detector() if detectors else None  # the edge's boxes make the replaced ROIs
+    measuring = [edge if name == "yunet" else makers[name]() for name in detectors]
     result = measure_model(
-        model,
+        codec,
         pooled,
-        recognizers=make_recognizers(recognizers),
+        recognizers=made,
         roi_sizes=roi_sizes,
         seed=seed,
+        detectors=measuring,
+        edge=edge,
     )
     result["evaluation_data"] = sources
+    if videos:
+        clips = measure_clips(codec, videos, recognizers=made, max_frames=max_frames, seed=seed)
+        for name, figures in clips.pop("a_a_track").items():
+            result["recognition"][name]["a_a_track"] = figures
+        result["public_face"]["border_step_ratio"] = clips.pop("border_step_ratio")
+        result["public_face"]["video"] = clips
     return result
 
 
@@ -89,6 +120,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-identities", type=int, default=None, help="per folder")
     parser.add_argument("--max-per-identity", type=int, default=10)
     parser.add_argument("--exclude", action="append", default=[], help="identity to leave out")
+    parser.add_argument(
+        "--detectors", default="yunet,centerface", help="comma list of yunet,centerface"
+    )
+    parser.add_argument(
+        "--video", type=Path, action="append", default=[], help="clip for the video figures"
+    )
+    parser.add_argument("--max-frames", type=int, default=150, help="frames per video")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="write the JSON here too")
     parser.add_argument(
@@ -106,8 +144,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_per_identity=args.max_per_identity,
             exclude=args.exclude,
             seed=args.seed,
+            detectors=[n for n in args.detectors.split(",") if n],
+            videos=args.video,
+            max_frames=args.max_frames,
         )
-    except (EvaluationError, ModelDirError, ModelLoadError, ModelSignatureError, ValueError) as exc:
+    except (
+        EvaluationError,
+        ModelDirError,
+        ModelLoadError,
+        ModelSignatureError,
+        ValueError,
+        ImportError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201 (CLI output)
         return 2
     text = json.dumps(json_ready(result), indent=2, allow_nan=False)

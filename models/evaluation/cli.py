@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from models.evaluation.baselines import DEFAULT_BASELINES
-from models.evaluation.config import DEFAULT_ROI_SIZES, SECTIONS, SuiteConfig
+from models.evaluation.config import DEFAULT_FEATHERS, DEFAULT_ROI_SIZES, SECTIONS, SuiteConfig
 
 __all__ = ["add_evaluate_arguments", "main", "run_evaluate"]
 
@@ -34,6 +34,15 @@ def _ints(text: str) -> tuple[int, ...]:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers, got {text!r}"
+        ) from None
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in _csv(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
         ) from None
 
 
@@ -80,6 +89,12 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
         "--crf", type=_ints, default=(18, 23, 28), help="H.264 CRFs for lossy reversal"
     )
     parser.add_argument(
+        "--feathers",
+        type=_floats,
+        default=DEFAULT_FEATHERS,
+        help="feathers of the feather sweep (section feather)",
+    )
+    parser.add_argument(
         "--max-impostors", type=int, default=100_000, help="impostor pairs kept per score set"
     )
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per session")
@@ -118,6 +133,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         roi_sizes=tuple(args.roi_sizes),
         max_frames=args.max_frames,
         crfs=tuple(args.crf),
+        feathers=tuple(args.feathers),
         max_impostors=args.max_impostors,
         threads=args.threads,
         seed=args.seed,

@@ -8,12 +8,15 @@ from pathlib import Path
 
 from models.evaluation.baselines import DEFAULT_BASELINES
 
-__all__ = ["DEFAULT_ROI_SIZES", "SECTIONS", "SuiteConfig"]
+__all__ = ["DEFAULT_FEATHERS", "DEFAULT_ROI_SIZES", "SECTIONS", "SuiteConfig"]
 
 #: ROI sizes (pixels) at which reversal fidelity is measured.
 DEFAULT_ROI_SIZES = (32, 48, 64, 96, 128)
 
-SECTIONS = ("faces", "detection", "video")
+SECTIONS = ("faces", "detection", "video", "feather")
+
+#: Feathers of the feather sweep (fraction of the ROI's smaller side).
+DEFAULT_FEATHERS = (0.0, 0.04, 0.08, 0.12, 0.16)
 
 
 @dataclass
@@ -32,6 +35,7 @@ class SuiteConfig:
     roi_sizes: tuple[int, ...] = DEFAULT_ROI_SIZES
     max_frames: int = 150
     crfs: tuple[int, ...] = (18, 23, 28)
+    feathers: tuple[float, ...] = DEFAULT_FEATHERS
     max_impostors: int = 100_000
     threads: int = 1
     seed: int = 0

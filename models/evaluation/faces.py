@@ -22,7 +22,7 @@ from models.evaluation.media import list_identity_images, read_rgb
 from shared.detectors import FaceDetection, FaceDetector
 from shared.geometry import HEAD_MARGIN, crop, expand_to_head
 
-__all__ = ["IdentityFaces", "head_crop", "load_identity_faces"]
+__all__ = ["IdentityFaces", "head_crop", "load_identity_faces", "show_at_size"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,17 @@ class IdentityFaces:
     @property
     def count(self) -> int:
         return sum(len(v) for v in self.faces.values())
+
+
+def show_at_size(face: np.ndarray, size: int) -> np.ndarray:
+    """The face as it would appear in a frame as a ``size x size`` ROI (area down, cubic up)."""
+    height, width = face.shape[:2]
+    if (width, height) == (size, size):
+        return face
+    shrinking = size <= min(width, height)
+    return cv2.resize(
+        face, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    )
 
 
 def head_crop(

@@ -1,5 +1,6 @@
 """Figures of merit: verification (ROC AUC, decidability d'), image fidelity (PSNR, SSIM, the
-paper's L2 residual), temporal flicker, and detection average precision.
+paper's L2 residual), temporal flicker, high-frequency energy (luma, chroma), and detection
+average precision.
 
 Conventions: similarity scores are "higher = more alike" (cosine of L2-normalised embeddings);
 images are ``uint8`` (0-255) or float arrays on the same scale; nothing here needs torch.
@@ -22,6 +23,8 @@ __all__ = [
     "decidability",
     "flicker",
     "genuine_impostor_scores",
+    "high_frequency_energy",
+    "high_frequency_ratio",
     "l2_residual",
     "match_detections",
     "psnr",
@@ -273,6 +276,72 @@ def flicker(patches: Sequence[np.ndarray]) -> float:
         changes.append(float(np.mean(np.abs(current - previous))))
         previous = current
     return float(np.mean(changes))
+
+
+#: BT.601 RGB -> Y, Cb, Cr rows (as ``models.losses``; offsets do not matter to a Laplacian).
+_YCBCR = np.array(
+    [
+        [0.299, 0.587, 0.114],
+        [-0.168736, -0.331264, 0.5],
+        [0.5, -0.418688, -0.081312],
+    ]
+)
+
+
+def high_frequency_energy(images: np.ndarray) -> np.ndarray:
+    """Mean squared 3x3 Laplacian (``[[0,1,0],[1,-4,1],[0,1,0]]``, valid region) of the Y, Cb
+    and Cr planes (BT.601) of each image: ``N x 3``. The numpy twin of
+    ``models.losses.high_frequency_energy`` (images ``N x 3 x H x W`` in [0, 1]; a test checks
+    that both agree).
+
+    Raises:
+        ValueError: not ``N x 3 x H x W`` with ``H, W >= 3``.
+    """
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim != 4 or images.shape[1] != 3 or min(images.shape[2:]) < 3:
+        raise ValueError(f"expected N x 3 x H x W images (H, W >= 3), got {images.shape}")
+    ycc = np.einsum("kc,nchw->nkhw", _YCBCR, images)
+    lap = (
+        ycc[..., :-2, 1:-1]
+        + ycc[..., 2:, 1:-1]
+        + ycc[..., 1:-1, :-2]
+        + ycc[..., 1:-1, 2:]
+        - 4.0 * ycc[..., 1:-1, 1:-1]
+    )
+    return (lap**2).mean(axis=(2, 3))
+
+
+def high_frequency_ratio(
+    originals: Sequence[np.ndarray], replaced: Sequence[np.ndarray]
+) -> dict[str, float | int]:
+    """Fine detail of ``a`` relative to ``x``: the mean :func:`high_frequency_energy` of the
+    replaced images over that of the originals, for luma (Y) and chroma (Cb and Cr pooled).
+    1 = as much fine detail as the real faces; the round-1 speckle shows as chroma >> 1.
+
+    Images are ``H x W x 3`` uint8 (0-255), pairwise of one size (sizes may differ between
+    pairs).
+
+    Raises:
+        ValueError: no pair, pairs of different sizes, or images under 3x3.
+        EvaluationError: the originals have no high-frequency energy at all.
+    """
+    if not originals or len(originals) != len(replaced):
+        raise ValueError(f"need pairs of images, got {len(originals)} and {len(replaced)}")
+    ex, ea = [], []
+    for x, a in zip(originals, replaced, strict=True):
+        _check_pair(x, a)
+        pair = np.stack([x, a]).transpose(0, 3, 1, 2) / 255.0
+        energy = high_frequency_energy(pair)
+        ex.append(energy[0])
+        ea.append(energy[1])
+    mx, ma = np.mean(ex, axis=0), np.mean(ea, axis=0)
+    if mx[0] <= 0 or mx[1:].sum() <= 0:
+        raise EvaluationError("the original images have no high-frequency energy")
+    return {
+        "luma": float(ma[0] / mx[0]),
+        "chroma": float(ma[1:].sum() / mx[1:].sum()),
+        "images": len(ex),
+    }
 
 
 def match_detections(

@@ -65,13 +65,17 @@ def line_plot(
     ylabel: str,
     title: str = "",
     logx: bool = False,
+    point_labels: Sequence[str] | None = None,
 ) -> Path:
-    """One line (with markers) per named ``(xs, ys)`` series."""
+    """One line (with markers) per named ``(xs, ys)`` series; ``point_labels`` annotate the
+    points of every series in order (e.g. the swept parameter)."""
     path = Path(path)
     fig = Figure(figsize=(5.0, 3.4))
     axis = fig.subplots()
     for name, (xs, ys) in series.items():
         axis.plot(list(xs), list(ys), marker="o", label=name)
+        for label, x, y in zip(point_labels or [], xs, ys, strict=False):
+            axis.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     if logx:
         axis.set_xscale("log")
     axis.set_xlabel(xlabel)

@@ -67,6 +67,7 @@ def _faces_md(sets: dict[str, Any]) -> list[str]:
         ]
         lines += ["Reversal r vs x:", "", *_table(["path", "PSNR dB", "SSIM", "L2 residual"], rows)]
         lines += [f"Mean abs(x - a) on model tensors: {_fmt(data['mean_abs_x_minus_a'])}", ""]
+        lines += _public_face_md(data.get("public_face", {}))
         for recognizer, figures in data.get("recognition", {}).items():
             rows = [
                 [pair, f["auc"], f["d_prime"], f["genuine_pairs"], f["impostor_pairs"]]
@@ -86,6 +87,76 @@ def _faces_md(sets: dict[str, Any]) -> list[str]:
             lines += [f"Gender agreement with x (s_gender = {soft['s']}):", ""]
             lines += _table(["method", "agreement"], rows)
         lines += [f"![{p}]({p})" for p in data.get("plots", [])] + [""]
+    return lines
+
+
+def _public_face_md(public: dict[str, Any]) -> list[str]:
+    """High-frequency ratios, border step ratio and detection kept by ROI size, where present."""
+    lines: list[str] = []
+    hf = public.get("hf_energy_ratio")
+    if hf:
+        lines += [
+            f"High-frequency energy of a / x ({hf['images']} images): luma {_fmt(hf['luma'], 2)}, "
+            f"chroma {_fmt(hf['chroma'], 2)} (1 = as much fine detail as the real faces).",
+            "",
+        ]
+    border = public.get("border_step_ratio")
+    if border:
+        lines += [
+            f"Border step ratio (public / source luma step across {border['rois']} ROI borders, "
+            f"{border['pairs']} pixel pairs): {_fmt(border['ratio'], 2)} (steps "
+            f"{_fmt(border['public_mean_step'], 1)} / {_fmt(border['source_mean_step'], 1)}; "
+            "1 = no visible border).",
+            "",
+        ]
+    by_size = public.get("detection_by_roi_size")
+    if by_size:
+        detectors = by_size["detectors"]
+        rows = [
+            [
+                name,
+                figures["faces"],
+                *(
+                    f"{_fmt(figures[d]['kept_fraction'], 2)} ({figures[d]['kept']}/"
+                    f"{figures[d]['found_on_x']})"
+                    for d in detectors
+                ),
+            ]
+            for name, figures in by_size["bins"].items()
+        ]
+        lines += [
+            f"Detection kept by ROI size (faces rescaled into each bin; the edge's "
+            f"{by_size['edge_detector']} ROI replaced; {by_size['edge_missed_on_x']} faces not "
+            "found by the edge on x):",
+            "",
+            *_table(["ROI px", "faces", *(f"{d} kept" for d in detectors)], rows),
+        ]
+    return lines
+
+
+def _feather_md(sweep: dict[str, Any]) -> list[str]:
+    lines = ["## Feather sweep", ""]
+    if "skipped" in sweep:
+        return [*lines, f"Skipped: {sweep['skipped']}", ""]
+    lines += [
+        f"Same model, only `feather` changed; x<->a' with {sweep['recognizer']} on "
+        f"{sweep['faces']} faces of {sweep['identities']} identities, border step ratio on "
+        f"{', '.join(sweep['clips'])} ({sweep['max_frames']} frames at most; "
+        f"{sweep.get('seconds', '-')} s).",
+        "",
+    ]
+    rows = [
+        [
+            r["feather"],
+            r["border_step_ratio"]["ratio"],
+            r["border_step_ratio"]["rois"],
+            r["x_a"]["auc"],
+            r["x_a"]["d_prime"],
+        ]
+        for r in sweep["rows"]
+    ]
+    lines += _table(["feather", "border step ratio", "ROIs", "x<->a' AUC", "d'"], rows)
+    lines += [f"![{p}]({p})" for p in sweep.get("plots", [])] + [""]
     return lines
 
 
@@ -149,6 +220,7 @@ def _video_md(videos: dict[str, Any]) -> list[str]:
                 f"a {_fmt(f['a'], 2)}, x {_fmt(f['x'], 2)} over {f['tracks']} tracks.",
                 "",
             ]
+        lines += _public_face_md(data.get("public_face", {}))
         for recognizer, figures in data.get("temporal", {}).items():
             if "skipped" in figures:
                 lines += [f"Temporal ({recognizer}): skipped: {figures['skipped']}", ""]
@@ -189,6 +261,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += _detection_md(sections["detection"])
     if isinstance(sections.get("video"), dict) and "skipped" not in sections["video"]:
         lines += _video_md(sections["video"])
+    if isinstance(sections.get("feather"), dict):
+        lines += _feather_md(sections["feather"])
     if report.get("skipped"):
         lines += ["## Skipped", ""] + [f"- {s}" for s in report["skipped"]] + [""]
     return "\n".join(lines)

@@ -9,12 +9,15 @@ Sections (each reads only what exists under ``--media``; a missing part is repor
 * ``detection``: detection kept on ground-truth images (``images/dlib_faces/*.xml``) and, with
   the edge detector's boxes as pseudo ground truth, on the other group photos
   (:mod:`models.evaluation.suite_detection`);
-* ``video``: clips under ``videos/``: edge path, leak rate, temporal consistency, flicker,
-  reversal from lossless and H.264 (:mod:`models.evaluation.suite_video`).
+* ``video``: clips under ``videos/`` through the edge's own frame path: leak rate, temporal
+  consistency, flicker, border step ratio, high-frequency ratios, reversal from lossless and
+  H.264 (:mod:`models.evaluation.suite_video`);
+* ``feather``: the feather sweep, border step ratio on the clips vs x<->a' AUC on the pooled
+  identity sets, per ``feather`` (:mod:`models.evaluation.feather_sweep`).
 
 Detectors (``shared.detectors`` plug-ins, see :mod:`models.evaluation.detectors`): the edge's
-ROIs come from the edge's detector (YuNet), the leak rate uses a detector of another family
-(CenterFace).
+ROIs come from the edge's detector with the edge's default settings (YuNet), the leak rate
+uses a detector of another family (CenterFace); both measure detection kept.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from models.evaluation.config import SECTIONS, SuiteConfig
 from models.evaluation.deid import UUNetCodec
 from models.evaluation.detectors import edge_detector, leak_detector, photo_detector
 from models.evaluation.errors import EvaluationError, MissingDependencyError
-from models.evaluation.faces import load_identity_faces
+from models.evaluation.faces import IdentityFaces, load_identity_faces
+from models.evaluation.feather_sweep import feather_sweep
 from models.evaluation.media import IMAGE_SUFFIXES, BoxedImage, list_videos, load_box_file, read_rgb
 from models.evaluation.recognizers import FaceRecognizer, make_recognizers
 from models.evaluation.report import write_report
@@ -86,6 +90,62 @@ def _pseudo_truth(images: Sequence[Path], detector: FaceDetector) -> list[BoxedI
     return boxed
 
 
+def _feather_section(
+    config: SuiteConfig,
+    codec: UUNetCodec,
+    identity_sets: dict[str, IdentityFaces | str],
+    recognizers: Sequence[FaceRecognizer],
+) -> dict[str, Any]:
+    """The feather sweep on the pooled identity sets and every clip (or why it was skipped)."""
+    pooled = {
+        f"{name}/{identity}": crops
+        for name, faces in identity_sets.items()
+        if not isinstance(faces, str)
+        for identity, crops in faces.faces.items()
+    }
+    clips = list_videos(config.media / "videos")
+    missing = [
+        what
+        for what, present in (
+            ("an identity set", pooled),
+            ("a video", clips),
+            ("a recognizer", recognizers),
+        )
+        if not present
+    ]
+    if missing:
+        return {"skipped": f"the feather sweep needs {' and '.join(missing)}"}
+    started = time.monotonic()
+    sweep = feather_sweep(
+        codec,
+        pooled,
+        clips,
+        recognizers[0],
+        config.out,
+        feathers=config.feathers,
+        max_frames=config.max_frames,
+        max_impostors=config.max_impostors,
+    )
+    sweep["seconds"] = round(time.monotonic() - started, 1)
+    return sweep
+
+
+def _load_sets(config: SuiteConfig, detector: FaceDetector) -> dict[str, IdentityFaces | str]:
+    """The identity sets' head crops by folder name (the reason as text where a set fails)."""
+    sets: dict[str, IdentityFaces | str] = {}
+    for folder in _identity_dirs(config):
+        try:
+            sets[folder.name] = load_identity_faces(
+                folder,
+                detector,
+                max_identities=config.max_identities,
+                max_per_identity=config.max_per_identity,
+            )
+        except EvaluationError as exc:
+            sets[folder.name] = str(exc)
+    return sets
+
+
 def run_suite(config: SuiteConfig) -> dict[str, Any]:
     """Run the selected sections and write the report into ``config.out``.
 
@@ -118,28 +178,30 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
         "instruments": {"edge_detector": edge.key},
         "sections": {},
     }
-    recognizers = _recognizers(config) if {"faces", "video"} & set(config.sections) else []
+    recognizers = (
+        _recognizers(config) if {"faces", "video", "feather"} & set(config.sections) else []
+    )
     report["instruments"]["recognizers"] = [r.name for r in recognizers]
 
+    identity_sets = (
+        _load_sets(config, photo_detector()) if {"faces", "feather"} & set(config.sections) else {}
+    )
+    leak = (
+        _optional("CenterFace detector", leak_detector, config.skipped)
+        if {"faces", "detection", "video"} & set(config.sections)
+        else None
+    )
     if "faces" in config.sections:
-        photos = photo_detector()
         gender = _optional("soft labels (gender)", GenderClassifier, config.skipped)
         sets: dict[str, Any] = {}
-        for folder in _identity_dirs(config):
-            set_started = time.monotonic()
-            try:
-                faces = load_identity_faces(
-                    folder,
-                    photos,
-                    max_identities=config.max_identities,
-                    max_per_identity=config.max_per_identity,
-                )
-            except EvaluationError as exc:
-                sets[folder.name] = {"skipped": str(exc)}
+        for name, faces in identity_sets.items():
+            if isinstance(faces, str):
+                sets[name] = {"skipped": faces}
                 continue
-            log.info("identity set %s: %d faces", folder.name, faces.count)
+            set_started = time.monotonic()
+            log.info("identity set %s: %d faces", name, faces.count)
             measured = evaluate_identity_set(
-                folder.name,
+                name,
                 faces.faces,
                 codec,
                 baselines,
@@ -149,16 +211,17 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
                 roi_sizes=config.roi_sizes,
                 max_impostors=config.max_impostors,
                 seed=config.seed,
+                detectors=[d for d in (edge, leak) if d is not None],
+                edge=edge,
             )
             measured["images_without_face"] = len(faces.skipped)
             measured["seconds"] = round(time.monotonic() - set_started, 1)
-            sets[folder.name] = measured
+            sets[name] = measured
         report["sections"]["faces"] = sets or {"skipped": "no identity folder under media"}
 
     if "detection" in config.sections:
         section_started = time.monotonic()
         detectors: list[FaceDetector] = [edge]
-        leak = _optional("CenterFace detector", leak_detector, config.skipped)
         if leak is not None:
             detectors.append(leak)
         methods: list[RoiAnonymizer] = [codec, *baselines]
@@ -188,7 +251,6 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
         report["sections"]["detection"] = detection or {"skipped": "no image under media/images"}
 
     if "video" in config.sections:
-        leak = _optional("CenterFace detector", leak_detector, config.skipped)
         videos: dict[str, Any] = {}
         for path in list_videos(config.media / "videos"):
             log.info("video %s", path.name)
@@ -196,7 +258,7 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
             videos[path.name] = evaluate_video(
                 path,
                 codec,
-                edge,
+                None,  # the edge's own detector, from its default settings
                 leak,
                 recognizers,
                 config.out,
@@ -206,6 +268,9 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
             )
             videos[path.name]["seconds"] = round(time.monotonic() - video_started, 1)
         report["sections"]["video"] = videos or {"skipped": "no video under media/videos"}
+
+    if "feather" in config.sections:
+        report["sections"]["feather"] = _feather_section(config, codec, identity_sets, recognizers)
 
     measured = [
         name

@@ -8,7 +8,12 @@ For every identity set and recognizer:
 * ``x_r``: the second image de-identified then reversed by UU-Net (should stay like ``x_x``);
 * ``diversity``: UU-Net's ``a`` of two different images of a subject as genuine, ``a`` of
   different subjects as impostors (the paper's Fig. 10; low d' = diverse virtual identities).
+  Every photo has its own noise plane, so this is the card's ``a_a_noise``.
 Recognizers align every version of an image with the landmarks they found on the original.
+
+UU-Net runs as the edge and the authority run it (:class:`~models.evaluation.deid.UUNetCodec`);
+the reversal figures, the high-frequency ratios and (with detectors) detection kept by ROI size
+come from :func:`~models.evaluation.card_metrics.measure_model`.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from models.evaluation.metrics import ScoreSets, genuine_impostor_scores, summar
 from models.evaluation.plots import bar_plot, decision_environments
 from models.evaluation.recognizers import FaceRecognizer
 from models.evaluation.soft_labels import GenderClassifier, agreement
+from shared.detectors import FaceDetector
 
 __all__ = ["evaluate_identity_set"]
 
@@ -72,8 +78,11 @@ def evaluate_identity_set(
     roi_sizes: Sequence[int],
     max_impostors: int,
     seed: int,
+    detectors: Sequence[FaceDetector] = (),
+    edge: FaceDetector | None = None,
 ) -> dict[str, Any]:
     """Measure one identity set (see the module docstring); plots go to ``out_dir``.
+    ``detectors`` (with ``edge``, the edge's detector) measure detection kept by ROI size.
 
     Raises:
         EvaluationError: fewer than 2 identities or no identity with 2 faces.
@@ -84,15 +93,21 @@ def evaluate_identity_set(
         "identities": len(set(labels)),
         "plots": [],
     }
-    # Reconstruction figures through the edge/authority path (no recognizer here).
+    # Reconstruction and public-face figures through the edge/authority path.
     card = measure_model(
-        codec.model_dir, faces_by_identity, roi_sizes=roi_sizes, seed=seed, max_impostors=None
+        codec,
+        faces_by_identity,
+        roi_sizes=roi_sizes,
+        seed=seed,
+        max_impostors=None,
+        detectors=detectors,
+        edge=edge,
     )
     result["reconstruction"] = card["reconstruction"]
     result["mean_abs_x_minus_a"] = card["mean_abs_x_minus_a"]
+    result["public_face"] = card["public_face"]
 
-    noise = codec.new_noise(len(faces))
-    a_faces = codec.encode_patches(faces, noise)
+    a_faces = codec.encode_patches(faces, list(range(len(faces))))  # the card's noise planes
     r_faces = codec.decode_patches(a_faces)
     versions: dict[str, Sequence[np.ndarray]] = {"uunet": a_faces}
     for baseline in baselines:

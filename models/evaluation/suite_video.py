@@ -1,23 +1,31 @@
-"""Suite section on real clips: the edge path frame by frame, then temporal consistency,
-flicker, leak rate and reversal fidelity (lossless and H.264 at several CRFs).
+"""Suite section on real clips: the edge's own frame path, then leak rate, temporal
+consistency, flicker, what a viewer sees at the ROI borders, and reversal fidelity (lossless and
+H.264 at several CRFs).
 
 Per video (at most ``max_frames`` frames):
 
-1. edge path, as the edge runs it: the edge detector finds faces, the edge's IoU tracker
-   (:class:`shared.tracking.IouTracker` with the edge's defaults) links them and holds a missed
-   face for a few frames at its (grown) last box, every live track's box grows to a head ROI
-   (``expand_to_head``), each track keeps one noise plane, ``Ue`` replaces the ROIs
-   (:meth:`UUNetCodec.encode_frame`);
+1. edge path: the clip's frames go through the edge's :class:`~edge_agent.pipeline.
+   FrameProcessor` built from the edge's default settings
+   (:func:`models.evaluation.edge_path.build_edge_processor`: detector with its low-light pass
+   and minimum face size, IoU tracker holding missed faces, head ROIs, one noise plane per
+   track, ``Ue``, the card's feathered paste, the sealed ROI message);
 2. leak rate: an independent detector runs on ``x``; a face it finds is *covered* when at least
-   ``cover_fraction`` of its box lies inside the replaced ROIs; a frame leaks when any face is
-   uncovered (frames with a face that nothing covers are exactly what the public would see);
+   ``cover_fraction`` of its box lies inside the replaced (or blacked) ROIs; a frame leaks when
+   any face is uncovered (frames with a face that nothing covers are exactly what the public
+   would see);
 3. temporal consistency (Fig. 7), on the frames where a track was detected (not held):
    recognizer embeddings of ``a`` patches of one track at different times are genuine pairs,
-   ``a`` of different tracks impostors (same for ``x`` as the reference); flicker: mean absolute
-   change (0-255) between consecutive 64x64 patches of a track, for ``a`` and for ``x``;
-4. reversal: the ``a`` frames are encoded losslessly (FFV1) and with H.264 (yuv420p) at each CRF,
-   decoded, reversed with the known boxes (the ROI message carries them: LSB for lossless, SEI
-   for H.264) and compared with ``x`` inside the ROIs: PSNR, SSIM, L2 residual, vs bitrate.
+   ``a`` of different tracks impostors (same for ``x`` as the reference); this is the card's
+   ``a_a_track``. Flicker: mean absolute change (0-255) between consecutive model-size patches
+   of a track, for ``a`` and for ``x``;
+4. the public face: the border step ratio across the replaced ROIs' borders
+   (:mod:`models.evaluation.border`) and the luma/chroma high-frequency energy ratio of the
+   public ROIs over the source ROIs at their size in the frame;
+5. reversal: the public frames are encoded losslessly (FFV1) and with H.264 (yuv420p) at each
+   CRF, decoded, reversed with the known boxes by the authority's
+   :func:`~authority_service.reconstruction.reverse_faces` (the ROI message carries them: LSB
+   for lossless, SEI for H.264) and compared with ``x`` inside the ROIs: PSNR, SSIM, L2
+   residual, vs bitrate.
 """
 
 from __future__ import annotations
@@ -33,11 +41,14 @@ from typing import Any
 import av
 import numpy as np
 
+from models.evaluation.border import BorderSteps
 from models.evaluation.deid import UUNetCodec
+from models.evaluation.edge_path import ClipRun, build_edge_processor, run_clip
 from models.evaluation.errors import EvaluationError
 from models.evaluation.metrics import (
     flicker,
     genuine_impostor_scores,
+    high_frequency_ratio,
     l2_residual,
     psnr,
     ssim,
@@ -46,11 +57,18 @@ from models.evaluation.metrics import (
 from models.evaluation.plots import decision_environments, line_plot
 from models.evaluation.recognizers import FaceRecognizer
 from shared.detectors import FaceDetector
-from shared.geometry import Box, crop, expand_to_head, resize_to_model
-from shared.tracking import IouTracker
-from shared.video_io import LosslessWriter, probe, read_frames
+from shared.geometry import Box, crop, resize_to_model
+from shared.video_io import LosslessWriter, read_frames
 
-__all__ = ["coverage", "encode_h264", "evaluate_video"]
+__all__ = [
+    "coverage",
+    "encode_h264",
+    "evaluate_video",
+    "temporal_consistency",
+    "track_patches",
+]
+
+TrackPatches = dict[Any, list[tuple[np.ndarray, np.ndarray]]]
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +130,30 @@ def _roi_fidelity(
     }
 
 
-def _temporal(
+def track_patches(run: ClipRun) -> TrackPatches:
+    """``(x, a)`` ROI patches per track id, on the frames where the track was detected."""
+    tracks: TrackPatches = defaultdict(list)
+    for x, a, boxes, live in zip(run.sources, run.publics, run.boxes, run.tracks, strict=True):
+        for track, roi in zip(live, boxes, strict=True):
+            if track.missed == 0:
+                tracks[track.id].append(
+                    (np.ascontiguousarray(crop(x, roi)), np.ascontiguousarray(crop(a, roi)))
+                )
+    return dict(tracks)
+
+
+def temporal_consistency(
     recognizer: FaceRecognizer,
-    tracks: dict[int, list[tuple[np.ndarray, np.ndarray]]],
+    tracks: TrackPatches,
     per_track: int,
-    max_impostors: int,
+    max_impostors: int | None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Same track = genuine, other tracks = impostors, for ``x`` (``x_t_x_tk``) and ``a``
+    (``a_t_a_tk``), with up to ``per_track`` frames per track spread over it.
+
+    Raises:
+        EvaluationError: fewer than two tracks of at least two frames.
+    """
     x_faces, a_faces, labels = [], [], []
     for track_id, items in tracks.items():
         if len(items) < 2:
@@ -139,10 +175,48 @@ def _temporal(
     return {name: summarise_scores(s) for name, s in sets.items()}, sets
 
 
+def _leak(
+    run: ClipRun, detector: FaceDetector, cover_fraction: float
+) -> dict[str, float | int | str]:
+    faces_seen = faces_uncovered = frames_with_faces = leak_frames = 0
+    for x, boxes, blacked in zip(run.sources, run.boxes, run.blacked, strict=True):
+        height, width = x.shape[:2]
+        covered = [*boxes, *blacked]
+        found = detector.detect(x)
+        uncovered = [f for f in found if coverage(f.box, covered, width, height) < cover_fraction]
+        faces_seen += len(found)
+        faces_uncovered += len(uncovered)
+        frames_with_faces += bool(found)
+        leak_frames += bool(uncovered)
+    return {
+        "detector": detector.key,
+        "cover_fraction": cover_fraction,
+        "faces_found_in_x": faces_seen,
+        "frames_with_faces": frames_with_faces,
+        "uncovered_faces": faces_uncovered,
+        "leak_frames": leak_frames,
+        "leak_rate_frames": leak_frames / run.frames if run.frames else 0.0,
+        "leak_rate_faces": faces_uncovered / faces_seen if faces_seen else 0.0,
+    }
+
+
+def _public_face(run: ClipRun, tracks: TrackPatches) -> dict[str, Any]:
+    steps = BorderSteps()
+    for source, public, boxes in zip(run.sources, run.publics, run.boxes, strict=True):
+        steps.add(source, public, boxes)
+    figures: dict[str, Any] = {"border_step_ratio": steps.as_dict()}
+    pairs = [p for items in tracks.values() for p in items if min(p[0].shape[:2]) >= 3]
+    if pairs:
+        figures["hf_energy_ratio"] = high_frequency_ratio(
+            [x for x, _ in pairs], [a for _, a in pairs]
+        )
+    return figures
+
+
 def evaluate_video(
     path: Path,
     codec: UUNetCodec,
-    edge_detector: FaceDetector,
+    edge_detector: FaceDetector | None,
     leak_detector: FaceDetector | None,
     recognizers: Sequence[FaceRecognizer],
     out_dir: Path,
@@ -153,96 +227,54 @@ def evaluate_video(
     per_track: int = 12,
     max_impostors: int = 100_000,
 ) -> dict[str, Any]:
-    """Run the video measures on one clip (see the module docstring).
+    """Run the video measures on one clip (see the module docstring). ``edge_detector``
+    replaces the edge's configured detector (``None``: the edge's own, from its defaults).
 
     Raises:
         shared.video_io.VideoDecodeError: the file is not a readable video.
+        EvaluationError: the edge dropped a frame.
     """
-    info = probe(path)
-    tracker = IouTracker()
-    noise_by_track: dict[int, np.ndarray] = {}
-    originals, anonymized, boxes_per_frame = [], [], []
-    tracks: dict[int, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
-    leak_frames = faces_seen = faces_uncovered = frames_with_faces = held_rois = 0
-    for video_frame in read_frames(path):
-        if video_frame.index >= max_frames:
-            break
-        x = video_frame.rgb
-        height, width = x.shape[:2]
-        live = tracker.update([d.box for d in edge_detector.detect(x)], width, height)
-        rois = [expand_to_head(t.box, width, height) for t in live]
-        held_rois += sum(1 for t in live if t.missed)
-        for track in live:
-            if track.id not in noise_by_track:
-                noise_by_track[track.id] = codec.new_noise(1)[0]
-        noise = np.stack([noise_by_track[t.id] for t in live]) if live else None
-        a = codec.encode_frame(x, rois, noise)
-        for track, roi in zip(live, rois, strict=True):
-            if track.missed == 0:
-                tracks[track.id].append(
-                    (np.ascontiguousarray(crop(x, roi)), np.ascontiguousarray(crop(a, roi)))
-                )
-        for track_id in tracker.ended:
-            noise_by_track.pop(track_id, None)
-        if leak_detector is not None:
-            found = leak_detector.detect(x)
-            uncovered = [f for f in found if coverage(f.box, rois, width, height) < cover_fraction]
-            faces_seen += len(found)
-            faces_uncovered += len(uncovered)
-            frames_with_faces += bool(found)
-            leak_frames += bool(uncovered)
-        originals.append(x)
-        anonymized.append(a)
-        boxes_per_frame.append(rois)
-    frames = len(originals)
+    processor = build_edge_processor(codec, detector=edge_detector)
+    run = run_clip(path, processor, max_frames=max_frames)
+    tracks = track_patches(run)
+    height, width = run.sources[0].shape[:2] if run.frames else (0, 0)
     result: dict[str, Any] = {
-        "frames": frames,
-        "size": [info.width, info.height],
-        "fps": float(info.fps),
-        "rois": sum(len(b) for b in boxes_per_frame),
-        "frames_with_rois": sum(bool(b) for b in boxes_per_frame),
-        "held_rois": held_rois,
+        "frames": run.frames,
+        "size": [width, height],
+        "fps": float(run.fps),
+        "rois": run.rois,
+        "frames_with_rois": sum(bool(b) for b in run.boxes),
+        "held_rois": run.held_rois,
         "tracks": len(tracks),
-        "edge_detector": edge_detector.key,
+        "edge_detector": processor.detector.key,
+        "composition": codec.composition.to_card(),
         "plots": [],
     }
     if leak_detector is not None:
-        result["leak"] = {
-            "detector": leak_detector.key,
-            "cover_fraction": cover_fraction,
-            "faces_found_in_x": faces_seen,
-            "frames_with_faces": frames_with_faces,
-            "uncovered_faces": faces_uncovered,
-            "leak_frames": leak_frames,
-            "leak_rate_frames": leak_frames / frames if frames else 0.0,
-            "leak_rate_faces": faces_uncovered / faces_seen if faces_seen else 0.0,
-        }
+        result["leak"] = _leak(run, leak_detector, cover_fraction)
     long_tracks = {k: v for k, v in tracks.items() if len(v) >= 2}
     if long_tracks:
         size = codec.size
         result["flicker"] = {
             "tracks": len(long_tracks),
-            "a": float(
-                np.mean(
-                    [
-                        flicker([resize_to_model(p[1], size) for p in v])
-                        for v in long_tracks.values()
-                    ]
+            **{
+                version: float(
+                    np.mean(
+                        [
+                            flicker([resize_to_model(p[k], size) for p in v])
+                            for v in long_tracks.values()
+                        ]
+                    )
                 )
-            ),
-            "x": float(
-                np.mean(
-                    [
-                        flicker([resize_to_model(p[0], size) for p in v])
-                        for v in long_tracks.values()
-                    ]
-                )
-            ),
+                for version, k in (("a", 1), ("x", 0))
+            },
         }
+    if run.rois:
+        result["public_face"] = _public_face(run, tracks)
     result["temporal"] = {}
     for recognizer in recognizers:
         try:
-            figures, sets = _temporal(recognizer, long_tracks, per_track, max_impostors)
+            figures, sets = temporal_consistency(recognizer, long_tracks, per_track, max_impostors)
         except EvaluationError as exc:
             result["temporal"][recognizer.name] = {"skipped": str(exc)}
             continue
@@ -253,9 +285,9 @@ def evaluate_video(
             title=f"{path.name}: same track = genuine ({recognizer.name})",
         )
         result["plots"].append(plot.name)
-    if frames and result["rois"]:
+    if run.frames and run.rois:
         result["reversal"] = _reversal(
-            path, originals, anonymized, boxes_per_frame, codec, info.fps, crfs, out_dir, result
+            path, run.sources, run.publics, run.boxes, codec, run.fps, crfs, out_dir, result
         )
     return result
 

@@ -9,6 +9,8 @@ from models.evaluation.metrics import (
     decidability,
     flicker,
     genuine_impostor_scores,
+    high_frequency_energy,
+    high_frequency_ratio,
     l2_residual,
     match_detections,
     psnr,
@@ -149,3 +151,44 @@ def test_match_detections_counts_duplicates_as_false_positives():
     truths = [Box(0, 0, 10, 10)]
     result = match_detections([(Box(0, 0, 10, 10), 0.9), (Box(1, 0, 10, 10), 0.8)], truths)
     assert result == [(0.9, True), (0.8, False)]
+
+
+def test_high_frequency_energy_is_the_training_losss_twin():
+    torch = pytest.importorskip("torch")
+    from models.losses import high_frequency_energy as torch_energy
+
+    images = np.random.default_rng(4).random((3, 3, 20, 24)).astype(np.float32)
+    expected = torch_energy(torch.from_numpy(images)).double().numpy()
+    np.testing.assert_allclose(high_frequency_energy(images), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_high_frequency_energy_of_a_flat_and_a_checkered_image():
+    flat = np.full((1, 3, 8, 8), 0.4)
+    assert high_frequency_energy(flat) == pytest.approx(np.zeros((1, 3)))
+    checker = np.indices((8, 8)).sum(axis=0) % 2 * np.ones((1, 3, 1, 1))  # grey checkerboard
+    energy = high_frequency_energy(checker)[0]
+    assert energy[0] == pytest.approx(16.0)  # |Laplacian| = 4 on a 0/1 checkerboard of luma 1
+    assert energy[1:] == pytest.approx([0.0, 0.0], abs=1e-12)  # grey: no chroma
+    with pytest.raises(ValueError, match="N x 3"):
+        high_frequency_energy(np.zeros((3, 8, 8)))
+
+
+def test_high_frequency_ratio_sees_chroma_speckle():
+    rng = np.random.default_rng(5)
+    grey = rng.integers(100, 140, (3, 32, 32, 1))
+    tint = rng.integers(0, 3, (3, 32, 32, 3))  # a little chroma texture, as real skin has
+    faces = [(g + t).astype(np.uint8) for g, t in zip(grey, tint, strict=True)]
+    assert high_frequency_ratio(faces, faces) == {"luma": 1.0, "chroma": 1.0, "images": 3}
+    speckled = []
+    for face in faces:
+        swing = rng.integers(-30, 31, face.shape[:2])
+        noisy = face.astype(int)
+        noisy[..., 0] += swing  # red up where blue goes down: chroma, little luma
+        noisy[..., 2] -= swing
+        speckled.append(np.clip(noisy, 0, 255).astype(np.uint8))
+    ratio = high_frequency_ratio(faces, speckled)
+    assert ratio["chroma"] > 10 * ratio["luma"] and ratio["luma"] < 2
+    with pytest.raises(EvaluationError, match="no high-frequency"):
+        high_frequency_ratio([np.zeros((8, 8, 3), np.uint8)], [np.zeros((8, 8, 3), np.uint8)])
+    with pytest.raises(ValueError, match="pairs"):
+        high_frequency_ratio([], [])

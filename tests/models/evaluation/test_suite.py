@@ -93,7 +93,17 @@ def test_suite_writes_report_with_every_section(tiny_media, toy_dir, tmp_path):
     assert reversal["lossless_ffv1"]["psnr_db"] > reversal["h264_crf35"]["psnr_db"]
     assert reversal["lossless_ffv1"]["bitrate_kbps"] > reversal["h264_crf35"]["bitrate_kbps"]
     assert 0.0 <= video["leak"]["leak_rate_frames"] <= 1.0
-    for plot in faces["plots"] + detection["plots"] + video["plots"]:
+    assert video["public_face"]["border_step_ratio"]["rois"] == video["rois"]
+    assert set(video["public_face"]["hf_energy_ratio"]) == {"luma", "chroma", "images"}
+    by_size = faces["public_face"]["detection_by_roi_size"]
+    assert by_size["detectors"] == ["yunet", "centerface"] and len(by_size["bins"]) == 4
+    sweep = report["sections"]["feather"]
+    assert [r["feather"] for r in sweep["rows"]] == [0.0, 0.04, 0.08, 0.12, 0.16]
+    # The toy's inverted face: a wider band hides its border better.
+    ratios = [r["border_step_ratio"]["ratio"] for r in sweep["rows"]]
+    assert ratios[0] > ratios[-1] > 0
+    assert "Feather sweep" in markdown and "Border step ratio" in markdown
+    for plot in faces["plots"] + detection["plots"] + video["plots"] + sweep["plots"]:
         assert (out / plot).stat().st_size > 1000
         assert f"]({plot})" in markdown
 

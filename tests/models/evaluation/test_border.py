@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from models.evaluation.border import BorderSteps, luma
+from shared.geometry import Box
+
+
+def _gradient(width=60, height=40):
+    row = np.arange(width, dtype=np.uint8)
+    return np.repeat(np.tile(row, (height, 1))[:, :, None], 3, axis=2)
+
+
+def test_luma_of_grey_is_the_grey_level():
+    assert luma(np.full((2, 2, 3), 90, np.uint8)) == pytest.approx(np.full((2, 2), 90.0))
+
+
+def test_unchanged_frame_has_ratio_one():
+    frame = _gradient()
+    steps = BorderSteps()
+    steps.add(frame, frame.copy(), [Box(10, 10, 20, 20)])
+    assert steps.ratio == pytest.approx(1.0)
+    assert steps.pairs == 80 and steps.rois == 1
+
+
+def test_hard_paste_of_a_flat_patch_in_a_gradient():
+    source = _gradient()
+    public = source.copy()
+    public[10:30, 10:30] = 0
+    steps = BorderSteps()
+    steps.add(source, public, [Box(10, 10, 20, 20)])
+    # Source: 0 across top/bottom, 1 across left/right (40 pairs). Public: |0 - x| outside.
+    assert steps.source_sum == pytest.approx(40.0)
+    assert steps.public_sum == pytest.approx(2 * sum(range(10, 30)) + 20 * 9 + 20 * 30)
+    assert steps.ratio == pytest.approx(39.0)
+    assert steps.as_dict()["public_mean_step"] == pytest.approx(1560 / 80)
+
+
+def test_pairs_inside_another_roi_or_beyond_the_frame_are_left_out():
+    frame = _gradient()
+    steps = BorderSteps()
+    # Two boxes side by side: the shared border's outside pixels are surrogate, not scene;
+    # the first box touches the frame's top and left edges.
+    steps.add(frame, frame.copy(), [Box(0, 0, 20, 20), Box(20, 0, 20, 20)])
+    # Box 1: bottom only (20). Box 2: bottom (20) and right (20); its left pairs lie in box 1.
+    assert steps.pairs == 60
+
+
+def test_no_source_step_gives_nan_and_shape_mismatch_raises():
+    flat = np.full((20, 20, 3), 50, np.uint8)
+    steps = BorderSteps()
+    steps.add(flat, flat.copy(), [Box(5, 5, 5, 5)])
+    assert np.isnan(steps.ratio)
+    with pytest.raises(ValueError, match="shape"):
+        steps.add(flat, flat[:10], [Box(5, 5, 5, 5)])
+    with pytest.raises(ValueError, match="outside"):
+        steps.add(flat, flat, [Box(15, 15, 10, 10)])
