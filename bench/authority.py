@@ -6,6 +6,10 @@ Side by side in one run, on a 640x480 lossless (FFV1) evidence clip made from th
 ``../shared/media/videos/hamilton_640x360.mp4`` (letterboxed to 640x480, K head boxes per frame,
 de-identified and sealed as the edge does):
 
+The evidence clip is made with the edge's own :class:`edge_agent.deid.Deidentifier` (the
+model's composition, one noise plane per box) and sealed as the edge seals it; the boxes are
+fixed (no detector), so the stand-in, which has no measured card, can be used too.
+
 * **codec only**: decode the evidence and re-encode it losslessly, nothing else, one thread;
 * **reconstruction**: what a job does (``Reconstructor.reconstruct_clip``: decode, read and
   verify every message, Ud batched across frames, paste, encode, with decode and encode in
@@ -42,8 +46,10 @@ sys.path.insert(0, str(REPO))
 
 from authority_service.decoders import DecoderRegistry  # noqa: E402
 from authority_service.reconstruction import LsbMessageSource, Reconstructor  # noqa: E402
+from edge_agent.deid import Deidentifier  # noqa: E402
+from edge_agent.noise import NoiseBank  # noqa: E402
 from shared.frame_seal import seal_frame  # noqa: E402
-from shared.geometry import Box, crops_to_batch, paste_batch  # noqa: E402
+from shared.geometry import Box  # noqa: E402
 from shared.model_dir import load_card, load_encoder  # noqa: E402
 from shared.video_io import LosslessWriter, probe, read_frames  # noqa: E402
 
@@ -135,17 +141,15 @@ def standin_model_dir(directory: Path) -> Path:
 def make_evidence(model_dir: Path, out: Path, frames: int, faces: int) -> tuple[Path, float]:
     """A 640x480 FFV1 evidence clip of ``frames`` frames; returns it and its duration (s)."""
     encoder, card = load_encoder(model_dir, providers="cpu")
+    deidentifier = Deidentifier(encoder, card, NoiseBank(b"bench-noise", card.input_size))
     fps = probe(CLIP).fps
     boxes = HEADS[:faces]
-    rng = np.random.default_rng(0)
     with LosslessWriter(out, 640, 480, fps) as writer:
         for index, frame in enumerate(islice(read_frames(CLIP), frames)):
             canvas = np.zeros((480, 640, 3), np.uint8)
             canvas[60:420] = frame.rgb
             public = canvas.copy()
-            x = crops_to_batch(canvas, boxes, card.input_size)
-            noise = rng.random((len(boxes), 1, card.input_size, card.input_size), np.float32)
-            paste_batch(public, encoder(np.concatenate([x, noise], axis=1)), boxes)
+            deidentifier.apply(public, boxes, list(range(len(boxes))))
             seal_frame(
                 public,
                 boxes,

@@ -1,10 +1,12 @@
-"""Plays the edge agent's part for the authority tests, with the real shared primitives.
+"""Plays the edge agent's part for the authority tests, with the edge's own code.
 
 :func:`deidentify_clip` does what ``uunet-edge run --source CLIP --evidence OUT`` does to each
-frame, minus detection (the boxes are given): crop the boxes, run ``Ue`` through ONNX Runtime
-with a noise channel, paste ``a`` back (``shared.geometry.paste_batch``), seal the frame with
-its ROI message (``shared.frame_seal.seal_frame``) and write a lossless evidence file
-(``shared.video_io.LosslessWriter``). The original frames stay with the caller.
+frame, minus detection and tracking (the boxes are given): the edge's
+:class:`edge_agent.deid.Deidentifier` replaces the boxes (crop per model size, ``Ue`` through
+ONNX Runtime with one noise plane per box from the edge's :class:`~edge_agent.noise.NoiseBank`,
+the card's feathered paste), the frame is sealed with its ROI message
+(``shared.frame_seal.seal_frame``, as the edge's processor seals it) and written to a lossless
+evidence file (``shared.video_io.LosslessWriter``). The original frames stay with the caller.
 
 To run the round trip against the real edge agent instead, replace the call to
 :func:`deidentify_clip` with the CLI (keeping the camera id and key)::
@@ -26,8 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_agent.deid import Deidentifier
+from edge_agent.noise import NoiseBank
 from shared.frame_seal import MessageFormat, seal_frame
-from shared.geometry import Box, crops_to_batch, paste_batch
+from shared.geometry import Box
 from shared.model_dir import load_encoder
 from shared.video_io import LosslessCodec, LosslessWriter
 
@@ -47,10 +51,12 @@ def deidentify_clip(
     message_format: MessageFormat = "v1",
     seed: int = 0,
 ) -> Path:
-    """Write the de-identified, sealed evidence clip of ``frames`` to ``out``; return ``out``."""
+    """Write the de-identified, sealed evidence clip of ``frames`` to ``out``; return ``out``.
+
+    Box ``k`` of a frame gets the noise plane of track ``k`` (``seed`` seeds the noise secret).
+    """
     encoder, card = load_encoder(model_dir, providers="cpu", threads=1)
-    size = card.input_size
-    rng = np.random.default_rng(seed)
+    deidentifier = Deidentifier(encoder, card, NoiseBank(b"edge-role-%d" % seed, card.input_size))
     writer: LosslessWriter | None = None
     try:
         for index, frame in enumerate(frames):
@@ -59,10 +65,7 @@ def deidentify_clip(
                 writer = LosslessWriter(out, width, height, fps, codec=codec)
             boxes = list(boxes_for(index, frame))
             public = frame.copy()
-            if boxes:
-                x = crops_to_batch(frame, boxes, size)
-                noise = rng.random((len(boxes), 1, size, size), dtype=np.float32)
-                paste_batch(public, encoder(np.concatenate([x, noise], axis=1)), boxes)
+            deidentifier.apply(public, boxes, list(range(len(boxes))))
             seal_frame(
                 public,
                 boxes,
