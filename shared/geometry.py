@@ -45,7 +45,6 @@ __all__ = [
     "expand_to_head",
     "iou",
     "paste",
-    "paste_batch",
     "resize_from_model",
     "resize_to_model",
 ]
@@ -268,16 +267,3 @@ def batch_to_patches(batch: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected an N x 3 x S x S batch, got shape {batch.shape}")
     scaled = np.clip(batch, 0.0, 1.0) * 255.0
     return np.rint(scaled).astype(np.uint8).transpose(0, 2, 3, 1)
-
-
-def paste_batch(frame: np.ndarray, batch: np.ndarray, boxes: Sequence[Box]) -> None:
-    """Paste a model output batch (``N x 3 x S x S`` in [0,1]) into ``frame`` at ``boxes``.
-
-    Raises:
-        ValueError: batch and box counts differ, or the batch has the wrong layout.
-        BoxOutsideFrameError: a box is not inside the frame.
-    """
-    if len(batch) != len(boxes):
-        raise ValueError(f"{len(batch)} model outputs for {len(boxes)} boxes")
-    for patch, box in zip(batch_to_patches(batch), boxes, strict=True):
-        paste(frame, resize_from_model(patch, box.w, box.h), box)

@@ -17,7 +17,6 @@ from shared.geometry import (
     expand_to_head,
     iou,
     paste,
-    paste_batch,
     resize_from_model,
     resize_to_model,
 )
@@ -112,7 +111,8 @@ def test_batch_round_trip_through_paste_and_crop():
     frame = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
     boxes = [Box(0, 0, 128, 128), Box(200, 100, 64, 64), Box(100, 130, 96, 96)]
     outputs = rng.random((3, 3, 64, 64), dtype=np.float32)
-    paste_batch(frame, outputs, boxes)
+    for patch, box in zip(batch_to_patches(outputs), boxes, strict=True):
+        paste(frame, resize_from_model(patch, box.w, box.h), box)
     back = crops_to_batch(frame, boxes, 64)
     assert back.dtype == np.float32 and back.shape == (3, 3, 64, 64)
     # Integer scales (1x, 2x, 1.5x is not) come back to within one quantisation level.
@@ -127,10 +127,3 @@ def test_batch_to_patches_clips_and_rounds():
     assert out[0, 0, :, 0].tolist() == [0, 128, 255, 255]
     with pytest.raises(ValueError):
         batch_to_patches(np.zeros((1, 4, 8, 8), np.float32))
-
-
-def test_paste_batch_count_mismatch_raises():
-    with pytest.raises(ValueError):
-        paste_batch(
-            np.zeros((64, 64, 3), np.uint8), np.zeros((2, 3, 8, 8), np.float32), [Box(0, 0, 8, 8)]
-        )
