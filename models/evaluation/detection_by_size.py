@@ -11,7 +11,8 @@ size drawn in each ROI-size bin (20-40, 40-80, 80-160, 160-320 px by default):
    ``s / (1 + 2 margin)`` square) becomes the edge's head ROI (``expand_to_head``), which
    :meth:`~models.evaluation.deid.UUNetCodec.encode_frame` replaces as the edge does; the
    face is counted in the bin of that ROI's larger side (a face the edge does not find on
-   ``x`` is not replaced and counted as ``edge_missed_on_x``);
+   ``x`` is not replaced and counted as ``edge_missed_on_x``, in total and in the bin it was
+   drawn for);
 3. every measuring detector runs on ``x`` and on the public frame: a face is *found* when a
    detection has IoU >= ``iou_threshold`` with the edge's face box.
 
@@ -89,12 +90,16 @@ def detection_by_roi_size(
     rng = np.random.default_rng(seed)
     names = [f"{low}-{high}" for low, high in bins]
     counts = {
-        name: {"faces": 0, **{d.key: {"found_on_x": 0, "kept": 0} for d in detectors}}
+        name: {
+            "faces": 0,
+            "edge_missed_on_x": 0,
+            **{d.key: {"found_on_x": 0, "kept": 0} for d in detectors},
+        }
         for name in names
     }
     missed = outside = 0
     for index, face in enumerate(faces):
-        for low, high in bins:
+        for drawn, (low, high) in zip(names, bins, strict=True):
             side = round(float(np.exp(rng.uniform(np.log(low), np.log(high)))))
             x, placed = _frame_with_face(face, min(max(side, low), high - 1))
             height, width = x.shape[:2]
@@ -105,6 +110,7 @@ def detection_by_roi_size(
             candidates = [d for d in edge_found if iou(d.box, nominal) >= iou_threshold]
             if not candidates:
                 missed += 1
+                counts[drawn]["edge_missed_on_x"] += 1
                 continue
             face_box = max(candidates, key=lambda d: iou(d.box, nominal)).box
             roi = expand_to_head(face_box, width, height, margin)

@@ -116,6 +116,7 @@ def _public_face_md(public: dict[str, Any]) -> list[str]:
             [
                 name,
                 figures["faces"],
+                figures.get("edge_missed_on_x"),
                 *(
                     f"{_fmt(figures[d]['kept_fraction'], 2)} ({figures[d]['kept']}/"
                     f"{figures[d]['found_on_x']})"
@@ -129,7 +130,9 @@ def _public_face_md(public: dict[str, Any]) -> list[str]:
             f"{by_size['edge_detector']} ROI replaced; {by_size['edge_missed_on_x']} faces not "
             "found by the edge on x):",
             "",
-            *_table(["ROI px", "faces", *(f"{d} kept" for d in detectors)], rows),
+            *_table(
+                ["ROI px", "faces", "missed by the edge", *(f"{d} kept" for d in detectors)], rows
+            ),
         ]
     return lines
 

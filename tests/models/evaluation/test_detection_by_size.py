@@ -34,6 +34,8 @@ def test_unchanged_faces_are_all_kept_and_blacked_ones_none(three_faces, yunet):
     assert sum(b["faces"] for b in kept["bins"].values()) + kept["edge_missed_on_x"] + kept[
         "outside_bins"
     ] == 3 * len(ROI_SIZE_BINS)
+    missed = [b["edge_missed_on_x"] for b in kept["bins"].values()]
+    assert sum(missed) == kept["edge_missed_on_x"]
     blacked = detection_by_roi_size(three_faces, _Black(), yunet, [yunet])
     assert all(
         b["yunet"]["kept"] == 0 for b in blacked["bins"].values() if b["yunet"]["found_on_x"]
