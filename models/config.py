@@ -179,6 +179,7 @@ class DeidConfig(StrictModel):
     lr_critic: float = Field(1e-4, gt=0.0)
     histogram_bins: int = Field(16, ge=2)
     hf_chroma_weight: float = Field(2.0, ge=0.0)
+    layout_grid: int = Field(8, ge=1)
     div_labels: Literal["changed", "all"] = "changed"
     max_pairs: int | None = Field(32, ge=1)
     warmup_steps: int = Field(0, ge=0)

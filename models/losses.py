@@ -270,9 +270,11 @@ def noise_diversity_loss(
 def layout_loss(x: torch.Tensor, a: torch.Tensor, grid: int = 8) -> torch.Tensor:
     """Pose, lighting and layout kept: mean |a - x| after average pooling to ``grid x grid``.
 
-    At 8 x 8 a face's identity is gone (recognisers need several times that), but where the
-    head, the hair, the light and the background lie is still there: the paper's promise that
-    ``a`` keeps pose, lighting and background while the identity changes.
+    At a few pixels across a face's identity is mostly gone, but where the head, the hair, the
+    light and the background lie is still there: the paper's promise that ``a`` keeps pose,
+    lighting and background while the identity changes. (Measured here: pulled at 8 x 8 with
+    weight 5, ``a`` became a blurred ``x`` that SFace still linked, x<->a' AUC 0.82 at 2,000
+    steps; the shipped run uses 4 x 4.)
     """
     size = x.shape[-1]
     kernel = max(1, size // grid)

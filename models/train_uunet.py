@@ -12,7 +12,7 @@ paste into the scene, 8-bit storage), plus the terms of the public face (weights
 
     + w_ring Lring (a carries the ROI's outer ring) + w_hf Lhf (luma/chroma fine detail like a
       real face's) + w_ndiv Lndiv (another noise plane, another identity) + w_layout Llayout
-      (pose, lighting and layout kept at 8 x 8)
+      (pose, lighting and layout kept at ``layout_grid`` x ``layout_grid``)
 
 **Noise per sequence.** The edge gives each track one noise plane; training draws one plane per
 sequence of the batch (all its frames share it), so ``Lcon`` asks for one identity per plane
@@ -316,7 +316,7 @@ class UUNetTrainer:
             "ring": losses.ring_loss(x, a, cfg.composition.ring) if weights.ring else zero,
             "hf": losses.high_frequency_loss(x, a, cfg.hf_chroma_weight) if weights.hf else zero,
             "ndiv": zero,
-            "layout": losses.layout_loss(x, a) if weights.layout else zero,
+            "layout": losses.layout_loss(x, a, cfg.layout_grid) if weights.layout else zero,
         }
         if weights.ndiv:
             # The first frame of every sequence again, under another plane.
