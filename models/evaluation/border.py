@@ -13,10 +13,17 @@ frame:
 Pairs whose outside pixel lies in any replaced ROI of the frame are left out (both pixels are
 then surrogate); pairs at the frame's edge have no outside pixel. Steps are pooled over all
 ROIs and frames (a ratio of sums).
+
+A feathered paste makes the two pixels across the border nearly the scene's own, so that ratio
+reaches 1 whatever the band inside looks like. The **band step ratio** covers the band: the same
+ratio over every pair of neighbours along the border's normal within the ROI's outer
+``BAND_FRACTION`` of its smaller side (depth 0-1, 1-2, ...). A hard edge smeared over the band,
+or a band that differs from both scene and surrogate, shows there.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +31,11 @@ import numpy as np
 
 from shared.geometry import Box
 
-__all__ = ["BorderSteps", "luma"]
+__all__ = ["BAND_FRACTION", "BorderSteps", "luma"]
+
+#: Depth of the band whose inner steps the band step ratio pools (the widest paste band
+#: training draws).
+BAND_FRACTION = 0.16
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -34,31 +45,35 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(rgb, dtype=np.float32) @ _LUMA
 
 
-def _straddling(box: Box, width: int, height: int) -> tuple[np.ndarray, ...]:
-    """Row/column indices of the inside and outside pixels of every pair across ``box``."""
+def _straddling(
+    box: Box, width: int, height: int, depth: int = 0
+) -> tuple[np.ndarray, ...]:
+    """Row/column indices of the pixel pairs (inner, outer) along the normal of ``box``'s four
+    sides, the inner one ``depth`` pixels inside the box (0: the pairs across the border)."""
     rows_in, cols_in, rows_out, cols_out = [], [], [], []
     cols = np.arange(box.x, box.right)
     rows = np.arange(box.y, box.bottom)
-    if box.y > 0:  # top
-        rows_in.append(np.full_like(cols, box.y))
-        rows_out.append(np.full_like(cols, box.y - 1))
+    d = depth
+    if box.y > 0 or d:  # top
+        rows_in.append(np.full_like(cols, box.y + d))
+        rows_out.append(np.full_like(cols, box.y + d - 1))
         cols_in.append(cols)
         cols_out.append(cols)
-    if box.bottom < height:  # bottom
-        rows_in.append(np.full_like(cols, box.bottom - 1))
-        rows_out.append(np.full_like(cols, box.bottom))
+    if box.bottom < height or d:  # bottom
+        rows_in.append(np.full_like(cols, box.bottom - 1 - d))
+        rows_out.append(np.full_like(cols, box.bottom - d))
         cols_in.append(cols)
         cols_out.append(cols)
-    if box.x > 0:  # left
+    if box.x > 0 or d:  # left
         rows_in.append(rows)
         rows_out.append(rows)
-        cols_in.append(np.full_like(rows, box.x))
-        cols_out.append(np.full_like(rows, box.x - 1))
-    if box.right < width:  # right
+        cols_in.append(np.full_like(rows, box.x + d))
+        cols_out.append(np.full_like(rows, box.x + d - 1))
+    if box.right < width or d:  # right
         rows_in.append(rows)
         rows_out.append(rows)
-        cols_in.append(np.full_like(rows, box.right - 1))
-        cols_out.append(np.full_like(rows, box.right))
+        cols_in.append(np.full_like(rows, box.right - 1 - d))
+        cols_out.append(np.full_like(rows, box.right - d))
     if not rows_in:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, empty, empty
@@ -73,6 +88,9 @@ class BorderSteps:
     source_sum: float = 0.0
     pairs: int = 0
     rois: int = 0
+    band_public_sum: float = 0.0
+    band_source_sum: float = 0.0
+    band_pairs: int = 0
 
     def add(self, source: np.ndarray, public: np.ndarray, boxes: Sequence[Box]) -> None:
         """Add the steps across the borders of ``boxes`` (the ROIs replaced in ``public``).
@@ -99,17 +117,35 @@ class BorderSteps:
             self.source_sum += float(np.abs(y_source[r_in, c_in] - y_source[r_out, c_out]).sum())
             self.pairs += int(keep.sum())
             self.rois += 1
+            for depth in range(1, max(1, math.ceil(BAND_FRACTION * min(box.w, box.h)))):
+                r_in, c_in, r_out, c_out = _straddling(box, width, height, depth)
+                self.band_public_sum += float(
+                    np.abs(y_public[r_in, c_in] - y_public[r_out, c_out]).sum()
+                )
+                self.band_source_sum += float(
+                    np.abs(y_source[r_in, c_in] - y_source[r_out, c_out]).sum()
+                )
+                self.band_pairs += len(r_in)
 
     @property
     def ratio(self) -> float:
         """Mean public step / mean source step (NaN before any pair with a source step)."""
         return self.public_sum / self.source_sum if self.source_sum > 0 else float("nan")
 
+    @property
+    def band_ratio(self) -> float:
+        """Mean public step / mean source step inside the band (NaN before any pair)."""
+        if self.band_source_sum <= 0:
+            return float("nan")
+        return self.band_public_sum / self.band_source_sum
+
     def as_dict(self) -> dict[str, float | int]:
-        """The figures for a report: ratio, both mean steps (0-255 luma), pairs and ROIs."""
+        """The figures for a report: ratio, both mean steps (0-255 luma), pairs and ROIs, and
+        the band step ratio."""
         pairs = max(self.pairs, 1)
         return {
             "ratio": self.ratio,
+            "band_ratio": self.band_ratio,
             "public_mean_step": self.public_sum / pairs,
             "source_mean_step": self.source_sum / pairs,
             "pairs": self.pairs,

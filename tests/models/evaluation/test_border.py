@@ -54,3 +54,21 @@ def test_no_source_step_gives_nan_and_shape_mismatch_raises():
         steps.add(flat, flat[:10], [Box(5, 5, 5, 5)])
     with pytest.raises(ValueError, match="outside"):
         steps.add(flat, flat, [Box(15, 15, 10, 10)])
+
+
+def test_band_ratio_sees_an_edge_the_feather_moved_inside_the_box():
+    """A paste whose band blends into the scene passes the border-pair ratio, but a flat
+    surrogate that differs from the scene shows as steps inside the band."""
+    from shared.compositing import Composition
+
+    source = _gradient(120, 80) * 2  # a smooth horizontal ramp, 2 levels per pixel
+    public = source.copy()
+    box = Box(30, 20, 50, 50)
+    Composition("smooth", 0.16, (16,)).paste(public, np.zeros((1, 3, 16, 16), np.float32), [box])
+    steps = BorderSteps()
+    steps.add(source, public, [box])
+    assert steps.ratio < 2.0  # across the border: mostly the scene
+    assert steps.band_ratio > 4 * steps.ratio  # inside the band: the ramp down to black
+    unchanged = BorderSteps()
+    unchanged.add(source, source.copy(), [box])
+    assert unchanged.band_ratio == pytest.approx(1.0)
