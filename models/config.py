@@ -83,7 +83,9 @@ class LossWeights(StrictModel):
     """The paper's weights (mse 50, every other term 1) and the terms beyond the paper (0 = off):
     ``ring`` (background ring carried through), ``hf`` (high-frequency energy of luma and chroma
     like a real face's), ``ndiv`` (two noise planes give two identities), ``layout`` (pose,
-    lighting and layout kept at 8 x 8)."""
+    lighting and layout kept at ``layout_grid``), ``idx`` / ``idn`` (a real recognizer's
+    embedding, ``identity_embedder``: ``a`` far from ``x``, ``Ue(x, n1)`` far from
+    ``Ue(x, n2)``)."""
 
     mse: float = 50.0
     adv: float = 1.0
@@ -95,6 +97,8 @@ class LossWeights(StrictModel):
     hf: float = Field(0.0, ge=0.0)
     ndiv: float = Field(0.0, ge=0.0)
     layout: float = Field(0.0, ge=0.0)
+    idx: float = Field(0.0, ge=0.0)
+    idn: float = Field(0.0, ge=0.0)
 
 
 class CompositionConfig(StrictModel):
@@ -180,6 +184,12 @@ class DeidConfig(StrictModel):
     histogram_bins: int = Field(16, ge=2)
     hf_chroma_weight: float = Field(2.0, ge=0.0)
     layout_grid: int = Field(8, ge=1)
+    #: A frozen recognizer for ``idx``/``idn`` (``models.networks.identity``); it stops being an
+    #: independent judge of the model (the card says so).
+    identity_embedder: Literal["none", "sface"] = "none"
+    identity_every: int = Field(4, ge=1)  # steps between two identity terms (they are costly)
+    identity_faces: int = Field(8, ge=1)  # sequences per identity term
+    identity_margin: float = Field(0.1, ge=-1.0, le=1.0)
     div_labels: Literal["changed", "all"] = "changed"
     max_pairs: int | None = Field(32, ge=1)
     warmup_steps: int = Field(0, ge=0)

@@ -30,6 +30,7 @@ __all__ = [
     "colour_distribution_loss",
     "critic_loss",
     "diversity_loss",
+    "embedding_similarity_loss",
     "generator_adversarial_loss",
     "gradient_penalty",
     "high_frequency_energy",
@@ -279,3 +280,13 @@ def layout_loss(x: torch.Tensor, a: torch.Tensor, grid: int = 8) -> torch.Tensor
     size = x.shape[-1]
     kernel = max(1, size // grid)
     return (F.avg_pool2d(a, kernel) - F.avg_pool2d(x, kernel)).abs().mean()
+
+
+def embedding_similarity_loss(
+    first: torch.Tensor, second: torch.Tensor, margin: float = 0.1
+) -> torch.Tensor:
+    """Two faces, two people, as a real recognizer sees it: mean ``relu(cos - margin)`` of
+    L2-normalised embeddings (``models.networks.identity``). ``margin`` is about the cosine of
+    two strangers (SFace: impostor mean ~0.07), so the term stops pushing once ``a`` is as far
+    from ``x`` (or ``Ue(x, n1)`` from ``Ue(x, n2)``) as a stranger is."""
+    return F.relu((first * second).sum(dim=1) - margin).mean()

@@ -202,6 +202,11 @@ class UUNetTrainer:
             else None
         )
         self.id_index = list(config.labels).index("id") if "id" in config.labels else 0
+        self.embedder: nn.Module | None = None
+        if config.identity_embedder == "sface" and (config.weights.idx or config.weights.idn):
+            from models.networks.identity import sface_embedder
+
+            self.embedder = sface_embedder().to(device)
         weights = config.composition.size_weights or (1.0,) * len(config.model_sizes)
         self.size_probs = torch.tensor(weights, dtype=torch.float64)
         self.size_generator = torch.Generator().manual_seed(config.seed + 17)
@@ -318,13 +323,29 @@ class UUNetTrainer:
             "ndiv": zero,
             "layout": losses.layout_loss(x, a, cfg.layout_grid) if weights.layout else zero,
         }
-        if weights.ndiv:
+        terms["idx"], terms["idn"] = zero, zero
+        use_embedder = self.embedder is not None and self.step_count % cfg.identity_every == 0
+        if weights.ndiv or (use_embedder and weights.idn):
             # The first frame of every sequence again, under another plane.
             _, first = _first_of_each(batch.sequence)
             other = self.sequence_noise(x[first], torch.arange(len(first), device=x.device))
-            terms["ndiv"] = losses.noise_diversity_loss(
-                self.da, a[first], self.encode(x[first], other), self.id_index
-            )
+            a_other = self.encode(x[first], other)
+            if weights.ndiv:
+                terms["ndiv"] = losses.noise_diversity_loss(
+                    self.da, a[first], a_other, self.id_index
+                )
+        if use_embedder:
+            assert self.embedder is not None
+            _, first = _first_of_each(batch.sequence)
+            pick = first[: cfg.identity_faces]
+            with torch.no_grad():
+                e_x = self.embedder(x[pick])
+            e_a = self.embedder(a[pick])
+            margin = cfg.identity_margin
+            terms["idx"] = losses.embedding_similarity_loss(e_x, e_a, margin)
+            if weights.idn:
+                e_other = self.embedder(a_other[: cfg.identity_faces])
+                terms["idn"] = losses.embedding_similarity_loss(e_a, e_other, margin)
         if adversarial:
             terms["adv"] = losses.generator_adversarial_loss(
                 self._frozen_score(a), self._frozen_score(r)

