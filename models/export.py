@@ -31,7 +31,7 @@ from torch import nn
 from models.checkpoint import load_checkpoint, load_module_state
 from models.config import DeidConfig, load_config
 from models.runloop import RunDir
-from models.train_uunet import architecture_of, build_generators
+from models.uunet_parts import architecture_of, build_generators
 from shared.model_dir import CARD_FILE, DECODER_FILE, ENCODER_FILE, load_decoder, load_encoder
 
 __all__ = ["ExportParityError", "export_run", "load_generators", "weights_id"]

@@ -17,7 +17,7 @@ from models.data import (
     VideoJitter,
     make_synthetic_faces,
 )
-from models.train_uunet import Batch
+from models.uunet_parts import Batch
 
 __all__ = ["FaceArrays", "batch_stream", "face_arrays", "open_faces", "split_subjects"]
 
