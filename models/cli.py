@@ -91,8 +91,10 @@ def _cmd_deid(args: argparse.Namespace) -> int:
         if config.matcher_run is None:
             raise ConfigError(
                 str(args.config),
-                ["matcher_run: a trained Da run is required (`uunet-train matcher`); an "
-                 "untrained Da makes Lano, Lcon and Ldiv meaningless"],
+                [
+                    "matcher_run: a trained Da run is required (`uunet-train matcher`); an "
+                    "untrained Da makes Lano, Lcon and Ldiv meaningless"
+                ],
             )
         matcher = load_trained_matcher(
             config.matcher_run, labels=tuple(config.labels), input_size=config.input_size
@@ -116,10 +118,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     summary = None
     if args.data_summary_from is not None:
+        from models.config import DeidConfig, load_config
         from models.data import PackedFaces
+        from models.face_source import training_use
+        from models.runloop import RunDir
 
         pack = PackedFaces.open(args.data_summary_from)
-        summary = {"pack": args.data_summary_from.name, **pack.summary}
+        config = load_config(DeidConfig, RunDir(args.run).config)
+        assert isinstance(config, DeidConfig)
+        summary = {
+            "pack": args.data_summary_from.name,
+            **pack.summary,
+            "used_by_training": training_use(pack, config),
+        }
     card = export_run(args.run, args.out, data_summary=summary, tolerance=args.tolerance)
     print(
         json.dumps(

@@ -19,7 +19,14 @@ from models.data import (
 )
 from models.uunet_parts import Batch
 
-__all__ = ["FaceArrays", "batch_stream", "face_arrays", "open_faces", "split_subjects"]
+__all__ = [
+    "FaceArrays",
+    "batch_stream",
+    "face_arrays",
+    "open_faces",
+    "split_subjects",
+    "training_use",
+]
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +155,33 @@ def batch_stream(
             epoch += 1
 
     return stream
+
+
+def training_use(pack: PackedFaces, config: DeidConfig) -> dict[str, int | str]:
+    """What Learning II took of a pack: held-out and training subjects, and how the subject
+    policy treated the training ones (for the model card's data block).
+
+    Raises:
+        ValueError: fewer than P subjects can give J sequences (see PJKBatchSampler).
+    """
+    train, held = split_subjects(pack, config.data.holdout_fraction, config.seed)
+    dataset = FaceSequenceDataset(pack, subjects=train, label_names=config.labels)
+    counts = PJKBatchSampler(
+        dataset,
+        config.subjects_per_batch,
+        config.sequences_per_subject,
+        config.frames_per_sequence,
+        subject_policy=config.data.subject_policy,
+    ).subject_counts
+    return {
+        "subject_policy": config.data.subject_policy,
+        "held_out_subjects": len(held),
+        "training_subjects": len(train),
+        "subjects_with_j_sequences": counts["with_j_sequences"],
+        "subjects_repeated": counts["repeated"],
+        "subjects_skipped": counts["skipped"],
+        "training_frames": len(dataset),
+    }
 
 
 def preview_images(pack: PackedFaces, subjects: np.ndarray, count: int, seed: int) -> torch.Tensor:

@@ -153,3 +153,20 @@ def test_decoder_only_steps_train_ud_and_freeze_ue_and_critic():
 def test_decoder_only_steps_must_leave_joint_steps():
     with pytest.raises(ValueError, match="decoder_only_steps"):
         tiny_deid_config(steps=3, decoder_only_steps=3)
+
+
+def test_training_use_counts_every_subject_the_policy_keeps_or_repeats():
+    from models.face_source import training_use
+    from tests.models.tiny import tiny_pack
+
+    config = tiny_deid_config(sequences_per_subject=3)  # 2 sequences per synthetic subject
+    pack = tiny_pack(config)
+    repeat = training_use(
+        pack,
+        config.model_copy(
+            update={"data": config.data.model_copy(update={"subject_policy": "repeat"})}
+        ),
+    )
+    assert repeat["training_subjects"] == pack.n_subjects == 8
+    assert repeat["subjects_repeated"] == 8 and repeat["subjects_skipped"] == 0
+    assert repeat["training_frames"] == len(pack)
