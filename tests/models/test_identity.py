@@ -18,11 +18,6 @@ from models.losses import embedding_similarity_loss
 from models.networks import identity
 
 
-def test_constants_match_the_evaluation_alignment():
-    np.testing.assert_allclose(identity.HEAD_ROI_LANDMARKS, HEAD_ROI_LANDMARKS, atol=1e-4)
-    np.testing.assert_allclose(identity.ARCFACE_TEMPLATE_112, ARCFACE_TEMPLATE_112, atol=1e-4)
-
-
 def test_torch_sface_matches_onnx_runtime_and_has_gradients():
     import cv2
 
