@@ -19,6 +19,13 @@ reaches 1 whatever the band inside looks like. The **band step ratio** covers th
 ratio over every pair of neighbours along the border's normal within the ROI's outer
 ``BAND_FRACTION`` of its smaller side (depth 0-1, 1-2, ...). A hard edge smeared over the band,
 or a band that differs from both scene and surrogate, shows there.
+
+Neither ratio sees a surrogate whose ring is uniformly brighter or darker than the scene: the
+feather turns that level offset into a gentle ramp, no step, yet the viewer sees a soft square.
+The **ring luma offset** measures it: the mean ``|Y_public - Y_source|`` (0-255) over the ROI's
+pixels within ``BAND_FRACTION`` of its smaller side from its border (``ring_luma_bias``: the same
+mean, signed; above 0 a brighter ring). Pixels that lie in another replaced ROI are left out.
+0 when the surrogate carries the scene's ring through, as ``Lring`` asks.
 """
 
 from __future__ import annotations
@@ -45,9 +52,7 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(rgb, dtype=np.float32) @ _LUMA
 
 
-def _straddling(
-    box: Box, width: int, height: int, depth: int = 0
-) -> tuple[np.ndarray, ...]:
+def _straddling(box: Box, width: int, height: int, depth: int = 0) -> tuple[np.ndarray, ...]:
     """Row/column indices of the pixel pairs (inner, outer) along the normal of ``box``'s four
     sides, the inner one ``depth`` pixels inside the box (0: the pairs across the border)."""
     rows_in, cols_in, rows_out, cols_out = [], [], [], []
@@ -91,6 +96,9 @@ class BorderSteps:
     band_public_sum: float = 0.0
     band_source_sum: float = 0.0
     band_pairs: int = 0
+    ring_abs_sum: float = 0.0
+    ring_signed_sum: float = 0.0
+    ring_pixels: int = 0
 
     def add(self, source: np.ndarray, public: np.ndarray, boxes: Sequence[Box]) -> None:
         """Add the steps across the borders of ``boxes`` (the ROIs replaced in ``public``).
@@ -109,7 +117,8 @@ class BorderSteps:
                 raise ValueError(f"box {box.as_tuple()} is outside the {width}x{height} frame")
             replaced[box.y : box.bottom, box.x : box.right] = True
         y_source, y_public = luma(source), luma(public)
-        for box in boxes:
+        for index, box in enumerate(boxes):
+            self._add_ring(y_source, y_public, box, [b for i, b in enumerate(boxes) if i != index])
             r_in, c_in, r_out, c_out = _straddling(box, width, height)
             keep = ~replaced[r_out, c_out]
             r_in, c_in, r_out, c_out = r_in[keep], c_in[keep], r_out[keep], c_out[keep]
@@ -127,6 +136,28 @@ class BorderSteps:
                 )
                 self.band_pairs += len(r_in)
 
+    def _add_ring(
+        self, y_source: np.ndarray, y_public: np.ndarray, box: Box, others: Sequence[Box]
+    ) -> None:
+        depth = max(1, math.ceil(BAND_FRACTION * min(box.w, box.h)))
+        ring = np.ones((box.h, box.w), dtype=bool)
+        ring[depth : box.h - depth, depth : box.w - depth] = False
+        for other in others:  # pixels of another ROI are surrogate in both senses
+            x0, y0 = max(other.x, box.x), max(other.y, box.y)
+            x1, y1 = min(other.right, box.right), min(other.bottom, box.bottom)
+            if x0 < x1 and y0 < y1:
+                ring[y0 - box.y : y1 - box.y, x0 - box.x : x1 - box.x] = False
+        window = (slice(box.y, box.bottom), slice(box.x, box.right))
+        difference = (y_public[window] - y_source[window])[ring]
+        self.ring_abs_sum += float(np.abs(difference).sum())
+        self.ring_signed_sum += float(difference.sum())
+        self.ring_pixels += int(difference.size)
+
+    @property
+    def ring_luma_offset(self) -> float:
+        """Mean |public - source| luma over the ROIs' rings (NaN before any ring pixel)."""
+        return self.ring_abs_sum / self.ring_pixels if self.ring_pixels else float("nan")
+
     @property
     def ratio(self) -> float:
         """Mean public step / mean source step (NaN before any pair with a source step)."""
@@ -141,11 +172,15 @@ class BorderSteps:
 
     def as_dict(self) -> dict[str, float | int]:
         """The figures for a report: ratio, both mean steps (0-255 luma), pairs and ROIs, and
-        the band step ratio."""
+        the band step ratio and the ring luma offset."""
         pairs = max(self.pairs, 1)
         return {
             "ratio": self.ratio,
             "band_ratio": self.band_ratio,
+            "ring_luma_offset": self.ring_luma_offset,
+            "ring_luma_bias": (
+                self.ring_signed_sum / self.ring_pixels if self.ring_pixels else float("nan")
+            ),
             "public_mean_step": self.public_sum / pairs,
             "source_mean_step": self.source_sum / pairs,
             "pairs": self.pairs,

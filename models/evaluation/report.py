@@ -106,7 +106,9 @@ def _public_face_md(public: dict[str, Any]) -> list[str]:
             f"Border step ratio (public / source luma step across {border['rois']} ROI borders, "
             f"{border['pairs']} pixel pairs): {_fmt(border['ratio'], 2)} (steps "
             f"{_fmt(border['public_mean_step'], 1)} / {_fmt(border['source_mean_step'], 1)}; "
-            "1 = no visible border).",
+            "1 = no visible border). Ring luma offset (mean |public - source| in the ROIs' "
+            f"outer band, 0-255): {_fmt(border.get('ring_luma_offset'), 1)} (signed "
+            f"{_fmt(border.get('ring_luma_bias'), 1)}; 0 = the scene carried through).",
             "",
         ]
     by_size = public.get("detection_by_roi_size")

@@ -72,3 +72,41 @@ def test_band_ratio_sees_an_edge_the_feather_moved_inside_the_box():
     unchanged = BorderSteps()
     unchanged.add(source, source.copy(), [box])
     assert unchanged.band_ratio == pytest.approx(1.0)
+
+
+def test_ring_luma_offset_sees_a_brighter_surrogate_the_feather_hides():
+    """A surrogate 30 levels brighter than the scene, feathered in: no step at the border, but
+    its ring differs from the scene by about the offset; one that carries the scene has 0."""
+    from shared.compositing import Composition
+
+    source = _gradient(120, 80) * 2
+    box = Box(30, 20, 48, 48)
+    scene = source[20:68, 30:78].astype(np.float32) / 255.0
+    brighter = np.clip(scene + 30 / 255.0, 0, 1).transpose(2, 0, 1)[None]
+    public = source.copy()
+    Composition("smooth", 0.08, (48,)).paste(public, brighter, [box])
+    steps = BorderSteps()
+    steps.add(source, public, [box])
+    figures = steps.as_dict()
+    assert steps.ratio < 1.5  # the step across the border is the scene's own
+    assert 15 < figures["ring_luma_offset"] < 31
+    assert figures["ring_luma_bias"] == pytest.approx(figures["ring_luma_offset"], rel=1e-3)
+    carried = source.copy()
+    Composition("smooth", 0.08, (48,)).paste(carried, scene.transpose(2, 0, 1)[None], [box])
+    same = BorderSteps()
+    same.add(source, carried, [box])
+    assert same.ring_luma_offset < 1.0
+
+
+def test_ring_leaves_out_pixels_of_another_roi():
+    """Two overlapping ROIs changed only where they overlap: that region is surrogate for
+    both, so neither ring counts it (offset 0); one ROI alone does see it."""
+    frame = _gradient()
+    public = frame.copy()
+    public[0:20, 20:30] = 255
+    both = BorderSteps()
+    both.add(frame, public, [Box(10, 0, 20, 20), Box(20, 0, 20, 20)])
+    assert both.ring_pixels > 0 and both.ring_luma_offset == 0.0
+    alone = BorderSteps()
+    alone.add(frame, public, [Box(10, 0, 20, 20)])
+    assert alone.ring_luma_offset > 50
