@@ -8,8 +8,8 @@
 
 Quick-form options override the file's values. Exit codes: 0 done (source ended, max frames,
 or SIGTERM/SIGINT), 1 a file source failed part-way, 2 bad configuration or arguments,
-3 bad source, 4 bad model, 5 detector unavailable, 6 missing or bad secret, 7 metrics port
-unavailable.
+3 bad source, 4 bad model (or a card that fails the privacy thresholds), 5 detector
+unavailable, 6 missing or bad secret, 7 metrics port unavailable.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from edge_agent import __version__
 from edge_agent.app import KeyTooShortError, build_agent
 from edge_agent.capture import SourceError, parse_source
 from edge_agent.config import CAMERA_KEY_ENV, EdgeSettings, camera_key
+from edge_agent.model_check import ModelRefusedError, check_privacy_figures
 from shared.config_base import ConfigError, SecretNotFoundError, load_settings
 from shared.detectors import (
     DetectorError,
@@ -154,8 +155,14 @@ def _validate(path: Path) -> int:
     else:
         problems.append("source.url: no source configured")
     try:
-        load_card(settings.model.dir)
-    except ModelDirError as exc:
+        card = load_card(settings.model.dir)
+        check_privacy_figures(
+            card.raw,
+            max_x_a_auc=settings.privacy.max_x_a_auc,
+            max_a_a_noise_auc=settings.privacy.max_a_a_noise_auc,
+            source=str(settings.model.dir / "card.json"),
+        )
+    except (ModelDirError, ModelRefusedError) as exc:
         problems.append(f"model.dir: {exc}")
     if settings.seal.message_format == "v1":
         try:
@@ -184,7 +191,11 @@ def _run(args: argparse.Namespace) -> int:
     )
     failures: list[tuple[tuple[type[BaseException], ...], int, str]] = [
         ((SourceError,), EXIT_SOURCE, "source"),
-        ((ModelDirError, ModelLoadError, ModelSignatureError, ProviderError), EXIT_MODEL, "model"),
+        (
+            (ModelDirError, ModelRefusedError, ModelLoadError, ModelSignatureError, ProviderError),
+            EXIT_MODEL,
+            "model",
+        ),
         (
             (DetectorNotFoundError, DetectorUnavailableError, DetectorError),
             EXIT_DETECTOR,

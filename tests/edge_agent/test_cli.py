@@ -174,3 +174,27 @@ def test_console_script_is_declared_and_its_target_runs():
         capture_output=True, text=True, timeout=60, cwd=REPO,
     )  # fmt: skip
     assert done.returncode == 0 and done.stdout.startswith("uunet-edge ")
+
+
+def test_run_with_a_model_that_fails_the_privacy_thresholds_exits_4(
+    sample_clip, camera_key_env, capsys, tmp_path
+):
+    linkable = write_toy_model_dir(tmp_path / "linkable", x_a_auc=0.82)
+    code, _, err = _run(["run", "--source", sample_clip, "--model", linkable], capsys)
+    assert code == 4
+    assert "error (model)" in err and "x_a AUC 0.820 > 0.750" in err
+    assert "Traceback" not in err
+
+
+def test_validate_config_names_a_model_without_privacy_figures(toy_model, tmp_path, capsys):
+    unmeasured = write_toy_model_dir(tmp_path / "unmeasured", x_a_auc=None)
+    config = tmp_path / "edge.yml"
+    config.write_text(
+        "camera: {id: cam-1}\n"
+        f"source: {{url: {REPO / 'edge_agent' / 'samples' / 'street_faces.mp4'}}}\n"
+        f"model: {{dir: {unmeasured}}}\n"
+        "seal: {message_format: paper}\n",
+        encoding="utf-8",
+    )
+    code, _, err = _run(["validate-config", config], capsys)
+    assert code == 2 and "model.dir:" in err and "no measured privacy figures" in err
