@@ -236,9 +236,10 @@ class UUNetTrainer:
         }
         terms["idx"], terms["idn"] = zero, zero
         use_embedder = self.embedder is not None and self.step_count % cfg.identity_every == 0
+        first = first_of_each(batch.sequence)[1] if weights.ndiv or use_embedder else None
         if weights.ndiv or (use_embedder and weights.idn):
+            assert first is not None
             # The first frame of every sequence again, under another plane.
-            _, first = first_of_each(batch.sequence)
             other = self.sequence_noise(x[first], torch.arange(len(first), device=x.device))
             a_other = self.encode(x[first], other)
             if weights.ndiv:
@@ -246,8 +247,7 @@ class UUNetTrainer:
                     self.da, a[first], a_other, self.id_index
                 )
         if use_embedder:
-            assert self.embedder is not None
-            _, first = first_of_each(batch.sequence)
+            assert self.embedder is not None and first is not None
             pick = first[: cfg.identity_faces]
             with torch.no_grad():
                 e_x = self.embedder(x[pick])

