@@ -29,7 +29,7 @@ from edge_agent.capture import (
 from edge_agent.config import EdgeSettings, camera_key, noise_key
 from edge_agent.deid import Deidentifier
 from edge_agent.metrics import MetricsServer
-from edge_agent.model_check import check_privacy_figures
+from edge_agent.model_check import check_model_privacy
 from edge_agent.noise import NoiseBank
 from edge_agent.outputs.base import FrameSink, StreamFormat, ThreadedSink
 from edge_agent.outputs.evidence import EvidenceRecorder
@@ -311,12 +311,7 @@ def build_processor(
         key = None
     model = settings.model
     card = load_card(model.dir)
-    figures = check_privacy_figures(
-        card.raw,
-        max_x_a_auc=settings.privacy.max_x_a_auc,
-        max_a_a_noise_auc=settings.privacy.max_a_a_noise_auc,
-        source=str(model.dir / "card.json"),
-    )
+    figures = check_model_privacy(card.raw, settings.privacy, str(model.dir / "card.json"))
     log.info("model %s privacy figures: %s", card.model_id, figures)
     encoder, card = load_encoder(
         model.dir,

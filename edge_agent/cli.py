@@ -27,7 +27,7 @@ from edge_agent import __version__
 from edge_agent.app import KeyTooShortError, build_agent
 from edge_agent.capture import SourceError, parse_source
 from edge_agent.config import CAMERA_KEY_ENV, EdgeSettings, camera_key
-from edge_agent.model_check import ModelRefusedError, check_privacy_figures
+from edge_agent.model_check import ModelRefusedError, check_model_privacy
 from shared.config_base import ConfigError, SecretNotFoundError, load_settings
 from shared.detectors import (
     DetectorError,
@@ -156,12 +156,7 @@ def _validate(path: Path) -> int:
         problems.append("source.url: no source configured")
     try:
         card = load_card(settings.model.dir)
-        check_privacy_figures(
-            card.raw,
-            max_x_a_auc=settings.privacy.max_x_a_auc,
-            max_a_a_noise_auc=settings.privacy.max_a_a_noise_auc,
-            source=str(settings.model.dir / "card.json"),
-        )
+        check_model_privacy(card.raw, settings.privacy, str(settings.model.dir / "card.json"))
     except (ModelDirError, ModelRefusedError) as exc:
         problems.append(f"model.dir: {exc}")
     if settings.seal.message_format == "v1":

@@ -16,9 +16,12 @@ Before the edge runs ``Ue`` it checks them against the thresholds of its setting
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ModelRefusedError", "check_privacy_figures"]
+if TYPE_CHECKING:
+    from edge_agent.config import PrivacySettings
+
+__all__ = ["ModelRefusedError", "check_model_privacy", "check_privacy_figures"]
 
 
 class ModelRefusedError(ValueError):
@@ -75,3 +78,20 @@ def check_privacy_figures(
             f"(privacy settings): {'; '.join(failures)}"
         )
     return checked
+
+
+def check_model_privacy(
+    card: Mapping[str, Any], privacy: PrivacySettings, source: str = "card.json"
+) -> dict[str, float]:
+    """:func:`check_privacy_figures` with the thresholds of the edge's ``privacy`` settings
+    (what ``uunet-edge run`` and ``validate-config`` both check).
+
+    Raises:
+        ModelRefusedError: as :func:`check_privacy_figures`.
+    """
+    return check_privacy_figures(
+        card,
+        max_x_a_auc=privacy.max_x_a_auc,
+        max_a_a_noise_auc=privacy.max_a_a_noise_auc,
+        source=source,
+    )
