@@ -4,10 +4,11 @@ Layout: ``models_dir/<model id>/`` holds a model directory (``ud.onnx`` + ``card
 ``ue.onnx``/``ud.onnx``/``card.json`` export works too: only ``ud.onnx`` is loaded). The folders
 are indexed by the ``model_id`` of their card; ONNX sessions are created once, on first use or
 all at start-up (:meth:`DecoderRegistry.load_all`, which the service calls). A default model
-directory (configured, or the shipped ``models/weights/default``) serves paper-format messages,
-which name no model, and is indexed by its id as well. Archive folders (the shipped
-``models/weights/archive``: decoders of earlier default models, so their recordings stay
-reversible) are indexed like ``models_dir``, below it: a model id already found is kept.
+directory (configured, or the shipped one named by ``models/weights/decoders/DEFAULT``) serves
+paper-format messages, which name no model, and is indexed by its id as well. Archive folders
+(the shipped ``models/weights/decoders``: the decoders of this and earlier default models, so
+their recordings stay reversible) are indexed like ``models_dir``, below it: a model id already
+found is kept.
 """
 
 from __future__ import annotations

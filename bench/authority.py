@@ -19,7 +19,8 @@ fixed (no detector), so the stand-in, which has no measured card, can be used to
 both for the two result codecs (H.264 RGB qp 0 in MP4, the default, and FFV1 in Matroska);
 * **Ud alone**: milliseconds per face at batch 1, 8 and 32 (median of repeats).
 
-The model is ``--model DIR`` (a model directory: ue.onnx, ud.onnx, card.json), else the shipped
+The model is ``--model DIR`` (an export: ue.onnx, ud.onnx, card.json; or an edge package whose
+decoder is in ``models/weights/decoders``), else the shipped
 ``models/weights/default`` when present, else an UNTRAINED stand-in with the shape of the
 default (a pix2pix U-Net with 32 base filters, 64x64, random weights) written with ``onnx``:
 its speed is the real model's, its faces are noise. The output says which was used.
@@ -44,13 +45,14 @@ from onnx import TensorProto, helper, numpy_helper
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from authority_service.config import SHIPPED_DECODERS_DIR  # noqa: E402
 from authority_service.decoders import DecoderRegistry  # noqa: E402
 from authority_service.reconstruction import LsbMessageSource, Reconstructor  # noqa: E402
 from edge_agent.deid import Deidentifier  # noqa: E402
 from edge_agent.noise import NoiseBank  # noqa: E402
 from shared.frame_seal import seal_frame  # noqa: E402
 from shared.geometry import Box  # noqa: E402
-from shared.model_dir import load_card, load_encoder  # noqa: E402
+from shared.model_dir import find_decoder_dir, load_card, load_encoder  # noqa: E402
 from shared.video_io import LosslessWriter, probe, read_frames  # noqa: E402
 
 CLIP = REPO.parent / "shared" / "media" / "videos" / "hamilton_640x360.mp4"
@@ -212,7 +214,9 @@ def main() -> None:
         card = load_card(model_dir)
         models = tmp / "models"
         models.mkdir()
-        (models / card.model_id).symlink_to(model_dir.resolve())
+        (models / card.model_id).symlink_to(
+            find_decoder_dir(model_dir, [SHIPPED_DECODERS_DIR]).resolve()
+        )
         evidence, duration = make_evidence(model_dir, tmp / "evidence.mkv", args.frames, args.faces)
         reconstructor = Reconstructor(
             DecoderRegistry(models, None, providers="cpu", threads=args.threads, max_batch=32),

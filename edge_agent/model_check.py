@@ -11,17 +11,35 @@ Before the edge runs ``Ue`` it checks them against the thresholds of its setting
 * every recognizer's ``x_a.auc`` must be at most ``max_x_a_auc``;
 * where the card measures it, ``a_a_noise.auc`` (two photos of one person under different
   noise planes: one person, two fake people?) must be at most ``max_a_a_noise_auc``.
+
+It also checks that the model's decoder is private (:func:`check_decoder_private`): ``Ud``
+undoes what ``Ue`` hides, so a clip whose decoder anyone can download protects nobody from
+anyone. A card whose ``decoder_published`` is not ``false`` (published, or not said), or a
+model directory that holds ``ud.onnx`` (the decoder belongs to the authority, never on the
+camera), is refused unless the settings say ``allow_public_decoder: true`` (the demo of the
+shipped default, whose decoder is in the public repository).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from shared.model_dir import CARD_FILE, DECODER_FILE, DECODER_PUBLISHED
 
 if TYPE_CHECKING:
     from edge_agent.config import PrivacySettings
 
-__all__ = ["ModelRefusedError", "check_model_privacy", "check_privacy_figures"]
+__all__ = [
+    "ModelRefusedError",
+    "check_decoder_private",
+    "check_model_privacy",
+    "check_privacy_figures",
+]
+
+log = logging.getLogger(__name__)
 
 
 class ModelRefusedError(ValueError):
@@ -80,18 +98,60 @@ def check_privacy_figures(
     return checked
 
 
-def check_model_privacy(
-    card: Mapping[str, Any], privacy: PrivacySettings, source: str = "card.json"
-) -> dict[str, float]:
-    """:func:`check_privacy_figures` with the thresholds of the edge's ``privacy`` settings
-    (what ``uunet-edge run`` and ``validate-config`` both check).
+def check_decoder_private(
+    card: Mapping[str, Any], directory: Path, *, allow_public_decoder: bool
+) -> bool:
+    """Check that the model's decoder is not public; returns whether it is private.
+
+    With ``allow_public_decoder`` a public decoder is logged at WARNING and accepted.
 
     Raises:
-        ModelRefusedError: as :func:`check_privacy_figures`.
+        ModelRefusedError: the card does not say ``decoder_published: false``, or
+            ``directory`` holds ``ud.onnx``, and ``allow_public_decoder`` is false.
     """
-    return check_privacy_figures(
+    model = card.get("model_id", "?")
+    reasons = []
+    published = card.get(DECODER_PUBLISHED)
+    if published is True:
+        reasons.append(f"its card says {DECODER_PUBLISHED}: true (anyone can reverse its clips)")
+    elif published is not False:
+        reasons.append(
+            f"its card does not say whether its decoder is published ({DECODER_PUBLISHED})"
+        )
+    if (directory / DECODER_FILE).exists():
+        reasons.append(
+            f"{directory / DECODER_FILE} is on the camera (the decoder belongs to the authority: "
+            "package the edge side with `uunet-train package`)"
+        )
+    if not reasons:
+        return True
+    message = f"{directory / CARD_FILE}: model {model}: {'; '.join(reasons)}"
+    if allow_public_decoder:
+        log.warning(
+            "%s; running it because allow_public_decoder is set (a demo, no privacy)", message
+        )
+        return False
+    raise ModelRefusedError(
+        f"{message}. Train your own Ue/Ud pair and keep ud.onnx at the authority; for a demo, "
+        "pass --allow-public-decoder (privacy.allow_public_decoder: true)"
+    )
+
+
+def check_model_privacy(
+    card: Mapping[str, Any], privacy: PrivacySettings, directory: Path
+) -> dict[str, float]:
+    """:func:`check_privacy_figures` with the thresholds of the edge's ``privacy`` settings, and
+    :func:`check_decoder_private` (what ``uunet-edge run`` and ``validate-config`` both check).
+
+    Raises:
+        ModelRefusedError: as :func:`check_privacy_figures` and :func:`check_decoder_private`.
+    """
+    source = str(directory / CARD_FILE)
+    figures = check_privacy_figures(
         card,
         max_x_a_auc=privacy.max_x_a_auc,
         max_a_a_noise_auc=privacy.max_a_a_noise_auc,
         source=source,
     )
+    check_decoder_private(card, directory, allow_public_decoder=privacy.allow_public_decoder)
+    return figures

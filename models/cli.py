@@ -113,6 +113,26 @@ def _cmd_deid(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_package(args: argparse.Namespace) -> int:
+    from models.package import package_model
+
+    packages = package_model(
+        args.model, args.edge_out, args.decoders_out, published=args.published
+    )
+    print(
+        json.dumps(
+            {
+                "model_id": packages.model_id,
+                "edge": str(packages.edge_dir),
+                "authority": str(packages.decoder_dir),
+                "decoder_published": args.published,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from models.export import export_run
 
@@ -164,6 +184,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--tolerance", type=float, default=1e-4, help="max |ORT - torch|")
     export.set_defaults(func=_cmd_export)
+
+    package = sub.add_parser(
+        "package", help="split an export into the edge package and the authority package"
+    )
+    package.add_argument("--model", type=Path, required=True, help="an export (ue+ud+card)")
+    package.add_argument("--edge-out", type=Path, required=True, help="edge package to write")
+    package.add_argument(
+        "--decoders-out", type=Path, required=True, help="authority folder: <model id>/ud.onnx"
+    )
+    package.add_argument(
+        "--published", action="store_true", help="the decoder is public (a demo model)"
+    )
+    package.set_defaults(func=_cmd_package)
 
     # `pack` is dispatched to models.data's own parser before this one runs (see main()).
     sub.add_parser("pack", help="pack face datasets into one training file (pack -h for more)")

@@ -190,6 +190,8 @@ def export_run(
         )
         card: dict[str, Any] = {
             "model_id": model_id,
+            # A fresh pair's decoder is private; `uunet-train package --published` says otherwise.
+            "decoder_published": False,
             "input_size": size,
             "s": list(config.s),
             "labels": list(config.labels),

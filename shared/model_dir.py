@@ -1,12 +1,18 @@
 """An exported UU-Net model directory, as ``uunet-train export`` writes it and both sides load it.
 
-Layout (``models/weights/default/`` is one)::
+Layout of an export (the training output, private to whoever trained the pair)::
 
     <dir>/ue.onnx     encoder: input  ``x`` [N, 4, S, S] float32 in [0, 1]
                                (RGB + one channel of U(0,1) noise)
                                output ``a`` [N, 3, S, S] float32 in [0, 1]
     <dir>/ud.onnx     decoder: input  ``a`` [N, 3, S, S] -> output ``r`` [N, 3, S, S]
     <dir>/card.json   the model card: {"model_id", "input_size", "s", "labels", ...}
+
+What is deployed is packaged apart (``uunet-train package``): the **edge package** holds
+``ue.onnx`` and ``card.json`` only (``models/weights/default/`` is one), the **authority package**
+``ud.onnx`` and ``card.json`` in a folder named by the model id (``models/weights/decoders/<id>/``).
+The card's ``decoder_published`` says whether the decoder is public; the edge refuses a model
+whose decoder is public, or whose directory holds ``ud.onnx``, unless told it runs a demo.
 
 Both ONNX files carry the same metadata entries ``model_id`` (16 hex chars, a hash of the weights
 of the Ue/Ud pair), ``input_size``, ``s`` and ``labels`` (JSON), and ``role`` (``ue``/``ud``). The
@@ -33,14 +39,19 @@ from shared.onnx_runner import OnnxModel, TensorSpec
 __all__ = [
     "CARD_FILE",
     "DECODER_FILE",
+    "DECODER_PUBLISHED",
     "ENCODER_FILE",
     "ModelCard",
     "ModelDirError",
+    "find_decoder_dir",
     "load_card",
     "load_decoder",
     "load_encoder",
 ]
 
+#: The card's entry saying whether ``ud.onnx`` is public (``true``: anyone can reverse the
+#: model's clips; the edge refuses such a model unless told it is a demo).
+DECODER_PUBLISHED = "decoder_published"
 ENCODER_FILE = "ue.onnx"
 DECODER_FILE = "ud.onnx"
 CARD_FILE = "card.json"
@@ -171,3 +182,27 @@ def load_decoder(
         shared.onnx_runner.ModelLoadError / ModelSignatureError / ProviderError: see there.
     """
     return _load(directory, "ud", providers, threads, max_batch)
+
+
+def find_decoder_dir(directory: str | Path, decoder_roots: Sequence[str | Path] = ()) -> Path:
+    """The directory holding the decoder of the model in ``directory``.
+
+    ``directory`` itself when it holds ``ud.onnx`` (an export), else the first
+    ``<root>/<model id>/`` of ``decoder_roots`` that does (an edge package whose decoder lives
+    with the authority's packages).
+
+    Raises:
+        ModelDirError: the card cannot be read, or no decoder of its model id is found.
+    """
+    directory = Path(directory)
+    if (directory / DECODER_FILE).is_file():
+        return directory
+    model_id = load_card(directory).model_id
+    for root in decoder_roots:
+        candidate = Path(root) / model_id
+        if (candidate / DECODER_FILE).is_file():
+            return candidate
+    searched = ", ".join(str(Path(r) / model_id) for r in decoder_roots) or "no decoder folders"
+    raise ModelDirError(
+        f"{directory}: no {DECODER_FILE} of model {model_id} (looked in {directory}, {searched})"
+    )

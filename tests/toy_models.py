@@ -61,6 +61,8 @@ def write_toy_model_dir(
     ud_model_id: str | None = None,
     composition: dict | None = None,
     x_a_auc: float | None = 0.5,
+    decoder: bool = True,
+    decoder_published: bool | None = False,
 ) -> Path:
     """Write ``ue.onnx``, ``ud.onnx`` and ``card.json`` of the toy pair into ``directory``.
 
@@ -68,7 +70,9 @@ def write_toy_model_dir(
     directory, for error tests. ``composition`` goes into the card as is (none: a round-1
     card, pixel replication and a hard paste). ``x_a_auc`` is the privacy figure the card
     declares so the edge accepts the toy (a fixture's declaration, not a measurement: the
-    toy's ``1 - x`` hides nobody); ``None`` writes a card without figures.
+    toy's ``1 - x`` hides nobody); ``None`` writes a card without figures. ``decoder=False``
+    writes an edge package (no ``ud.onnx``); ``decoder_published`` goes into the card as is
+    (``None``: the card does not say).
     """
     directory.mkdir(parents=True, exist_ok=True)
     several = composition is not None and len(composition.get("sizes", [])) > 1
@@ -79,11 +83,12 @@ def write_toy_model_dir(
         directory / "ue.onnx",
         {**common, "model_id": model_id, "role": "ue"},
     )
-    _save(
-        _graph("ud", side, 3, "a", "r"),
-        directory / "ud.onnx",
-        {**common, "model_id": ud_model_id or model_id, "role": "ud"},
-    )
+    if decoder:
+        _save(
+            _graph("ud", side, 3, "a", "r"),
+            directory / "ud.onnx",
+            {**common, "model_id": ud_model_id or model_id, "role": "ud"},
+        )
     card = {
         "model_id": model_id,
         "input_size": size,
@@ -91,6 +96,8 @@ def write_toy_model_dir(
         "labels": LABELS,
         "description": "toy reversible pair for tests: a = 1 - x, r = 1 - a",
     }
+    if decoder_published is not None:
+        card["decoder_published"] = decoder_published
     if composition is not None:
         card["composition"] = composition
     if x_a_auc is not None:

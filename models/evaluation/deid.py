@@ -29,13 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
+from authority_service.config import SHIPPED_DECODERS_DIR
 from authority_service.decoders import Decoder
 from authority_service.reconstruction import reverse_faces
 from edge_agent.deid import Deidentifier
 from edge_agent.noise import NoiseBank
 from shared.compositing import Composition, CompositionError
 from shared.geometry import Box
-from shared.model_dir import ModelCard, load_decoder, load_encoder
+from shared.model_dir import ModelCard, find_decoder_dir, load_decoder, load_encoder
 
 __all__ = ["FRESH_IDS_START", "UUNetCodec", "noise_secret"]
 
@@ -63,7 +64,8 @@ class UUNetCodec:
     """``Ue`` as the edge runs it and ``Ud`` as the authority runs it, for one model directory.
 
     Args:
-        model_dir: an exported model directory (``ue.onnx``, ``ud.onnx``, ``card.json``).
+        model_dir: an exported model directory (``ue.onnx``, ``ud.onnx``, ``card.json``), or an
+            edge package whose decoder is among the shipped ones (``models/weights/decoders``).
         threads: ONNX Runtime intra-op threads per session.
         seed: seeds the secret of the noise planes (plane ``i`` is the same for a seed).
         composition: replaces the card's composition (e.g. another ``feather``).
@@ -87,7 +89,11 @@ class UUNetCodec:
     ) -> None:
         self.model_dir = Path(model_dir)
         encoder, card = load_encoder(self.model_dir, providers="cpu", threads=threads)
-        decoder, _ = load_decoder(self.model_dir, providers="cpu", threads=threads)
+        decoder, _ = load_decoder(
+            find_decoder_dir(self.model_dir, [SHIPPED_DECODERS_DIR]),
+            providers="cpu",
+            threads=threads,
+        )
         if composition is not None:
             _check_fits(composition, card.input_size)
             card = dataclasses.replace(card, composition=composition)

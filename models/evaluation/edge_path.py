@@ -66,10 +66,13 @@ UNMEASURED_AUC = 1.0
 
 def evaluation_settings(model_dir: Path, *, threads: int = 1) -> EdgeSettings:
     """The edge's default settings with this model on the CPU, metrics off, and the privacy
-    gate's thresholds at their maximum (module docstring). The environment is not read."""
+    gate's thresholds at their maximum, a public decoder allowed (module docstring: the
+    evaluation measures the model, it does not deploy it). The environment is not read."""
     return EdgeSettings.model_construct(
         model=ModelSettings(dir=model_dir, providers=["cpu"], threads=threads),
-        privacy=PrivacySettings(max_x_a_auc=1.0, max_a_a_noise_auc=1.0),
+        privacy=PrivacySettings(
+            max_x_a_auc=1.0, max_a_a_noise_auc=1.0, allow_public_decoder=True
+        ),
         metrics=MetricsSettings(enabled=False),
     )
 

@@ -18,7 +18,7 @@ CAMERA_ID = "cam-test"
 
 @pytest.fixture(scope="session")
 def toy_model(tmp_path_factory) -> Path:
-    return write_toy_model_dir(tmp_path_factory.mktemp("model"))
+    return write_toy_model_dir(tmp_path_factory.mktemp("model"), decoder=False)  # edge package
 
 
 @pytest.fixture(scope="session")
