@@ -8,7 +8,7 @@
     uunet-authority [--config FILE] user add NAME --role ROLE [--password-env VAR]
     uunet-authority [--config FILE] user list | set-role NAME ROLE | disable NAME | enable NAME
     uunet-authority [--config FILE] user passwd NAME [--password-env VAR]
-    uunet-authority [--config FILE] audit verify
+    uunet-authority [--config FILE] audit verify [--anchor COPY]... [--expect-head SEQ:HASH]...
     uunet-authority [--config FILE] reconstruct CLIP --out OUT --case-id ID \\
         --justification TEXT [--model DIR]
 
@@ -33,10 +33,12 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-from authority_service.audit import AuditEntry
+from authority_service.audit import AuditEntry, parse_head, read_heads
 from authority_service.config import (
     AuthoritySettings,
+    ServerSettings,
     WeakSecretError,
     load_authority_settings,
     load_camera_keys,
@@ -48,14 +50,20 @@ from authority_service.reconstruction import RESULT_SUFFIX
 from authority_service.service import Services, build_services
 from authority_service.users import Role
 from shared.config_base import ConfigError, SecretNotFoundError
+from shared.log_safety import configure_logging, escape_control
 from shared.model_dir import ModelDirError
 from shared.onnx_runner import ModelLoadError, ModelSignatureError, ProviderError
 
-__all__ = ["main"]
+__all__ = ["main", "uvicorn_options"]
 
 log = logging.getLogger("authority_service")
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+
+
+def _error(text: str) -> None:
+    """Print an error on standard error as one line (a file name may hold a newline)."""
+    print(escape_control(text), file=sys.stderr)
 
 
 class UsageError(Exception):
@@ -105,7 +113,36 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="audit log").add_subparsers(
         dest="audit_command", required=True
     )
-    audit.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
+    verify = audit.add_parser(
+        "verify",
+        help="check the hash chain and its anchor; exit 1 if it is broken",
+        description=(
+            "Recompute every record's hash and link, and check that the chain still contains "
+            "the anchored head (audit-head.json) and every head journaled in "
+            "audit-head.journal.jsonl, both in the data directory. Someone who can rewrite "
+            "the database can rewrite those files too: keep a copy of the head off this host "
+            "(ship the journal file, or note head_seq:head_hash of GET /v1/audit/verify) and "
+            "pass it with --anchor or --expect-head; a rewritten history then no longer "
+            "contains it."
+        ),
+    )
+    verify.add_argument(
+        "--anchor",
+        metavar="COPY",
+        type=Path,
+        action="append",
+        default=[],
+        help="a copy, kept off this host, of audit-head.json or audit-head.journal.jsonl: "
+        "each head in it must still be in the chain (repeatable)",
+    )
+    verify.add_argument(
+        "--expect-head",
+        metavar="SEQ:HASH",
+        action="append",
+        default=[],
+        help="a head recorded off this host (record number and hash): the chain must still "
+        "hold that record with that hash (repeatable)",
+    )
 
     rec = commands.add_parser("reconstruct", help="reverse a clip on this server (audited)")
     rec.add_argument("clip", type=Path)
@@ -174,11 +211,17 @@ def _user_command(args: argparse.Namespace, services: Services) -> int:
     return EXIT_OK
 
 
-def _audit_verify(services: Services) -> int:
-    report = services.audit_log.verify()
+def _audit_verify(args: argparse.Namespace, services: Services) -> int:
+    try:
+        expected = [parse_head(text) for text in args.expect_head]
+        for path in args.anchor:
+            expected.extend(read_heads(path))
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    report = services.audit_log.verify(expected_heads=expected)
     print(
         f"{report.records} records, head #{report.head_seq} {report.head_hash}, anchor "
-        f"#{report.anchor_seq}"
+        f"#{report.anchor_seq}, {report.heads_checked} journaled or expected heads checked"
     )
     for problem in report.problems:
         print(f"  record {problem.seq}: {problem.problem}")
@@ -219,7 +262,7 @@ def _reconstruct(args: argparse.Namespace, services: Services) -> int:
         services.record(
             AuditEntry(**{**asdict(base), "outcome": "refused", "detail": f"{exc.code}: {exc}"})
         )
-        print(f"refused ({exc.code}): {exc.detail}", file=sys.stderr)
+        _error(f"refused ({exc.code}): {exc.detail}")
         return EXIT_REFUSED
     partial.replace(args.out)
     services.record(
@@ -240,6 +283,23 @@ def _reconstruct(args: argparse.Namespace, services: Services) -> int:
     return EXIT_OK
 
 
+def uvicorn_options(server: ServerSettings) -> dict[str, Any]:
+    """Keyword arguments of ``uvicorn.run``/``uvicorn.Config`` for ``serve``.
+
+    ``X-Forwarded-For``/``-Proto`` are honoured only from ``server.forwarded_allow_ips``; when
+    that is empty (the default) proxy headers are off, whatever ``$FORWARDED_ALLOW_IPS`` says.
+    """
+    trusted = server.forwarded_allow_ips.strip()
+    return {
+        "host": server.host,
+        "port": server.port,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+        "log_config": None,
+        "access_log": True,
+    }
+
+
 def _serve(settings: AuthoritySettings) -> int:
     import uvicorn
 
@@ -247,15 +307,7 @@ def _serve(settings: AuthoritySettings) -> int:
 
     secrets = load_secrets(settings)
     app = create_app(settings, secrets)
-    uvicorn.run(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.server.forwarded_allow_ips,
-        log_config=None,
-        access_log=True,
-    )
+    uvicorn.run(app, **uvicorn_options(settings.server))
     return EXIT_OK
 
 
@@ -264,9 +316,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_authority_settings(args.config)
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        configure_logging(settings.log_level)  # one escaped line per record
         if args.command == "serve":
             return _serve(settings)
         if args.command == "validate-config":
@@ -289,7 +339,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             if args.command == "user":
                 return _user_command(args, services)
             if args.command == "audit":
-                return _audit_verify(services)
+                return _audit_verify(args, services)
             return _reconstruct(args, services)
         finally:
             services.close()
@@ -303,13 +353,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         ProviderError,
         DatabaseError,
     ) as exc:
-        print(f"uunet-authority: {exc}", file=sys.stderr)
+        _error(f"uunet-authority: {exc}")
         return EXIT_USAGE
     except UsageError as exc:
-        print(f"uunet-authority: {exc}", file=sys.stderr)
+        _error(f"uunet-authority: {exc}")
         return EXIT_USAGE
     except AuthorityError as exc:
-        print(f"uunet-authority: {exc.code}: {exc.detail}", file=sys.stderr)
+        _error(f"uunet-authority: {exc.code}: {exc.detail}")
         return EXIT_REFUSED
 
 

@@ -9,7 +9,8 @@ Secrets are never settings and never have defaults (:func:`load_secrets`):
 
 * the JWT signing key: ``$UUNET_AUTHORITY_JWT_SECRET`` or
   ``$CREDENTIALS_DIRECTORY/jwt-signing-key``;
-  refused when shorter than 32 bytes or a known placeholder;
+  refused when shorter than 32 bytes, a known placeholder or low in entropy
+  (:mod:`shared.secrets_check`, the check the edge applies to its camera key);
 * one HMAC key per camera listed in ``messages.cameras``: ``$UUNET_CAMERA_KEY_<ID>`` (the id
   upper-cased, every character other than a letter or digit replaced by ``_``) or
   ``$CREDENTIALS_DIRECTORY/camera-key-<id>``.
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.config_base import (
@@ -34,13 +35,15 @@ from shared.config_base import (
     read_secret,
 )
 from shared.roi_message import MIN_KEY_BYTES
+from shared.secrets_check import WeakSecretError, check_secret
 
 __all__ = [
     "CONFIG_ENV_VAR",
+    "DEFAULT_DECODER_FILE",
     "JWT_SECRET_ENV_VAR",
     "JWT_SECRET_NAME",
-    "SHIPPED_ARCHIVE_DIR",
-    "SHIPPED_DEFAULT_MODEL_DIR",
+    "SHIPPED_DECODERS_DIR",
+    "AuditSettings",
     "AuthSettings",
     "AuthoritySecrets",
     "AuthoritySettings",
@@ -59,19 +62,14 @@ CONFIG_ENV_VAR = "UUNET_AUTHORITY_CONFIG"
 JWT_SECRET_ENV_VAR = "UUNET_AUTHORITY_JWT_SECRET"
 JWT_SECRET_NAME = "jwt-signing-key"
 MIN_JWT_SECRET_BYTES = 32
-#: The shipped default model (``models/weights/default`` of the repository), used for paper-format
-#: messages when ``models.default_model_dir`` is not set.
-SHIPPED_DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "weights" / "default"
-#: Decoders of earlier shipped default models (``models/weights/archive/<model id>/``), indexed
-#: with ``shipped_default`` so recordings made with them stay reversible.
-SHIPPED_ARCHIVE_DIR = SHIPPED_DEFAULT_MODEL_DIR.parent / "archive"
+#: The decoders (authority packages: ``<model id>/ud.onnx`` + ``card.json``) of the shipped
+#: default models, this one and earlier ones (``models/weights/decoders`` of the repository),
+#: indexed with ``shipped_default`` so recordings made with any of them stay reversible.
+SHIPPED_DECODERS_DIR = Path(__file__).resolve().parents[1] / "models" / "weights" / "decoders"
+#: The file in a decoders folder naming (by model id) the one that serves paper-format messages.
+DEFAULT_DECODER_FILE = "DEFAULT"
 
 _CAMERA_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # the v1 message grammar's camera id
-_PLACEHOLDERS = ("changeme", "change-me", "change_me", "secret", "password", "example", "default")
-
-
-class WeakSecretError(ValueError):
-    """A secret is present but unfit: too short, or a placeholder value."""
 
 
 class ServerSettings(StrictModel):
@@ -81,7 +79,9 @@ class ServerSettings(StrictModel):
     port: int = Field(8600, ge=1, le=65535)
     #: Client addresses (comma-separated) trusted to set ``X-Forwarded-For``/``-Proto``: the
     #: reverse proxy in front of the service. The login rate limit keys on the client address.
-    forwarded_allow_ips: str = "127.0.0.1"
+    #: Empty (the default): no proxy is trusted and the headers are ignored, so a local
+    #: process cannot pick the address it is limited and audited under.
+    forwarded_allow_ips: str = ""
 
 
 class AuthSettings(StrictModel):
@@ -94,9 +94,24 @@ class AuthSettings(StrictModel):
     argon2_time_cost: int = Field(3, ge=1, le=20)
     argon2_memory_kib: int = Field(65_536, ge=8, le=4_194_304)
     argon2_parallelism: int = Field(4, ge=1, le=64)
-    #: Token requests allowed per client address per minute, and failed ones per user name.
+    #: Token requests allowed per client address per minute, and failed ones per user name from
+    #: one client address (beyond that, that user is locked out at that address only).
     login_attempts_per_minute: int = Field(10, ge=1, le=10_000)
     login_failures_per_user_per_minute: int = Field(5, ge=1, le=10_000)
+
+    # Login lockout back-off (see authority_service.security.LoginRateLimiter): the first
+    # lockout of a (user name, client address) lasts login_lockout_s, each next one twice as
+    # long, at most login_lockout_max_s; that long without a failure and the pair is forgotten.
+    login_lockout_s: int = Field(60, ge=1, le=86_400)
+    login_lockout_max_s: int = Field(3600, ge=1, le=7 * 86_400)
+
+    @field_validator("login_lockout_max_s")
+    @classmethod
+    def _max_lockout_not_below_first(cls, value: int, info: ValidationInfo) -> int:
+        first = info.data.get("login_lockout_s")
+        if first is not None and value < first:
+            raise ValueError(f"must be at least login_lockout_s ({first})")
+        return value
 
 
 class JobSettings(StrictModel):
@@ -124,12 +139,15 @@ class LimitSettings(StrictModel):
 class ModelSettings(StrictModel):
     """Where the decoders (Ud) are, and how ONNX Runtime runs them."""
 
-    #: One sub-folder per model id, each a model directory (``ud.onnx`` + ``card.json``).
+    #: One sub-folder per model id, each an authority package (``ud.onnx`` + ``card.json``);
+    #: an optional ``DEFAULT`` file names (by id) the decoder of paper-format messages.
     models_dir: Path | None = None
-    #: Decoder for paper-format messages (they name no model); unset: the shipped default
-    #: (``models/weights/default``) when it exists and ``shipped_default`` is true. Its model id
-    #: is served for v1 messages too. ``shipped_default`` also indexes the decoders of earlier
-    #: shipped defaults (``models/weights/archive``), so their recordings stay reversible.
+    #: Decoder for paper-format messages (they name no model); unset: the folder that the
+    #: ``DEFAULT`` file of ``models_dir`` names (a model id), else the shipped default
+    #: (``models/weights/decoders/<the id in its DEFAULT file>``) when it exists and
+    #: ``shipped_default`` is true. Its model id is served for v1 messages too.
+    #: ``shipped_default`` also indexes every shipped decoder (``models/weights/decoders``, this
+    #: default's and earlier ones), so their recordings stay reversible.
     default_model_dir: Path | None = None
     shipped_default: bool = True
     providers: str | list[str] = "auto"
@@ -142,11 +160,13 @@ class MessageSettings(StrictModel):
     """How ROI messages are checked."""
 
     #: Cameras whose HMAC keys the authority holds (read as secrets at start-up). A v1 message
-    #: of one of these cameras must verify; others are reported as unverified.
+    #: of one of these cameras must verify (a bad tag is a forged message).
     cameras: list[str] = Field(default_factory=list)
-    #: Refuse any message that cannot be verified (paper format, a camera without a key, or a
-    #: message read from the SEI of a lossy stream).
-    require_authentication: bool = False
+    #: Refuse any message that cannot be verified: paper format, a camera without a key, or a
+    #: message read from the SEI of a lossy stream (``unauthenticated_message``, 422). Only an
+    #: explicit ``false`` reverses such messages, each frame then reported unverified (the
+    #: job's ``unverified_frames``, the frame's ``X-Uunet-Verified``, the audit record).
+    require_authentication: bool = True
 
     @field_validator("cameras")
     @classmethod
@@ -159,6 +179,19 @@ class MessageSettings(StrictModel):
         if len(set(value)) != len(value):
             raise ValueError("camera ids must be unique")
         return value
+
+
+class AuditSettings(StrictModel):
+    """How refusals of unauthenticated requests reach the audit log
+    (:mod:`authority_service.refusals`)."""
+
+    #: Per client address, action and error code, the first refusal of a request without a
+    #: valid token or login is recorded at once and the rest of this window counted into one
+    #: record. 0: one record per refusal.
+    refusal_window_s: float = Field(60.0, ge=0, le=3600)
+    #: Windows tracked at once; refusals from further addresses share one window per action
+    #: and code (client ``*``).
+    refusal_max_sources: int = Field(1024, ge=1, le=1_000_000)
 
 
 class AuthoritySettings(StrictSettings):
@@ -174,6 +207,7 @@ class AuthoritySettings(StrictSettings):
     limits: LimitSettings = LimitSettings()
     models: ModelSettings = ModelSettings()
     messages: MessageSettings = MessageSettings()
+    audit: AuditSettings = AuditSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @property
@@ -209,17 +243,6 @@ def camera_key_env_var(camera_id: str) -> str:
     return "UUNET_CAMERA_KEY_" + re.sub(r"[^A-Za-z0-9]", "_", camera_id).upper()
 
 
-def _check_strength(name: str, value: bytes, minimum: int) -> None:
-    if len(value) < minimum:
-        raise WeakSecretError(f"secret {name!r} is {len(value)} bytes; at least {minimum} needed")
-    lowered = value.decode("utf-8", "replace").lower()
-    if any(word in lowered for word in _PLACEHOLDERS) or len(set(value)) < 8:
-        raise WeakSecretError(
-            f"secret {name!r} looks like a placeholder; generate one, e.g. "
-            "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
-        )
-
-
 @dataclass(frozen=True)
 class AuthoritySecrets:
     """The secrets a serving authority holds (never logged, never in settings)."""
@@ -233,12 +256,13 @@ def load_camera_keys(settings: AuthoritySettings) -> dict[str, bytes]:
 
     Raises:
         shared.config_base.SecretNotFoundError: a camera's key is missing.
-        WeakSecretError: a key is shorter than the v1 minimum (16 bytes) or a placeholder.
+        WeakSecretError: a key is shorter than the v1 minimum (16 bytes), a placeholder or low
+            in entropy (:func:`shared.secrets_check.check_secret`).
     """
     keys = {}
     for camera in settings.messages.cameras:
         key = read_secret(f"camera-key-{camera}", camera_key_env_var(camera))
-        _check_strength(f"camera-key-{camera}", key, MIN_KEY_BYTES)
+        check_secret(f"camera-key-{camera}", key, MIN_KEY_BYTES)
         keys[camera] = key
     return keys
 
@@ -248,7 +272,8 @@ def load_secrets(settings: AuthoritySettings) -> AuthoritySecrets:
 
     Raises:
         shared.config_base.SecretNotFoundError: the JWT key or a camera key is missing/empty.
-        WeakSecretError: a key is too short or a placeholder.
+        WeakSecretError: a key is too short, a placeholder or low in entropy
+            (:func:`shared.secrets_check.check_secret`).
     """
     try:
         jwt_key = read_secret(JWT_SECRET_NAME, JWT_SECRET_ENV_VAR)
@@ -256,5 +281,5 @@ def load_secrets(settings: AuthoritySettings) -> AuthoritySecrets:
         raise SecretNotFoundError(
             f"{exc}; the authority refuses to start without a JWT signing key"
         ) from exc
-    _check_strength(JWT_SECRET_NAME, jwt_key, MIN_JWT_SECRET_BYTES)
+    check_secret(JWT_SECRET_NAME, jwt_key, MIN_JWT_SECRET_BYTES)
     return AuthoritySecrets(jwt_key=jwt_key, camera_keys=load_camera_keys(settings))

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from shared.private_files import create_private_file, private_dir
+
 __all__ = ["SCHEMA_VERSION", "Database", "DatabaseError"]
 
 log = logging.getLogger(__name__)
@@ -96,7 +98,10 @@ class Database:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Password hashes live here: 0600 in a 0700 directory (SQLite gives its -wal and
+            # -shm files the database file's mode).
+            private_dir(self.path.parent)
+            create_private_file(self.path)
             conn = self.connection()
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:

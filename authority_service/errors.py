@@ -3,6 +3,9 @@
 The reconstruction core, the stores and the CLI raise these; the HTTP layer maps each ``code`` to
 a status (:data:`authority_service.api.errors.STATUS_BY_CODE`) and returns
 ``{"error": code, "detail": message, ...}``. Nothing here knows about HTTP.
+
+``detail`` and ``extra`` go to the client: they name what is wrong in the request, never a
+server path, an ``errno`` or a library's own message (whoever raises logs the cause instead).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ __all__ = [
     "ServiceBusyError",
     "UnauthenticatedMessageError",
     "UnknownModelError",
+    "UnsupportedFrameSizeError",
     "UnsupportedImageError",
     "UploadTooLargeError",
 ]
@@ -128,6 +132,13 @@ class UnsupportedImageError(ClipError):
     """The uploaded frame is not an 8-bit RGB(A) PNG."""
 
     code = "unsupported_image"
+
+
+class UnsupportedFrameSizeError(ClipError):
+    """The clip's or frame's size is below what the service reverses (``extra``: its
+    ``width``, ``height`` and the ``min_side``)."""
+
+    code = "unsupported_frame_size"
 
 
 class NoMessageError(ClipError):

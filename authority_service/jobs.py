@@ -34,6 +34,7 @@ from authority_service.reconstruction import (
     ReconstructionCancelledError,
     Reconstructor,
 )
+from shared.private_files import private_dir
 
 __all__ = ["Job", "JobManager", "JobStatus", "JobStore"]
 
@@ -232,8 +233,8 @@ class JobManager:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._running = 0
-        uploads_dir.mkdir(parents=True, exist_ok=True)
-        results_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(uploads_dir)
+        private_dir(results_dir)
 
     # ---------------------------------------------------------------- paths
     def upload_path(self, job_id: str) -> Path:
@@ -406,8 +407,12 @@ class JobManager:
             upload.unlink(missing_ok=True)
             return
         except Exception as exc:
+            # Its message may name server paths or errno values: logged here, never returned.
             log.exception("job %s: failed", job.id)
-            detail = f"{type(exc).__name__}: {exc}"
+            detail = (
+                f"the reconstruction failed inside the service ({type(exc).__name__}); "
+                "the service log has the details"
+            )
             self.store.mark_failed(job.id, "internal_error", detail)
             self._audit_finish(job, "failed", f"internal_error: {detail}", None)
             self._count("failed")

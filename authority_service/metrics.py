@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["Metrics"]
+__all__ = ["HTTP_METHODS", "Metrics", "method_label"]
+
+#: The request methods counted by name; any other is counted as ``"other"``, so a client
+#: cannot grow the label set by making methods up.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    """``method`` if it is one of :data:`HTTP_METHODS`, else ``"other"``."""
+    return method if method in HTTP_METHODS else "other"
 
 
 class Metrics:
@@ -15,7 +24,7 @@ class Metrics:
         r = self.registry
         self.requests = Counter(
             "uunet_authority_http_requests",
-            "HTTP requests by route template, method and status code",
+            "HTTP requests by route template (or 'unmatched'), method (or 'other') and status",
             ["route", "method", "status"],
             registry=r,
         )

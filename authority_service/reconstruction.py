@@ -19,13 +19,20 @@ A frame without a message passes through unchanged and is counted. Any frame wit
 forged or unverifiable message, or one naming a model the authority lacks, fails the whole
 clip with a typed error naming the frame: evidence is reversed completely or not at all.
 
+Authentication is required by default (``require_authentication=True``, the setting
+``messages.require_authentication``): a message that cannot be verified, i.e. a paper-format one,
+a v1 one of a camera whose key the authority lacks, or one read from SEI, is refused with
+:class:`~authority_service.errors.UnauthenticatedMessageError`. Only with
+``require_authentication=False`` are such messages accepted, as *unverified*: counted in
+``ClipReport.unverified_frames`` (``ImageResult.verified`` for a frame), which the callers put
+in the audit record.
+
 Messages from a lossy stream (SEI) cannot be authenticated: a v1 tag is an HMAC over the frame's
 lossless pixels (LSB plane cleared), which a lossy stream no longer has. So an SEI message is
-never *verified*: with ``require_authentication`` it is refused
-(:class:`~authority_service.errors.UnauthenticatedMessageError`, pointing to the lossless
-evidence); otherwise it is accepted as *unverified*, counted in ``ClipReport.unverified_frames``
-and the report names the source (``message_source: "sei"``). Its reconstruction is approximate:
-``Ud`` inverts ``Ue`` on the lossy pixels, not the ones ``Ue`` produced.
+never *verified*: with ``require_authentication`` it is refused (pointing to the lossless
+evidence); otherwise it is accepted as unverified and the report names the source
+(``message_source: "sei"``). Its reconstruction is approximate: ``Ud`` inverts ``Ue`` on the
+lossy pixels, not the ones ``Ue`` produced.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ from shared import stego
 from shared.compositing import LEGACY, Composition, group_by_size
 from shared.frame_seal import open_frame
 from shared.geometry import Box
+from shared.private_files import PRIVATE_FILE_MODE
 from shared.roi_message import (
     MessageAuthenticationError,
     RoiMessage,
@@ -133,7 +141,7 @@ class LsbMessageSource:
     name = "lsb"
 
     def __init__(
-        self, camera_keys: Mapping[str, bytes], *, require_authentication: bool = False
+        self, camera_keys: Mapping[str, bytes], *, require_authentication: bool = True
     ) -> None:
         self.camera_keys = dict(camera_keys)
         self.require_authentication = require_authentication
@@ -181,7 +189,7 @@ class SeiMessageSource:
 
     name = "sei"
 
-    def __init__(self, *, require_authentication: bool = False) -> None:
+    def __init__(self, *, require_authentication: bool = True) -> None:
         self.require_authentication = require_authentication
 
     def carries(self, frame: VideoFrame) -> bool:
@@ -218,7 +226,7 @@ class SeiMessageSource:
 
 
 def message_sources(
-    camera_keys: Mapping[str, bytes], *, require_authentication: bool = False
+    camera_keys: Mapping[str, bytes], *, require_authentication: bool = True
 ) -> list[MessageSource]:
     """The carriers the authority reads, in order of preference: LSB, then SEI."""
     return [
@@ -435,6 +443,7 @@ class Reconstructor:
         Raises:
             NotAVideoError / CorruptVideoError: the clip cannot be read, fails part-way, or has
                 fewer frames than its container declares (truncated).
+            UnsupportedFrameSizeError: its frames are under ``media.MIN_FRAME_SIDE`` a side.
             NoMessageError: no frame carries a message.
             MalformedMessageError / ForgedMessageError / UnauthenticatedMessageError /
                 UnknownModelError / ModelUnavailableError: a frame's message (named in
@@ -466,6 +475,7 @@ class Reconstructor:
             info.fps,
             codec=codec,
             container_format=_CONTAINER[codec],
+            file_mode=PRIVATE_FILE_MODE,  # original faces: only the service user reads them
         )
         encoder: BackgroundConsumer[np.ndarray] = BackgroundConsumer(
             writer.write, depth=_MAX_WINDOW_FRAMES, name="encode"
@@ -496,8 +506,11 @@ class Reconstructor:
             writer.close()
         except VideoDecodeError as exc:
             self._discard(encoder, writer, destination)
-            raise CorruptVideoError(
-                f"the clip cannot be decoded past frame {report.frames}: {exc}",
+            log.warning(
+                "clip %s: decoding failed after %d frames: %s", source.name, report.frames, exc
+            )
+            raise CorruptVideoError(  # the cause names the server's file: logged, not returned
+                f"the clip cannot be decoded past frame {report.frames} (truncated or damaged)",
                 frame=report.frames,
             ) from exc
         except BaseException:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from authority_service.audit import AuditEntry, AuditLog, AuditRecord
 from authority_service.config import (
-    SHIPPED_ARCHIVE_DIR,
-    SHIPPED_DEFAULT_MODEL_DIR,
+    DEFAULT_DECODER_FILE,
+    SHIPPED_DECODERS_DIR,
     AuthoritySettings,
 )
 from authority_service.db import Database
@@ -22,23 +22,42 @@ from authority_service.decoders import DecoderRegistry
 from authority_service.jobs import JobManager, JobStore
 from authority_service.metrics import Metrics
 from authority_service.reconstruction import Reconstructor, message_sources
+from authority_service.refusals import RefusalAggregator
 from authority_service.security import LoginRateLimiter, TokenService
 from authority_service.users import PasswordPolicy, SqliteUserStore, UserStore
+from shared.private_files import private_dir
 
-__all__ = ["Services", "build_services", "default_model_dir"]
+__all__ = ["Services", "build_services", "default_model_dir", "shipped_default_decoder"]
 
 log = logging.getLogger(__name__)
 
 
+def shipped_default_decoder(decoders_dir: Path | None = None) -> Path | None:
+    """The folder of the decoder that ``decoders_dir``'s ``DEFAULT`` file names (default: the
+    shipped decoders), or ``None`` when there is no such file or folder (a checkout without
+    shipped weights, a models folder without ``DEFAULT``).
+    """
+    decoders_dir = decoders_dir or SHIPPED_DECODERS_DIR
+    try:
+        model_id = (decoders_dir / DEFAULT_DECODER_FILE).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    directory = decoders_dir / model_id
+    return directory if model_id and (directory / "card.json").is_file() else None
+
+
 def default_model_dir(settings: AuthoritySettings, override: Path | None = None) -> Path | None:
-    """The decoder for paper-format messages: ``override``, the configured one, or the shipped."""
+    """The decoder for paper-format messages: ``override``, the configured one, the one the
+    ``DEFAULT`` file of ``models_dir`` names, or the shipped one (``shipped_default``)."""
     if override is not None:
         return override
     if settings.models.default_model_dir is not None:
         return settings.models.default_model_dir
-    if settings.models.shipped_default and (SHIPPED_DEFAULT_MODEL_DIR / "card.json").is_file():
-        return SHIPPED_DEFAULT_MODEL_DIR
-    return None
+    if settings.models.models_dir is not None:
+        named = shipped_default_decoder(settings.models.models_dir)
+        if named is not None:
+            return named
+    return shipped_default_decoder() if settings.models.shipped_default else None
 
 
 @dataclass
@@ -56,10 +75,13 @@ class Services:
     metrics: Metrics
     #: Append an entry to the audit log (raises if the write fails: callers fail closed).
     record: Callable[[AuditEntry], AuditRecord]
+    #: Counts unauthenticated refusals into one record per client, action and window.
+    refusals: RefusalAggregator
     tokens: TokenService | None = None
     login_limiter: LoginRateLimiter | None = None
 
     def close(self) -> None:
+        self.refusals.close()  # their pending counts go to the log before it closes
         self.db.close()
 
 
@@ -76,7 +98,7 @@ def build_services(
         authority_service.db.DatabaseError: the database cannot be opened.
         shared.model_dir.ModelDirError: the models directory or default model is invalid.
     """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     db = Database(settings.database_path)
     metrics = Metrics()
     auth = settings.auth
@@ -87,7 +109,7 @@ def build_services(
         providers=settings.models.providers,
         threads=settings.models.threads,
         max_batch=settings.models.max_batch,
-        archive_dirs=[SHIPPED_ARCHIVE_DIR] if settings.models.shipped_default else [],
+        archive_dirs=[SHIPPED_DECODERS_DIR] if settings.models.shipped_default else [],
     )
 
     def record(entry: AuditEntry) -> AuditRecord:
@@ -126,10 +148,16 @@ def build_services(
         ),
         metrics=metrics,
         record=record,
+        refusals=RefusalAggregator(
+            record, settings.audit.refusal_window_s, settings.audit.refusal_max_sources
+        ),
     )
     if jwt_key is not None:
         services.tokens = TokenService(jwt_key, auth.token_ttl_s, auth.issuer)
         services.login_limiter = LoginRateLimiter(
-            auth.login_attempts_per_minute, auth.login_failures_per_user_per_minute
+            auth.login_attempts_per_minute,
+            auth.login_failures_per_user_per_minute,
+            lockout_s=auth.login_lockout_s,
+            lockout_max_s=auth.login_lockout_max_s,
         )
     return services

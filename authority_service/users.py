@@ -4,7 +4,18 @@
 default. A PostgreSQL (or LDAP-backed) store implements the same five methods.
 
 Roles are exclusive (separation of duties): an ``investigator`` may reverse faces, an ``auditor``
-may read and verify the audit log, an ``admin`` manages users. No role implies another.
+may read and verify the audit log, an ``admin`` manages users. No role implies another, and a
+user holds exactly one. What that promises, and what it does not:
+
+* an admin cannot change their own role (``self_role_change``, 403, in the HTTP API): no
+  signed-in account can hand itself the investigator's or auditor's powers;
+* the last active (enabled) admin cannot be demoted or disabled (``last_admin``, 409, here in
+  :meth:`SqliteUserStore.update`, so through the API and the CLI alike): add another admin
+  first. There is no delete; disabling is how an account is retired;
+* an admin can still create an investigator account, or set another user's password, and use
+  it: separation rests on every such change being in the audit log under the admin's name (the
+  auditor's job to review), not on the admin being unable to act. The operating-system operator
+  (``uunet-authority user ...``) is the break-glass path, audited as ``os:<login>``.
 """
 
 from __future__ import annotations
@@ -139,7 +150,8 @@ class UserStore(Protocol):
     ) -> User:
         """Change a user; a new password, role or disabling revokes its tokens.
 
-        Raises NotFoundError if there is no such user.
+        Raises NotFoundError if there is no such user, ConflictError (code ``last_admin``) if
+        the change would leave no enabled admin.
         """
 
     def count(self) -> int:
@@ -208,6 +220,21 @@ class SqliteUserStore:
             new_role = Role(role) if role is not None else user.role
             new_hash = password_hash if password_hash is not None else user.password_hash
             new_disabled = disabled if disabled is not None else user.disabled
+            if (
+                user.role is Role.admin
+                and not user.disabled
+                and (new_role is not Role.admin or new_disabled)
+            ):
+                others = conn.execute(
+                    "SELECT COUNT(*) FROM users WHERE role = ? AND disabled = 0 AND name != ?",
+                    (Role.admin.value, name),
+                ).fetchone()[0]
+                if not others:
+                    raise ConflictError(
+                        f"{name!r} is the last enabled admin: add another admin before demoting "
+                        "or disabling it",
+                        code="last_admin",
+                    )
             revoke = new_role != user.role or new_hash != user.password_hash or new_disabled
             conn.execute(
                 "UPDATE users SET role = ?, password_hash = ?, disabled = ?, "

@@ -25,6 +25,7 @@ from edge_agent.capture import (
     open_frames,
     parse_source,
     probe_source,
+    source_answers,
 )
 from edge_agent.config import EdgeSettings, camera_key, noise_key
 from edge_agent.deid import Deidentifier
@@ -42,11 +43,11 @@ from edge_agent.stats import Stats
 from shared.detectors import FaceDetector, create_detector
 from shared.model_dir import load_card, load_encoder
 from shared.roi_message import MIN_KEY_BYTES
+from shared.secrets_check import WeakSecretError, check_secret
 from shared.tracking import IouTracker
 
 __all__ = [
     "EdgeAgent",
-    "KeyTooShortError",
     "PyAvOpener",
     "RunResult",
     "build_agent",
@@ -54,10 +55,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-class KeyTooShortError(ValueError):
-    """The camera key is shorter than the v1 message requires."""
 
 
 class PyAvOpener:
@@ -212,7 +209,9 @@ class EdgeAgent:
         """Process frames until the source ends, ``max_frames``, or :meth:`stop`.
 
         Never raises for a frame's failure (fail-closed, counted). Returns a
-        :class:`RunResult`; ``error`` is set when a file source failed to decode.
+        :class:`RunResult`; ``error`` is set when a file source failed to decode or ended
+        early (:class:`~edge_agent.capture.SourceIncompleteError`), or a live source with
+        ``source.exit_on_failure`` never opened.
 
         Raises:
             OSError: the metrics port cannot be bound.
@@ -227,6 +226,11 @@ class EdgeAgent:
             live=spec.live,
             block=not spec.live and not settings.source.realtime,
             backoff=(settings.source.reconnect_initial_s, settings.source.reconnect_max_s),
+            answers=source_answers(spec),
+            give_up_after_s=(
+                settings.source.open_timeout_s if settings.source.exit_on_failure else None
+            ),
+            location=f"source {spec.location}",
         )
         if settings.metrics.enabled:
             self.metrics = MetricsServer(
@@ -287,12 +291,14 @@ def build_processor(
 
     Args:
         detector: a ready detector (default: the settings' plug-in).
-        key: the camera's HMAC key for v1 messages (default: :func:`camera_key`).
+        key: the camera's HMAC key for v1 messages (default: :func:`camera_key`, checked by
+            :func:`shared.secrets_check.check_secret`).
         noise_secret: the per-track noise secret (default: :func:`noise_key`).
 
     Raises:
         shared.config_base.SecretNotFoundError: v1 messages and no camera key.
-        KeyTooShortError: the camera key is too short.
+        shared.secrets_check.WeakSecretError: the camera key is too short, or (read from the
+            environment or credentials) a placeholder or low in entropy.
         shared.model_dir.ModelDirError, shared.onnx_runner.ModelLoadError /
             ModelSignatureError / ProviderError: the model cannot be used.
         edge_agent.model_check.ModelRefusedError: its card has no measured privacy figures or
@@ -302,16 +308,19 @@ def build_processor(
     """
     stats = stats or Stats()
     if settings.seal.message_format == "v1":
-        key = key if key is not None else camera_key()
-        if len(key) < MIN_KEY_BYTES:
-            raise KeyTooShortError(
+        if key is None:
+            key = camera_key()
+            # The deployment's key: refused when weak, as the authority refuses it.
+            check_secret("camera-key", key, MIN_KEY_BYTES)
+        elif len(key) < MIN_KEY_BYTES:  # a caller's own key (evaluation, tests)
+            raise WeakSecretError(
                 f"the camera key must be at least {MIN_KEY_BYTES} bytes, got {len(key)}"
             )
     else:
         key = None
     model = settings.model
     card = load_card(model.dir)
-    figures = check_model_privacy(card.raw, settings.privacy, str(model.dir / "card.json"))
+    figures = check_model_privacy(card.raw, settings.privacy, model.dir)
     log.info("model %s privacy figures: %s", card.model_id, figures)
     encoder, card = load_encoder(
         model.dir,
@@ -351,7 +360,8 @@ def build_agent(
     Raises:
         SourceError: no source, unknown scheme, a missing or unreadable file.
         shared.config_base.SecretNotFoundError: v1 messages and no camera key.
-        KeyTooShortError: the camera key is too short.
+        shared.secrets_check.WeakSecretError: the camera key is too short, a placeholder or
+            low in entropy.
         shared.model_dir.ModelDirError, shared.onnx_runner.ModelLoadError /
             ModelSignatureError / ProviderError: the model cannot be used.
         edge_agent.model_check.ModelRefusedError: the model's card fails ``settings.privacy``.

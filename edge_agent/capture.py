@@ -3,14 +3,22 @@
 The capture thread never blocks on the consumer for a live source: a :class:`FrameQueue` of
 bounded size drops its oldest frame when full and counts it. A file read as fast as possible
 (``realtime=False``) is the exception: nothing is lost by waiting, so the thread waits.
-A live source that fails or ends is reopened with exponential back-off; a file that ends ends
-the stream. Frames are numbered in capture order (dropped ones included), and that number is
-the frame index written into the ROI message.
+A live source that fails or ends is reopened with exponential back-off; while it waits, the
+thread checks whether the source answers again (a TCP connection to an RTSP camera, the device
+node of a V4L2 one) and then reconnects at once, with the back-off reset. With
+``give_up_after_s`` (``source.exit_on_failure``) a live source that never opened within that time
+ends the stream with an error instead. A file that ends ends the stream; one that ends early
+(fewer frames decoded than its container declares, or a decoding error) ends it with a
+:class:`SourceIncompleteError`, logged as a WARNING and counted
+(``source_incomplete{reason}``). Frames are numbered in capture order (dropped ones included),
+and that number is the frame index written into the ROI message.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections import deque
@@ -19,22 +27,26 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import av
 import numpy as np
 
 from edge_agent.stats import Stats
+from shared.video_io import missing_frames, stream_info
 
 __all__ = [
     "CaptureThread",
     "CapturedFrame",
     "FrameQueue",
     "SourceError",
+    "SourceIncompleteError",
     "SourceInfo",
     "SourceSpec",
     "open_frames",
     "parse_source",
     "probe_source",
+    "source_answers",
 ]
 
 log = logging.getLogger(__name__)
@@ -45,6 +57,15 @@ _LIVE_SCHEMES = ("rtsp://", "rtsps://")
 
 class SourceError(ValueError):
     """A source cannot be used: missing file, unknown scheme, not a video, no video stream."""
+
+
+class SourceIncompleteError(SourceError):
+    """A file source ended early: ``reason`` ``truncated`` (fewer frames decoded than its
+    container declares) or ``decode_error`` (decoding failed part-way)."""
+
+    def __init__(self, message: str, reason: Literal["truncated", "decode_error"]) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -165,11 +186,14 @@ def open_frames(
     overrides the frame rate the source reports).
 
     Raises:
-        SourceError: it cannot be opened, or decoding fails part-way.
+        SourceError: it cannot be opened, or decoding fails part-way (a live source).
+        SourceIncompleteError: a file ends early (truncated, or decoding fails part-way).
     """
     container = _open_container(spec, rtsp_transport, open_timeout, read_timeout)
     if on_open is not None:
         on_open(_info(container, fps))
+    declared = stream_info(container) if spec.kind == "file" else None
+    decoded = 0
     start_wall: float | None = None
     first_time: float | None = None
     try:
@@ -188,11 +212,53 @@ def open_frames(
                         time.sleep(delay)
                     elif stop.wait(delay):
                         return
+            decoded += 1
             yield frame.to_ndarray(format="rgb24")
     except (av.FFmpegError, OSError) as exc:
-        raise SourceError(f"source {spec.location} failed while decoding: {exc}") from exc
+        message = f"source {spec.location} failed while decoding"
+        if declared is not None:
+            raise SourceIncompleteError(
+                f"{message} after {decoded} frames: {exc}", "decode_error"
+            ) from exc
+        raise SourceError(f"{message}: {exc}") from exc
     finally:
         container.close()
+    missing = missing_frames(declared, decoded) if declared is not None else 0
+    if missing:
+        raise SourceIncompleteError(
+            f"source {spec.location} ended after {decoded} of the {decoded + missing} frames "
+            "its container declares (truncated)",
+            "truncated",
+        )
+
+
+_DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322}
+
+
+def source_answers(spec: SourceSpec, timeout: float = 1.0) -> Callable[[], bool] | None:
+    """A cheap check that a live source is reachable again (``None`` for a file): a TCP
+    connection to an RTSP camera's host and port, the device node of a V4L2 camera."""
+    if spec.kind == "v4l2":
+        return lambda: os.path.exists(spec.location)
+    if spec.kind != "rtsp":
+        return None
+    parts = urlsplit(spec.location)
+    try:
+        port = parts.port or _DEFAULT_PORTS[parts.scheme]
+    except (ValueError, KeyError):
+        return None
+    host = parts.hostname
+    if not host:
+        return None
+
+    def answers() -> bool:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                return True
+        except OSError:
+            return False
+
+    return answers
 
 
 class FrameQueue:
@@ -253,6 +319,9 @@ class FrameQueue:
 FrameOpener = Callable[[threading.Event], Iterator[np.ndarray]]
 
 
+_ANSWER_POLL_S = 0.5
+
+
 class CaptureThread(threading.Thread):
     """Reads a source into a :class:`FrameQueue`; reconnects a live source with back-off.
 
@@ -262,6 +331,11 @@ class CaptureThread(threading.Thread):
         live: reconnect when the source ends or fails (else: end the stream).
         block: wait for room in the queue instead of dropping (files read as fast as possible).
         backoff: ``(initial, maximum)`` seconds between reconnection attempts.
+        answers: polled during a back-off wait (:func:`source_answers`); when the source answers
+            after having not, the wait ends and the back-off starts again from ``initial``.
+        give_up_after_s: a live source that has not delivered a frame this many seconds after
+            the start ends the stream with :attr:`error` set (``None``: retry for ever).
+        location: the source, for messages.
     """
 
     def __init__(
@@ -273,6 +347,9 @@ class CaptureThread(threading.Thread):
         live: bool,
         block: bool = False,
         backoff: tuple[float, float] = (0.5, 30.0),
+        answers: Callable[[], bool] | None = None,
+        give_up_after_s: float | None = None,
+        location: str = "the source",
         name: str = "capture",
     ) -> None:
         super().__init__(name=name, daemon=True)
@@ -282,6 +359,9 @@ class CaptureThread(threading.Thread):
         self._live = live
         self._block = block
         self._backoff = backoff
+        self._answers = answers
+        self._give_up_after_s = give_up_after_s
+        self._location = location
         self.stop_event = threading.Event()
         self.error: Exception | None = None
         self.connected = threading.Event()
@@ -290,11 +370,51 @@ class CaptureThread(threading.Thread):
     def stop(self) -> None:
         self.stop_event.set()
 
+    def _wait_to_retry(self, delay: float) -> str:
+        """Sleep ``delay`` seconds before the next attempt: ``"stop"`` (asked to stop),
+        ``"answers"`` (the source did not answer, then did: cut short) or ``"waited"``. A
+        source that answers all along (its port is open, its stream fails) waits the delay."""
+        if self._answers is None or delay <= 0:
+            return "stop" if self.stop_event.wait(delay) else "waited"
+        deadline = time.monotonic() + delay
+        was_down = not self._answers()
+        while (remaining := deadline - time.monotonic()) > 0:
+            if self.stop_event.wait(min(remaining, _ANSWER_POLL_S)):
+                return "stop"
+            if not self._answers():
+                was_down = True
+            elif was_down:
+                log.info("%s answers again; reconnecting now", self._location)
+                return "answers"
+        return "waited"
+
+    def _give_up(self, started: float, cause: Exception | None) -> bool:
+        """Whether to stop retrying: ``give_up_after_s`` is set, no frame ever came and that
+        much time has passed since the start (then :attr:`error` says why)."""
+        limit = self._give_up_after_s
+        if limit is None or self._next_index or time.monotonic() - started < limit:
+            return False
+        why = f" ({cause})" if cause is not None else ""
+        self.error = SourceError(
+            f"{self._location} did not open within {limit:g} s{why}; giving up "
+            "(source.exit_on_failure)"
+        )
+        log.error("%s", self.error)
+        return True
+
+    def _retry_delay(self, delay: float, started: float) -> float:
+        """The back-off ``delay``, cut to the time left before :meth:`_give_up` gives up."""
+        if self._give_up_after_s is None or self._next_index:
+            return delay
+        return max(0.0, min(delay, started + self._give_up_after_s - time.monotonic()))
+
     def run(self) -> None:
         delay = self._backoff[0]
+        started = time.monotonic()
         try:
             while not self.stop_event.is_set():
                 got_frames = False
+                cause: Exception | None = None
                 try:
                     for rgb in self._opener(self.stop_event):
                         if self.stop_event.is_set():
@@ -311,17 +431,29 @@ class CaptureThread(threading.Thread):
                     if not self._live or self.stop_event.is_set():
                         return
                     log.warning("live source ended; reconnecting")
+                except SourceIncompleteError as exc:
+                    self.error = exc
+                    log.warning("%s", exc)
+                    self._stats.count("source_incomplete", reason=exc.reason)
+                    return
                 except SourceError as exc:
                     if not self._live:
                         self.error = exc
                         log.error("%s", exc)
                         return
+                    cause = exc
                     log.warning("source failed (%s); reconnecting in %.1f s", exc, delay)
                 self.connected.clear()
                 self._stats.set_gauge("source_connected", 0)
-                self._stats.count("source_reconnects")
-                if self.stop_event.wait(delay):
+                if self._give_up(started, cause):
                     return
-                delay = min(delay * 2.0, self._backoff[1])
+                self._stats.count("source_reconnects")
+                outcome = self._wait_to_retry(self._retry_delay(delay, started))
+                if outcome == "stop":
+                    return
+                if outcome == "answers":  # back after an outage: start the back-off again
+                    delay = self._backoff[0]
+                else:
+                    delay = min(delay * 2.0, self._backoff[1])
         finally:
             self._queue.close()

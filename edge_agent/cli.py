@@ -7,9 +7,11 @@
     uunet-edge validate-config /etc/uunet/edge.yml
 
 Quick-form options override the file's values. Exit codes: 0 done (source ended, max frames,
-or SIGTERM/SIGINT), 1 a file source failed part-way, 2 bad configuration or arguments,
-3 bad source, 4 bad model (or a card that fails the privacy thresholds), 5 detector
-unavailable, 6 missing or bad secret, 7 metrics port unavailable.
+or SIGTERM/SIGINT), 2 bad configuration or arguments, 3 bad source (also: a live source that
+never opened, with --exit-on-source-failure), 4 bad model (or a card that fails the privacy
+thresholds), 5 detector unavailable, 6 missing or bad secret, 7 metrics port unavailable,
+8 a file source ended early (fewer frames decoded than its container declares, or a decoding
+error part-way; counted in uunet_edge_source_incomplete_total).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent import __version__
-from edge_agent.app import KeyTooShortError, build_agent
+from edge_agent.app import build_agent
 from edge_agent.capture import SourceError, parse_source
 from edge_agent.config import CAMERA_KEY_ENV, EdgeSettings, camera_key
 from edge_agent.model_check import ModelRefusedError, check_model_privacy
@@ -35,15 +37,18 @@ from shared.detectors import (
     DetectorUnavailableError,
     available_detectors,
 )
+from shared.log_safety import configure_logging
 from shared.model_dir import ModelDirError, load_card
 from shared.onnx_runner import ModelLoadError, ModelSignatureError, ProviderError
+from shared.roi_message import MIN_KEY_BYTES
+from shared.secrets_check import WeakSecretError, check_secret
 
 __all__ = ["load_edge_settings", "main"]
 
 log = logging.getLogger("edge_agent")
 
-EXIT_OK, EXIT_SOURCE_FAILED, EXIT_CONFIG, EXIT_SOURCE = 0, 1, 2, 3
-EXIT_MODEL, EXIT_DETECTOR, EXIT_SECRET, EXIT_METRICS = 4, 5, 6, 7
+EXIT_OK, EXIT_CONFIG, EXIT_SOURCE = 0, 2, 3
+EXIT_MODEL, EXIT_DETECTOR, EXIT_SECRET, EXIT_METRICS, EXIT_SOURCE_INCOMPLETE = 4, 5, 6, 7, 8
 
 
 def load_edge_settings(
@@ -69,6 +74,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         source["url"] = args.source
     if args.realtime is not None:
         source["realtime"] = args.realtime
+    if args.exit_on_source_failure:
+        source["exit_on_failure"] = True
     if source:
         out["source"] = source
     outputs: dict[str, Any] = {}
@@ -84,6 +91,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["outputs"] = outputs
     if args.model is not None:
         out["model"] = {"dir": args.model}
+    if args.allow_public_decoder:
+        out["privacy"] = {"allow_public_decoder": True}
     if args.detector is not None:
         out["detector"] = {"kind": args.detector}
     if args.message_format is not None:
@@ -118,6 +127,11 @@ def _parser() -> argparse.ArgumentParser:
         "--lossy", help="lossy H.264 (message in SEI) to an rtsp:// URL or .mp4/.ts/.mkv file"
     )
     run.add_argument("--model", help="model directory (ue.onnx, card.json)")
+    run.add_argument(
+        "--allow-public-decoder",
+        action="store_true",
+        help="run a model whose decoder is public (the shipped demo model): no privacy",
+    )
     run.add_argument("--detector", help=f"detector plug-in ({', '.join(available_detectors())})")
     run.add_argument("--message-format", choices=["v1", "paper"])
     run.add_argument("--camera-id")
@@ -129,6 +143,12 @@ def _parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="read a file at its frame rate (default: as fast as possible)",
+    )
+    run.add_argument(
+        "--exit-on-source-failure",
+        action="store_true",
+        help="a live source that has not opened within source.open_timeout_s ends the run "
+        "(exit 3) instead of being retried for ever",
     )
     check = commands.add_parser("validate-config", help="check a settings file and exit")
     check.add_argument("config", type=Path)
@@ -156,13 +176,13 @@ def _validate(path: Path) -> int:
         problems.append("source.url: no source configured")
     try:
         card = load_card(settings.model.dir)
-        check_model_privacy(card.raw, settings.privacy, str(settings.model.dir / "card.json"))
+        check_model_privacy(card.raw, settings.privacy, settings.model.dir)
     except (ModelDirError, ModelRefusedError) as exc:
         problems.append(f"model.dir: {exc}")
     if settings.seal.message_format == "v1":
         try:
-            camera_key()
-        except SecretNotFoundError as exc:
+            check_secret("camera-key", camera_key(), MIN_KEY_BYTES)
+        except (SecretNotFoundError, WeakSecretError) as exc:
             problems.append(f"secret camera-key: {exc}")
     if problems:
         print(f"{path}: invalid", file=sys.stderr)
@@ -179,11 +199,7 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level, stream=sys.stderr)  # one escaped line per record
     failures: list[tuple[tuple[type[BaseException], ...], int, str]] = [
         ((SourceError,), EXIT_SOURCE, "source"),
         (
@@ -196,7 +212,7 @@ def _run(args: argparse.Namespace) -> int:
             EXIT_DETECTOR,
             "detector",
         ),
-        ((SecretNotFoundError, KeyTooShortError), EXIT_SECRET, "camera key"),
+        ((SecretNotFoundError, WeakSecretError), EXIT_SECRET, "camera key"),
     ]
     try:
         agent = build_agent(settings)
@@ -206,7 +222,9 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"error ({what}): {exc}", file=sys.stderr)
                 if code == EXIT_SECRET:
                     print(
-                        f"  set {CAMERA_KEY_ENV} (>= 16 bytes) or use --message-format paper",
+                        f"  set {CAMERA_KEY_ENV} to a random key of >= {MIN_KEY_BYTES} bytes "
+                        "(python3 -c 'import secrets; print(secrets.token_hex(32))') "
+                        "or use --message-format paper",
                         file=sys.stderr,
                     )
                 return code
@@ -223,7 +241,7 @@ def _run(args: argparse.Namespace) -> int:
     print(json.dumps(summary, indent=2, sort_keys=True))
     if result.error is not None:
         print(f"error (source): {result.error}", file=sys.stderr)
-        return EXIT_SOURCE_FAILED if result.frames_processed else EXIT_SOURCE
+        return EXIT_SOURCE_INCOMPLETE if result.frames_processed else EXIT_SOURCE
     return EXIT_OK
 
 

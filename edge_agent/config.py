@@ -67,6 +67,9 @@ class SourceSettings(StrictModel):
     read_timeout_s: PositiveFloat = 10.0
     reconnect_initial_s: PositiveFloat = 0.5
     reconnect_max_s: PositiveFloat = 30.0
+    #: A live source that has not delivered a frame ``open_timeout_s`` after the start ends
+    #: the run (exit 3) instead of being retried for ever (``--exit-on-source-failure``).
+    exit_on_failure: bool = False
 
     @model_validator(mode="after")
     def _check_backoff(self) -> SourceSettings:
@@ -125,6 +128,9 @@ class PrivacySettings(StrictModel):
 
     max_x_a_auc: Annotated[float, Field(ge=0.5, le=1.0)] = 0.75
     max_a_a_noise_auc: Annotated[float, Field(ge=0.5, le=1.0)] = 0.9
+    #: Run a model whose decoder is public (card ``decoder_published: true``, or ``ud.onnx`` in
+    #: the model directory): only for a demo, since anyone can then reverse the clips.
+    allow_public_decoder: bool = False
 
 
 class SealSettings(StrictModel):

@@ -20,6 +20,7 @@ from typing import Literal
 import av
 import numpy as np
 
+from shared.private_files import create_private_file
 from shared.sei import payloads_from_frame
 
 __all__ = [
@@ -28,8 +29,11 @@ __all__ = [
     "VideoDecodeError",
     "VideoFrame",
     "VideoInfo",
+    "expected_frames",
+    "missing_frames",
     "probe",
     "read_frames",
+    "stream_info",
 ]
 
 log = logging.getLogger(__name__)
@@ -89,6 +93,26 @@ def _open(path: str | Path) -> av.container.InputContainer:
     return container
 
 
+def stream_info(container: av.container.InputContainer) -> VideoInfo:
+    """What an open container says of its first video stream (it must have one)."""
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+    if stream.duration is not None and stream.time_base is not None:
+        duration: float | None = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / 1_000_000
+    else:
+        duration = None
+    return VideoInfo(
+        width=stream.codec_context.width,
+        height=stream.codec_context.height,
+        fps=Fraction(rate),
+        frames=stream.frames or None,
+        codec=stream.codec_context.name,
+        duration=duration,
+    )
+
+
 def probe(path: str | Path) -> VideoInfo:
     """Return size, frame rate, frame count (when known) and codec of the first video stream.
 
@@ -96,22 +120,25 @@ def probe(path: str | Path) -> VideoInfo:
         VideoDecodeError: missing file, not a video, or no video stream.
     """
     with _open(path) as container:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
-        if stream.duration is not None and stream.time_base is not None:
-            duration: float | None = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / 1_000_000
-        else:
-            duration = None
-        return VideoInfo(
-            width=stream.codec_context.width,
-            height=stream.codec_context.height,
-            fps=Fraction(rate),
-            frames=stream.frames or None,
-            codec=stream.codec_context.name,
-            duration=duration,
-        )
+        return stream_info(container)
+
+
+def expected_frames(info: VideoInfo) -> int | None:
+    """How many frames the container declares (frame count, else duration x rate)."""
+    if info.frames:
+        return info.frames
+    if info.duration and info.fps:
+        return round(info.duration * float(info.fps))
+    return None
+
+
+def missing_frames(info: VideoInfo, decoded: int) -> int:
+    """How many of the frames the container declares were not decoded (0: none, or it declares
+    nothing). One frame of slack: a duration rounded up declares a frame too many."""
+    expected = expected_frames(info)
+    if expected is None or decoded >= expected - 1:
+        return 0
+    return expected - decoded
 
 
 def read_frames(path: str | Path) -> Iterator[VideoFrame]:
@@ -142,6 +169,8 @@ class LosslessWriter:
     """Encode RGB frames losslessly into a file (FFV1/MKV or libx264rgb qp 0).
 
     Use as a context manager; :meth:`close` flushes the encoder and finishes the file.
+    ``file_mode``: create the file with this mode (``0o600``: only its owner reads it) instead
+    of the umask's; an existing file keeps its mode.
 
     Raises:
         ValueError: unknown codec, bad size or frame rate.
@@ -159,6 +188,7 @@ class LosslessWriter:
         *,
         codec_options: dict[str, str] | None = None,
         container_options: dict[str, str] | None = None,
+        file_mode: int | None = None,
     ) -> None:
         if codec not in LOSSLESS_CODECS:
             raise ValueError(
@@ -180,6 +210,8 @@ class LosslessWriter:
             if "qp" in codec_options and codec == "libx264rgb" and codec_options["qp"] != "0":
                 raise ValueError("libx264rgb is lossless only with qp 0")
             options.update(codec_options)
+        if file_mode is not None and isinstance(self.path, Path):
+            create_private_file(self.path, file_mode)  # FFmpeg keeps an existing file's mode
         self._container = av.open(
             str(self.path), mode="w", format=container_format, options=container_options or {}
         )

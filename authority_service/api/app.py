@@ -13,17 +13,21 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from authority_service.api.errors import install_error_handlers
+from authority_service.api.deps import client_address
+from authority_service.api.errors import Attempt, install_error_handlers, refusal_response
 from authority_service.api.routes import audit, auth, frames, health, reconstructions, users
-from authority_service.api.schemas import ErrorOut
+from authority_service.api.schemas import ErrorOut, apply_password_rule
+from authority_service.api.uploads import check_declared_length, limited_receive
 from authority_service.config import AuthoritySecrets, AuthoritySettings
 from authority_service.errors import UploadTooLargeError
-from authority_service.metrics import Metrics
+from authority_service.metrics import Metrics, method_label
 from authority_service.service import Services, build_services
 
 __all__ = ["API_DESCRIPTION", "create_app"]
@@ -54,9 +58,11 @@ authorised investigators, and keeps a tamper-evident record of every attempt.
   `justification`. Clips are lossless recordings whose frames carry the ROI message in their
   least significant bits (the edge's evidence output: FFV1/MKV or H.264 RGB qp 0), or the
   edge's lossy public stream, whose messages travel in H.264 SEI units: those cannot be
-  authenticated (the tag binds the lossless pixels), so such a clip is refused when
-  `messages.require_authentication` is set, and otherwise reversed approximately with every
-  frame reported unverified (`message_source: "sei"`). The result is written losslessly:
+  authenticated (the tag binds the lossless pixels). A message that cannot be verified (SEI,
+  paper format, a camera without a key) is refused (`unauthenticated_message`) unless
+  `messages.require_authentication` is `false` (it is `true` by default); then it is reversed
+  and reported unverified (`unverified_frames`, `X-Uunet-Verified: false`, the audit record;
+  from SEI approximately, `message_source: "sei"`). The result is written losslessly:
   **H.264 RGB qp 0 (libx264rgb) in MP4** by default (`video/mp4`), or **FFV1 (RGB) in
   Matroska** (`video/x-matroska`) when `jobs.result_codec` is `ffv1` or the frame size is
   odd.
@@ -74,7 +80,16 @@ def _package_version() -> str:
 
 
 class SmallBodyLimit:
-    """Refuse bodies over ``limit`` bytes on every route but the upload routes (413)."""
+    """Refuse bodies over ``limit`` bytes on every route but the upload routes: 413, audited.
+
+    The body is read here, before the route: a declared ``Content-Length`` over the limit is
+    refused unread, and a chunked body is counted as it arrives (the same checks as the upload
+    routes, :mod:`.uploads`). FastAPI would turn an error raised while it parses a body into a
+    400, and parses it before any dependency has started the route's audited attempt, so the
+    refusal is recorded here (action ``oversized_request``, the bearer's claimed user
+    ``unverified:<name>`` or ``anonymous``). A body within the limit (64 KiB) is passed on
+    as one message.
+    """
 
     def __init__(self, app: ASGIApp, limit: int = SMALL_BODY_LIMIT) -> None:
         self.app = app
@@ -85,32 +100,51 @@ class SmallBodyLimit:
         if scope["type"] != "http" or scope["path"].endswith(UPLOAD_PATHS):
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                response = JSONResponse(
-                    {
-                        "error": "upload_too_large",
-                        "detail": f"request bodies on this route are limited to {self.limit} bytes",
-                    },
-                    status_code=413,
-                )
-                await response(scope, receive, send)
-                return
-        received = 0
+        request = Request(scope, receive)
+        try:
+            check_declared_length(request, self.limit)
+            body = await Request(scope, limited_receive(receive, self.limit)).body()
+        except UploadTooLargeError:
+            response = self._refuse(request)
+            await response(scope, receive, send)
+            return
+        except ClientDisconnect:
+            return
+        delivered = False
 
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.limit:
-                raise UploadTooLargeError(f"request body over {self.limit} bytes")
-            return message
+        async def replay() -> Message:
+            nonlocal delivered
+            if delivered:
+                return await receive()  # nothing more to read: wait for the disconnect
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, limited, send)
+        await self.app(scope, replay, send)
+
+    def _refuse(self, request: Request) -> JSONResponse:
+        services: Services = request.app.state.services
+        actor = "anonymous"
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token and services.tokens is not None:
+            claimed = services.tokens.unverified_subject(token.strip())
+            if claimed:
+                actor = f"unverified:{claimed}"
+        request.state.attempt = Attempt(
+            action="oversized_request", client=client_address(request), actor=actor
+        )
+        return refusal_response(
+            request,
+            413,
+            UploadTooLargeError.code,
+            f"the body of {request.method} {request.url.path} is over this route's limit of "
+            f"{self.limit} bytes",
+            limit_bytes=self.limit,
+        )
 
 
 class RequestMetrics:
-    """Count requests and their latency by route template (never by raw path)."""
+    """Count requests and their latency by route template (never by raw path) and method
+    (a made-up one counts as ``other``): a bounded label set whatever clients send."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -133,7 +167,8 @@ class RequestMetrics:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(template, scope["method"], str(status[0])).inc()
+            method = method_label(scope["method"])
+            self.metrics.requests.labels(template, method, str(status[0])).inc()
             self.metrics.request_seconds.labels(template).observe(time.perf_counter() - started)
 
 
@@ -180,6 +215,14 @@ def create_app(
     app.state.services = services
     for module in (auth, users, reconstructions, frames, audit, health):
         app.include_router(module.router)
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:  # built once, with the running password rule
+            apply_password_rule(generate_openapi(), services.passwords.min_length)
+        return app.openapi_schema or generate_openapi()
+
+    app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app)
     app.add_middleware(SmallBodyLimit)
     app.add_middleware(RequestMetrics, metrics=services.metrics)

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from authority_service.api.errors import Attempt
-from authority_service.errors import AuthenticationError, PermissionDeniedError
+from authority_service.api.errors import STATUS_BY_CODE, Attempt
+from authority_service.errors import AuthenticationError, AuthorityError, PermissionDeniedError
+from authority_service.refusals import RefusalKey
 from authority_service.service import Services
 from authority_service.users import Role, User
 
@@ -17,6 +18,7 @@ __all__ = [
     "ServicesDep",
     "authorize",
     "client_address",
+    "count_unauthenticated_refusal",
     "current_attempt",
 ]
 
@@ -39,6 +41,27 @@ def client_address(request: Request) -> str:
 def current_attempt(request: Request) -> Attempt:
     """The attempt the route's :func:`authorize` dependency started."""
     return request.state.attempt
+
+
+def count_unauthenticated_refusal(
+    services: Services, attempt: Attempt, exc: AuthorityError
+) -> None:
+    """Count the refusal ``exc`` of a caller who is not signed in (no or a bad token, a failed
+    or rate-limited login) in its window (:mod:`authority_service.refusals`).
+
+    The first of a window is left to the error handlers, which record it before the response as
+    always; the next ones are only counted (the attempt is marked recorded), their count written
+    as one record when the window closes.
+    """
+    entry = attempt.entry(
+        "refused", f"{STATUS_BY_CODE.get(exc.code, 400)} {exc.code}: {exc.detail}"
+    )
+    if services.refusals.absorb(
+        RefusalKey(attempt.client or "unknown", attempt.action, exc.code), entry
+    ):
+        attempt.recorded = True
+        if attempt.reversal_kind is not None:
+            services.metrics.reversals.labels(attempt.reversal_kind, "refused").inc()
 
 
 def authorize(
@@ -71,14 +94,17 @@ def authorize(
         )
         request.state.attempt = attempt
         if not token:
-            raise AuthenticationError(f"a bearer token is required: log in at {TOKEN_URL}")
+            missing = AuthenticationError(f"a bearer token is required: log in at {TOKEN_URL}")
+            count_unauthenticated_refusal(services, attempt, missing)
+            raise missing
         assert services.tokens is not None
         try:
             user = services.tokens.authenticate(token, services.users)
-        except AuthenticationError:
+        except AuthenticationError as exc:
             claimed = services.tokens.unverified_subject(token)
             if claimed:
                 attempt.actor = f"unverified:{claimed}"
+            count_unauthenticated_refusal(services, attempt, exc)
             raise
         attempt.actor, attempt.role = user.name, user.role.value
         if roles is not None and user.role not in roles:

@@ -22,7 +22,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from authority_service.audit import AuditEntry
 from authority_service.errors import AuthorityError
 
-__all__ = ["STATUS_BY_CODE", "Attempt", "error_response", "install_error_handlers"]
+__all__ = [
+    "STATUS_BY_CODE",
+    "Attempt",
+    "error_response",
+    "install_error_handlers",
+    "refusal_response",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +40,12 @@ STATUS_BY_CODE: dict[str, int] = {
     "token_expired": 401,
     "token_revoked": 401,
     "permission_denied": 403,
+    "self_role_change": 403,
     "not_found": 404,
     "method_not_allowed": 405,
     "conflict": 409,
     "user_exists": 409,
+    "last_admin": 409,
     "job_not_finished": 409,
     "job_expired": 410,
     "upload_too_large": 413,
@@ -45,6 +53,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unsupported_image": 415,
     "invalid_request": 422,
     "corrupt_video": 422,
+    "unsupported_frame_size": 422,
     "no_message": 422,
     "malformed_message": 422,
     "forged_message": 422,
@@ -119,7 +128,7 @@ def _audit_refusal(request: Request, status: int, code: str, detail: str) -> JSO
     return None
 
 
-def _respond(
+def refusal_response(
     request: Request,
     status: int,
     code: str,
@@ -127,6 +136,8 @@ def _respond(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
+    """The JSON error response, once the request's attempt (if any) is audited as refused;
+    a 503 when that audit record cannot be written."""
     failed = _audit_refusal(request, status, code, detail)
     if failed is not None:
         return failed
@@ -142,7 +153,7 @@ async def _authority_error(request: Request, exc: Exception) -> JSONResponse:
     retry = exc.extra.get("retry_after_s")
     if retry is not None:
         headers["Retry-After"] = str(retry)
-    return _respond(request, status, exc.code, exc.detail, headers, **exc.extra)
+    return refusal_response(request, status, exc.code, exc.detail, headers, **exc.extra)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -152,18 +163,19 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         where = ".".join(str(p) for p in error.get("loc", ()))
         problems.append({"field": where, "problem": str(error.get("msg", ""))})
     detail = "; ".join(f"{p['field']}: {p['problem']}" for p in problems) or "invalid request"
-    return _respond(request, 422, "invalid_request", detail, errors=problems)
+    return refusal_response(request, 422, "invalid_request", detail, errors=problems)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _CODE_BY_STATUS.get(exc.status_code, f"http_{exc.status_code}")
-    return _respond(request, exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    return refusal_response(request, exc.status_code, code, str(exc.detail), headers)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _respond(
+    return refusal_response(
         request, 500, "internal_error", f"the service failed: {type(exc).__name__}; see its log"
     )
 

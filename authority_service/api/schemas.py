@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,12 +23,18 @@ __all__ = [
     "UserCreate",
     "UserOut",
     "UserUpdate",
+    "apply_password_rule",
 ]
 
 CASE_ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"
 CASE_ID_MAX = 128
 JUSTIFICATION_MIN = 10
 JUSTIFICATION_MAX = 2000
+PASSWORD_MAX = 1024
+_PASSWORD_DESCRIPTION = (
+    "At least `auth.min_password_length` characters (this schema's `minLength` is the "
+    "running service's setting), at most 1024."
+)
 
 
 class ErrorOut(BaseModel):
@@ -70,7 +76,8 @@ class UserCreate(BaseModel):
 
     name: str = Field(pattern=USER_NAME_PATTERN)
     role: Role
-    password: str = Field(min_length=1, max_length=1024)
+    #: Its minimum is the service's (:func:`apply_password_rule`), checked by its password policy.
+    password: str = Field(max_length=PASSWORD_MAX, description=_PASSWORD_DESCRIPTION)
 
 
 class UserUpdate(BaseModel):
@@ -79,8 +86,26 @@ class UserUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Role | None = None
-    password: str | None = Field(None, min_length=1, max_length=1024)
+    password: str | None = Field(None, max_length=PASSWORD_MAX, description=_PASSWORD_DESCRIPTION)
     disabled: bool | None = None
+
+
+def apply_password_rule(openapi: dict[str, Any], min_length: int) -> None:
+    """Write the service's minimum password length (``auth.min_password_length``, the one
+    :class:`~authority_service.users.PasswordPolicy` enforces) into an OpenAPI document's
+    ``UserCreate`` and ``UserUpdate`` schemas, in place: the schema promises what the service
+    accepts. The request models leave the minimum to the policy, which refuses a shorter password
+    with ``invalid_request`` naming ``password``.
+
+    Raises:
+        KeyError: the document has no such schemas (they are renamed or gone).
+    """
+    schemas = openapi["components"]["schemas"]
+    for name in ("UserCreate", "UserUpdate"):
+        prop = schemas[name]["properties"]["password"]
+        for variant in prop.get("anyOf", [prop]):
+            if variant.get("type") == "string":
+                variant["minLength"] = min_length
 
 
 class ClipReportOut(BaseModel):
@@ -93,7 +118,8 @@ class ClipReportOut(BaseModel):
     faces: int
     verified_frames: int = Field(description="v1 messages whose tag was checked with the key.")
     unverified_frames: int = Field(
-        description="Paper-format, a camera without a known key, or read from SEI (lossy)."
+        description="Paper-format, a camera without a known key, or read from SEI (lossy); "
+        "non-zero only when `messages.require_authentication` is false."
     )
     message_source: str = Field(
         "",

@@ -4,6 +4,8 @@ FastAPI parses ``File``/``Form`` parameters before any dependency runs, so an an
 could make the service spool a large body to disk before being told 401. Reversal routes
 therefore read their body here, once the bearer and role are checked: the declared
 ``Content-Length`` is checked first, then every received byte counts against the limit.
+The same two checks (:func:`check_declared_length`, :func:`limited_receive`) enforce the small
+limit of every other route (``authority_service.api.app.SmallBodyLimit``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from authority_service.errors import AuthorityError, InvalidRequestError, Upload
 __all__ = [
     "MalformedRequestError",
     "MultipartUpload",
+    "check_declared_length",
+    "limited_receive",
     "multipart_schema",
     "read_all",
     "read_multipart",
@@ -55,10 +59,23 @@ def _too_large(limit: int) -> UploadTooLargeError:
     )
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
+def check_declared_length(request: Request, limit: int) -> None:
+    """Refuse a body whose ``Content-Length`` is over ``limit`` before reading any of it.
+
+    Raises:
+        UploadTooLargeError: it is (``limit_bytes`` named).
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+
+
+def limited_receive(receive: Receive, limit: int) -> Receive:
+    """``receive`` that counts every body byte (a chunked body declares no length) and raises
+    :class:`UploadTooLargeError` once more than ``limit`` have come."""
     received = 0
 
-    async def limited_receive() -> Message:
+    async def counting_receive() -> Message:
         nonlocal received
         message = await receive()
         if message["type"] == "http.request":
@@ -67,7 +84,7 @@ def _limited(receive: Receive, limit: int) -> Receive:
                 raise _too_large(limit)
         return message
 
-    return limited_receive
+    return counting_receive
 
 
 async def read_multipart(
@@ -87,10 +104,8 @@ async def read_multipart(
         MalformedRequestError: not parseable multipart (or the client went away).
         InvalidRequestError: the file or a text field is missing or empty (``field`` named).
     """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    limited = Request(request.scope, _limited(request.receive, limit))
+    check_declared_length(request, limit)
+    limited = Request(request.scope, limited_receive(request.receive, limit))
     try:
         form = await limited.form(
             max_files=1, max_fields=len(text_fields) + 4, max_part_size=_TEXT_FIELD_BYTES

@@ -7,6 +7,8 @@ is always a playable file; on SIGTERM the current segment is finished the same w
 ``max_segments`` the oldest finished segments beyond that number are deleted.
 
 FFV1 (``.mkv``) and libx264rgb ``qp 0`` both keep every pixel, so the LSB message survives.
+Segments are created mode 0640 in a 0750 directory (never world-readable, whatever the umask):
+the owner and its group (the authority's, when it reads them on the same host) only.
 Frame timestamps follow the capture index, so frames dropped upstream leave gaps in time.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from edge_agent.outputs.base import FrameSink, SinkError, StreamFormat
 from edge_agent.pipeline import SealedFrame
+from shared.private_files import GROUP_DIR_MODE, GROUP_FILE_MODE, private_dir
 from shared.video_io import LosslessCodec, LosslessWriter
 
 __all__ = ["FILE_SUFFIXES", "EvidenceRecorder"]
@@ -64,7 +67,7 @@ class EvidenceRecorder(FrameSink):
         self._fmt = fmt
         target_dir = self.path.parent if self.single_file else self.path
         try:
-            target_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(target_dir, GROUP_DIR_MODE)
         except OSError as exc:
             raise SinkError(f"cannot create evidence directory {target_dir}: {exc}") from exc
 
@@ -91,6 +94,7 @@ class EvidenceRecorder(FrameSink):
                 self._fmt.fps,
                 codec=self.codec,
                 container_format=container,
+                file_mode=GROUP_FILE_MODE,
             )
         except (OSError, ValueError) as exc:
             raise SinkError(f"cannot start evidence file {final}: {exc}") from exc

@@ -52,6 +52,9 @@ def settings_for(tmp: Path, models_dir: Path, **overrides: Any) -> AuthoritySett
             "login_failures_per_user_per_minute": 1000,
         },
         "jobs": {"workers": 1, "sweep_interval_s": 3600},
+        # One record per refusal, so a test can read the last one; tests of the aggregation of
+        # unauthenticated refusals (test_refusals.py) set a window.
+        "audit": {"refusal_window_s": 0},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(values.get(key), dict):
@@ -117,6 +120,10 @@ class LiveServer:
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+
+    def client_from(self, address: str) -> httpx.Client:
+        """A client connecting from ``address`` (another loopback address: another client)."""
+        return self.client(transport=httpx.HTTPTransport(local_address=address))
 
     def token(self, user: str) -> str:
         if user not in self.tokens:
@@ -192,3 +199,12 @@ def wait_for_job(client: httpx.Client, job_id: str, headers: dict, timeout: floa
 
 def reason(case_id: str = "CASE-2024-0042") -> dict[str, str]:
     return {"case_id": case_id, "justification": "Assault on platform 3 at 22:10; suspect ID."}
+
+
+def assert_no_internals(body: dict) -> None:
+    """An error body keeps its code and a sentence, and shows nothing of the server's insides:
+    no file path, no errno, no PyJWT or FFmpeg wording."""
+    text = " ".join(str(value) for value in body.values())
+    assert body.get("error") and body.get("detail"), body
+    for leak in ("/", "Errno", "Signature verification", "segments", "Invalid data found"):
+        assert leak not in text, (leak, body)

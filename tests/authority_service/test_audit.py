@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import itertools
+import json
+import logging
 import sqlite3
 import threading
+from collections.abc import Callable
 
 import pytest
 
-from authority_service.audit import GENESIS_HASH, AuditEntry, AuditLog, record_hash
+from authority_service.audit import (
+    GENESIS_HASH,
+    AuditEntry,
+    AuditLog,
+    parse_head,
+    read_heads,
+    record_hash,
+)
 from authority_service.db import Database
 
 
@@ -81,14 +91,16 @@ def test_verify_detects_an_edit_with_recomputed_hash_downstream(log):
         "UPDATE audit_log SET outcome = ?, hash = ? WHERE seq = 3", ("granted", record_hash(row))
     )
     problems = log.verify().problems
-    assert [p.seq for p in problems] == [4] and "prev_hash" in problems[0].problem
+    assert [p.seq for p in problems] == [4, 3] and "prev_hash" in problems[0].problem
+    assert "journaled" in problems[1].problem  # the journal holds record 3's original hash
 
 
 def test_verify_detects_a_deleted_middle_record(log):
     _raw(log).execute("DELETE FROM audit_log WHERE seq = 2")
     problems = log.verify().problems
-    assert {p.seq for p in problems} == {3}
+    assert {p.seq for p in problems} == {2, 3}
     assert any("gap" in p.problem for p in problems)
+    assert any("journaled" in p.problem and "missing" in p.problem for p in problems)
 
 
 def test_verify_detects_a_truncated_tail_through_the_anchor(log):
@@ -118,3 +130,115 @@ def test_concurrent_appends_from_threads_and_processes_keep_one_chain(log, tmp_p
         thread.join()
     report = log.verify()
     assert report.valid and report.records == 65 and report.anchor_seq == 65
+
+
+def rechain(conn: sqlite3.Connection, first_seq: int) -> None:
+    """What a careful attacker does after an edit: recompute every hash from ``first_seq`` on."""
+    conn.row_factory = sqlite3.Row
+    rows = [dict(r) for r in conn.execute("SELECT * FROM audit_log ORDER BY seq")]
+    prev = GENESIS_HASH
+    for row in rows:
+        if row["seq"] >= first_seq:
+            row["prev_hash"] = prev
+            row["hash"] = record_hash(row)
+            conn.execute(
+                "UPDATE audit_log SET outcome = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                (row["outcome"], row["prev_hash"], row["hash"], row["seq"]),
+            )
+        prev = row["hash"]
+
+
+def _delete_last(conn: sqlite3.Connection) -> None:
+    conn.execute("DELETE FROM audit_log WHERE seq = 5")
+
+
+def _edit_and_rechain(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE audit_log SET outcome = 'granted' WHERE seq = 3")  # was refused
+    rechain(conn, 3)
+
+
+def _truncate(conn: sqlite3.Connection) -> None:
+    conn.execute("DELETE FROM audit_log WHERE seq >= 3")
+
+
+def _append(log: AuditLog, n: int) -> None:
+    for i in range(n):
+        log.append(AuditEntry(actor=f"later-{i}", action="login", outcome="granted"))
+
+
+@pytest.mark.parametrize("later", [0, 1, 5])
+@pytest.mark.parametrize(
+    "tamper", [_delete_last, _edit_and_rechain, _truncate], ids=lambda f: f.__name__[1:]
+)
+def test_verify_detects_a_rewritten_tail_after_later_appends(
+    log, caplog, tamper: Callable[[sqlite3.Connection], None], later: int
+):
+    anchored = log.read_anchor()
+    tamper(_raw(log))
+    caplog.set_level(logging.ERROR, logger="authority_service.audit")
+    _append(log, later)  # the service goes on writing legitimate records
+    report = log.verify()
+    assert not report.valid
+    # The anchor did not follow the rewritten chain: it still names the original head...
+    assert log.read_anchor() == anchored and report.anchor_seq == 5
+    assert any(p.seq == 5 and "anchor" in p.problem for p in report.problems)
+    # ...and every append that could not move it said so.
+    assert len([r for r in caplog.records if "audit anchor kept at #5" in r.message]) == later
+
+
+def test_verify_detects_a_rewritten_tail_even_without_the_journal(log):
+    _edit_and_rechain(_raw(log))
+    log.journal_path.unlink()  # the attacker knows of the journal, not of the head file
+    _append(log, 5)
+    report = log.verify()
+    assert not report.valid and report.anchor_seq == 5
+    assert [p.problem for p in report.problems] == [
+        "anchored record's hash differs from the anchor"
+    ]
+
+
+def test_verify_detects_a_truncation_with_a_rewritten_head_file_through_the_journal(log):
+    _truncate(_raw(log))
+    head = log.records()[-1]
+    log.anchor_path.write_text(json.dumps({"seq": head.seq, "hash": head.hash}))
+    _append(log, 5)
+    report = log.verify()
+    assert not report.valid
+    assert "journaled" in report.problems[0].problem and report.problems[0].seq == 3
+    assert report.heads_checked == 5 + 5  # journaled: the 5 originals, the 5 later ones
+
+
+def test_verify_detects_a_full_rewrite_only_with_a_head_kept_off_the_host(log):
+    off_host = parse_head(f"{log.read_anchor()[0]}:{log.read_anchor()[1]}")
+    copy = log.anchor_path.with_name("copied-off-host.jsonl")
+    copy.write_text(log.journal_path.read_text())
+    # The attacker rewrites the database and both anchor files consistently.
+    _edit_and_rechain(_raw(log))
+    log.anchor_path.unlink()
+    log.journal_path.unlink()
+    _append(log, 1)  # no anchor files: the whole (rewritten, self-consistent) chain is anchored
+    assert log.verify().valid  # on the host alone the forgery is undetectable
+    report = log.verify(expected_heads=[off_host])
+    assert not report.valid and report.heads_checked == len(read_heads(log.journal_path)) + 1
+    assert report.problems[0].seq == 5 and "expected (kept off the host)" in (
+        report.problems[0].problem
+    )
+    from_copy = log.verify(expected_heads=read_heads(copy))
+    assert "3 of 5 heads expected" in from_copy.problems[0].problem  # records 3, 4 and 5
+
+
+def test_a_missing_head_file_with_a_journal_is_not_re_anchored(log, caplog):
+    log.anchor_path.unlink()
+    with caplog.at_level(logging.ERROR, logger="authority_service.audit"):
+        _append(log, 2)
+    assert log.read_anchor() is None and "is missing" in caplog.records[0].message
+    assert not log.verify().valid
+
+
+def test_anchor_files_hold_every_head(log):
+    assert log.read_journal() == [(r.seq, r.hash) for r in log.records()]
+    assert read_heads(log.anchor_path) == [log.read_anchor()]
+    with pytest.raises(ValueError, match="SEQ:HASH"):
+        parse_head("5-abc")
+    with pytest.raises(ValueError, match="not an audit head"):
+        parse_head("5:" + "g" * 64)

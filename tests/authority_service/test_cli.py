@@ -27,6 +27,7 @@ from tests.authority_service.conftest import (
     SYNTHETIC_BOXES,
 )
 from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
+from tests.authority_service.test_audit import rechain
 from tests.toy_models import TOY_MODEL_ID
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,6 +127,38 @@ def test_audit_verify_exit_codes_follow_the_chain(config, monkeypatch, capsys):
     assert "AUDIT CHAIN BROKEN" in out and "record 3: sequence gap" in out
 
 
+def test_audit_verify_checks_heads_kept_off_the_host(config, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("PW", "yet another passphrase")
+    for name in ("u1", "u2", "u3", "u4"):
+        assert cli(config, "user", "add", name, "--role", "auditor", "--password-env", "PW") == 0
+    data_dir = Path(yaml.safe_load(config.read_text())["data_dir"])
+    off_host = tmp_path / "off-host-journal.jsonl"
+    off_host.write_text((data_dir / "audit-head.journal.jsonl").read_text())
+    head = json.loads((data_dir / "audit-head.json").read_text())
+    expect = f"{head['seq']}:{head['hash']}"
+    assert cli(config, "audit", "verify", "--anchor", str(off_host), "--expect-head", expect) == 0
+    out = capsys.readouterr().out
+    assert "9 journaled or expected heads checked" in out and "audit chain valid" in out  # 4+4+1
+    # Whoever holds the host rewrites record 2 and, consistently, the chain and both files.
+    conn = sqlite3.connect(data_dir / "authority.sqlite3", isolation_level=None)
+    conn.execute("DROP TRIGGER audit_log_no_update")
+    conn.execute("UPDATE audit_log SET outcome = 'refused' WHERE seq = 2")
+    rechain(conn, 2)
+    conn.close()
+    for name in ("audit-head.json", "audit-head.journal.jsonl"):
+        (data_dir / name).unlink()
+    assert cli(config, "user", "disable", "u1") == 0  # re-anchors the rewritten chain
+    capsys.readouterr()
+    assert cli(config, "audit", "verify") == 0  # nothing on the host can tell
+    assert cli(config, "audit", "verify", "--expect-head", expect) == 1
+    out = capsys.readouterr().out
+    assert "AUDIT CHAIN BROKEN" in out and f"record {head['seq']}: 1 of 1 heads expected" in out
+    assert cli(config, "audit", "verify", "--anchor", str(off_host)) == 1
+    assert "3 of 4 heads expected" in capsys.readouterr().out  # records 2, 3 and 4 changed
+    assert cli(config, "audit", "verify", "--expect-head", "4-abc") == 2
+    assert "SEQ:HASH" in capsys.readouterr().err
+
+
 REASON = ("--case-id", "CASE-7", "--justification", "Local review requested by court order.")
 
 
@@ -165,7 +198,7 @@ def test_reconstruct_refuses_forged_clip_and_leaves_no_output(config, evidence_c
     assert _records(config)[-1]["outcome"] == "refused"
 
 
-def test_reconstruct_paper_format_needs_a_model(config, models_dir, tmp_path):
+def test_reconstruct_paper_format_needs_a_model(config, models_dir, tmp_path, monkeypatch):
     clip = deidentify_clip(
         synthetic_frames(2),
         lambda i, f: [SYNTHETIC_BOXES[0]],
@@ -177,6 +210,9 @@ def test_reconstruct_paper_format_needs_a_model(config, models_dir, tmp_path):
     )
     out = tmp_path / "restored.mp4"
     base = ("reconstruct", str(clip), "--out", str(out), *REASON)
+    assert cli(config, *base) == 1  # a paper message is unsigned: refused by default
+    assert "unauthenticated_message" in _records(config)[-1]["detail"]
+    monkeypatch.setenv("UUNET_AUTHORITY_MESSAGES__REQUIRE_AUTHENTICATION", "false")
     assert cli(config, *base) == 1  # no default model configured, the shipped one off
     assert "no_default_model" in _records(config)[-1]["detail"]
     assert cli(config, *base, "--model", str(models_dir / TOY_MODEL_ID)) == 0
@@ -195,3 +231,23 @@ def test_validate_config_and_serve_refuse_missing_or_weak_secret(config, monkeyp
     monkeypatch.delenv(camera_key_env_var(CAMERA_ID))
     assert cli(config, "validate-config") == 2
     assert "camera-key-cam-lobby-01" in capsys.readouterr().err
+
+
+def test_a_clip_name_with_a_newline_is_logged_on_one_line_by_a_real_process(config, tmp_path):
+    clip = tmp_path / "x\n2024-05-01 10:00:00,000 INFO forged: all clear.mkv"
+    clip.write_bytes(b"not a video")
+    out = tmp_path / "restored.mkv"
+    done = _cli(
+        config,
+        "reconstruct",
+        str(clip),
+        "--out",
+        str(out),
+        *REASON,
+        env={"UUNET_AUTHORITY_LOG_LEVEL": "INFO"},
+    )
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.splitlines()
+    granted = [line for line in lines if "reconstruct_clip_cli granted" in line]
+    assert len(granted) == 1 and "x\\n2024-05-01" in granted[0]
+    assert not any(line.startswith("2024-05-01") for line in lines), done.stderr

@@ -92,3 +92,19 @@ def test_load_secrets_reads_credentials_directory_and_camera_keys(tmp_path, clea
         "cam-2": b"platform-camera-key-9876543210zyx",
     }
     assert "lobby" not in repr(secrets)  # keys never show in logs or tracebacks
+
+
+def test_load_secrets_refuses_low_entropy_jwt_key_and_the_edge_demo_camera_key(
+    tmp_path, clean_env
+):
+    path = _config(tmp_path, f"data_dir: {tmp_path}\nmessages:\n  cameras: [cam-2]\n")
+    settings = load_authority_settings(path)
+    clean_env.setenv("UUNET_CAMERA_KEY_CAM_2", "platform-camera-key-9876543210zyx")
+    for weak in ("abcdefghabcdefghabcdefghabcdefgh", "01234567890123456789012345678901x"):
+        clean_env.setenv(JWT_SECRET_ENV_VAR, weak)
+        with pytest.raises(WeakSecretError, match=r"jwt-signing-key.*entropy"):
+            load_secrets(settings)
+    clean_env.setenv(JWT_SECRET_ENV_VAR, GOOD_JWT)
+    clean_env.setenv("UUNET_CAMERA_KEY_CAM_2", "demo-camera-key-change-me")
+    with pytest.raises(WeakSecretError, match=r"camera-key-cam-2.*placeholder"):
+        load_secrets(settings)

@@ -6,8 +6,19 @@ import cv2
 import numpy as np
 import pytest
 
-from authority_service.errors import CorruptVideoError, NotAVideoError, UnsupportedImageError
-from authority_service.media import decode_png, encode_png, expected_frames, inspect_clip
+from authority_service.errors import (
+    CorruptVideoError,
+    NotAVideoError,
+    UnsupportedFrameSizeError,
+    UnsupportedImageError,
+)
+from authority_service.media import (
+    MIN_FRAME_SIDE,
+    decode_png,
+    encode_png,
+    expected_frames,
+    inspect_clip,
+)
 from shared import stego
 from shared.video_io import LosslessWriter
 from tests.authority_service.edge_role import synthetic_frames
@@ -74,3 +85,18 @@ def test_decode_png_refuses_a_huge_declared_size_before_decoding():
     data[16:24] = (100_000).to_bytes(4, "big") * 2
     with pytest.raises(UnsupportedImageError, match="100000x100000"):
         decode_png(bytes(data))
+
+
+@pytest.mark.parametrize(("width", "height"), [(MIN_FRAME_SIDE - 1, 40), (40, 2)])
+def test_inspect_clip_and_decode_png_refuse_a_side_under_the_minimum(tmp_path, width, height):
+    path = tmp_path / "small.mkv"
+    frames = synthetic_frames(2, 40, 40)
+    with LosslessWriter(path, width, height, 10) as writer:
+        for frame in frames:
+            writer.write(frame[:height, :width].copy())
+    with pytest.raises(UnsupportedFrameSizeError, match=f"{width}x{height}") as info:
+        inspect_clip(path)
+    assert info.value.extra["min_side"] == MIN_FRAME_SIDE
+    with pytest.raises(UnsupportedFrameSizeError):
+        decode_png(encode_png(frames[0][:height, :width].copy()))
+    inspect_clip(_clip(tmp_path / "ok.mkv"))  # 64x48 is fine

@@ -150,7 +150,7 @@ def test_lsb_noise_that_does_not_announce_a_message_is_no_message(reconstructor)
     assert reconstructor.sources[0].open(VideoFrame(0, frame, None)) is None
 
 
-def test_unknown_camera_is_unverified_unless_authentication_required(models_dir, tmp_path):
+def test_unknown_camera_is_refused_by_default_and_unverified_when_allowed(models_dir, tmp_path):
     _, public = _sealed_frame(
         models_dir / TOY_MODEL_ID,
         [SYNTHETIC_BOXES[0]],
@@ -159,11 +159,11 @@ def test_unknown_camera_is_unverified_unless_authentication_required(models_dir,
         key=b"y" * 32,
     )
     registry = DecoderRegistry(models_dir, None, providers="cpu", threads=1)
-    lenient = Reconstructor(registry, LsbMessageSource({CAMERA_ID: CAMERA_KEY}))
-    assert lenient.reconstruct_image(public).verified is False
-    strict = Reconstructor(
-        registry, LsbMessageSource({CAMERA_ID: CAMERA_KEY}, require_authentication=True)
+    lenient = Reconstructor(
+        registry, LsbMessageSource({CAMERA_ID: CAMERA_KEY}, require_authentication=False)
     )
+    assert lenient.reconstruct_image(public).verified is False
+    strict = Reconstructor(registry, LsbMessageSource({CAMERA_ID: CAMERA_KEY}))  # the default
     with pytest.raises(UnauthenticatedMessageError, match="cam-other"):
         strict.reconstruct_image(public)
 
@@ -174,15 +174,14 @@ def test_paper_message_uses_default_decoder_and_refuses_without_one(models_dir, 
     public = original.copy()
     public[box.y : box.bottom, box.x : box.right] = 255 - crop(original, box)  # toy Ue at 64 px
     public, _ = seal_frame(public, [box], message_format="paper")
+    unsigned = LsbMessageSource({}, require_authentication=False)  # a paper message is unsigned
     with_default = Reconstructor(
-        DecoderRegistry(None, models_dir / TOY_MODEL_ID, providers="cpu"), LsbMessageSource({})
+        DecoderRegistry(None, models_dir / TOY_MODEL_ID, providers="cpu"), unsigned
     )
     result = with_default.reconstruct_image(public)
     assert result.model_id == TOY_MODEL_ID and not result.verified
     np.testing.assert_array_equal(crop(result.rgb, box), crop(original, box))
-    without = Reconstructor(
-        DecoderRegistry(models_dir, None, providers="cpu"), LsbMessageSource({})
-    )
+    without = Reconstructor(DecoderRegistry(models_dir, None, providers="cpu"), unsigned)
     with pytest.raises(ModelUnavailableError):
         without.reconstruct_image(public)
 
@@ -323,7 +322,8 @@ def edge_outputs(models_dir, tmp_path_factory):
             {
                 "camera": {"id": CAMERA_ID},
                 "source": {"url": str(SAMPLE)},
-                "model": {"dir": str(models_dir / TOY_MODEL_ID), "threads": 1},
+                # The edge package of the toy the authority holds (no ud.onnx on the camera).
+                "model": {"dir": str(write_toy_model_dir(out / "ue", decoder=False)), "threads": 1},
                 "metrics": {"enabled": False},
                 "max_frames": LOSSY_FRAMES,
                 "outputs": {
@@ -341,7 +341,7 @@ def _roi_psnrs(result: Path, public: Path, originals) -> tuple[list[float], list
     """PSNR of each ROI the public clip's messages list: (reconstructed, public) vs original."""
     reconstructed, hidden = [], []
     for pub, rec in zip(read_frames(public), read_frames(result), strict=True):
-        opened = ClipMessages(message_sources({})).open(pub)
+        opened = ClipMessages(message_sources({}, require_authentication=False)).open(pub)
         original = originals[opened.message.frame_index]
         for box in opened.message.boxes:
             reconstructed.append(psnr(crop(rec.rgb, box), crop(original, box)))
@@ -353,7 +353,9 @@ def _roi_psnrs(result: Path, public: Path, originals) -> tuple[list[float], list
 def test_lossy_stream_is_reversed_from_sei_as_unverified(models_dir, edge_outputs, tmp_path):
     public, evidence, originals = edge_outputs
     registry = DecoderRegistry(models_dir, None, providers="cpu", threads=1)
-    reconstructor = Reconstructor(registry, message_sources({CAMERA_ID: CAMERA_KEY}))
+    reconstructor = Reconstructor(
+        registry, message_sources({CAMERA_ID: CAMERA_KEY}, require_authentication=False)
+    )
     report = reconstructor.reconstruct_clip(public, tmp_path / "from_sei.mkv")
     assert report.message_source == "sei" and report.frames == LOSSY_FRAMES
     assert report.frames_with_message == LOSSY_FRAMES and report.faces >= 3 * LOSSY_FRAMES
@@ -376,9 +378,7 @@ def test_lossy_stream_is_refused_when_authentication_is_required(
 ):
     public, _, _ = edge_outputs
     registry = DecoderRegistry(models_dir, None, providers="cpu", threads=1)
-    strict = Reconstructor(
-        registry, message_sources({CAMERA_ID: CAMERA_KEY}, require_authentication=True)
-    )
+    strict = Reconstructor(registry, message_sources({CAMERA_ID: CAMERA_KEY}))  # the default
     with pytest.raises(UnauthenticatedMessageError, match="lossless evidence") as info:
         strict.reconstruct_clip(public, tmp_path / "refused.mkv")
     assert info.value.extra["frame"] == 0 and not (tmp_path / "refused.mkv").exists()
@@ -390,7 +390,7 @@ def _sei(text: str | bytes) -> bytes:
 
 def test_sei_source_reads_one_message_and_refuses_malformed_ones():
     frame = np.zeros((48, 64, 3), np.uint8)
-    source = SeiMessageSource()
+    source = SeiMessageSource(require_authentication=False)
     assert source.open(VideoFrame(0, frame, None)) is None
     opened = source.open(VideoFrame(3, frame, None, (_sei("1,2,3,10,10,"),)))
     assert opened.message.boxes == (Box(2, 3, 10, 10),) and not opened.verified
@@ -409,12 +409,12 @@ def test_clip_messages_prefers_lsb_and_keeps_the_first_carrier():
     plain = synthetic_frames(1)[0]
     sealed = seal_frame(plain.copy(), [SYNTHETIC_BOXES[0]], message_format="paper")[0]
     sei = (_sei("0,"),)
-    both = ClipMessages(message_sources({}))
+    both = ClipMessages(message_sources({}, require_authentication=False))
     assert both.open(VideoFrame(0, plain, None)) is None and both.chosen is None
     assert both.open(VideoFrame(1, sealed, None, sei)).message.boxes == (SYNTHETIC_BOXES[0],)
     assert both.chosen.name == "lsb"
     assert both.open(VideoFrame(2, plain, None, sei)) is None  # SEI ignored in an LSB clip
-    lossy = ClipMessages(message_sources({}))
+    lossy = ClipMessages(message_sources({}, require_authentication=False))
     assert lossy.open(VideoFrame(0, plain, None, sei)).message.boxes == ()
     assert lossy.chosen.name == "sei"
     assert lossy.open(VideoFrame(1, sealed, None)) is None  # LSB ignored in an SEI clip

@@ -89,11 +89,51 @@ def test_rate_limiter_per_client_then_recovers_after_period():
     limiter.check("10.0.0.1", "ivy", now=161.0)  # the window moved on
 
 
-def test_rate_limiter_counts_failures_per_user_across_clients():
-    limiter = LoginRateLimiter(per_client=100, failures_per_user=2, period_s=60)
-    for client in ("a", "b"):
-        limiter.check(client, "ivy", now=10.0)
-        limiter.record_failure("ivy", now=10.0)
-    with pytest.raises(RateLimitedError, match="failed logins"):
-        limiter.check("c", "ivy", now=11.0)
-    limiter.check("c", "audrey", now=11.0)
+def test_rate_limiter_locks_out_a_user_at_the_failing_address_only():
+    limiter = LoginRateLimiter(per_client=100, failures_per_user=5, period_s=60, lockout_s=60)
+    for i in range(20):  # the attacker keeps trying; every failure is theirs
+        try:
+            limiter.check("203.0.113.9", "ivy", now=10.0 + i)
+        except RateLimitedError:
+            continue
+        limiter.record_failure("203.0.113.9", "ivy", now=10.0 + i)
+    with pytest.raises(RateLimitedError, match="from this address") as info:
+        limiter.check("203.0.113.9", "ivy", now=30.0)
+    assert info.value.retry_after_s == 44  # locked at t=14 (the 5th failure) for 60 s
+    limiter.check("10.0.0.7", "ivy", now=30.0)  # the real user, at their own address
+    limiter.check("203.0.113.9", "audrey", now=30.0)  # and another user at the attacker's
+
+
+def _lock(limiter, client, now):
+    for _ in range(limiter.failures_per_user):
+        limiter.check(client, "ivy", now=now)
+        limiter.record_failure(client, "ivy", now=now)
+    with pytest.raises(RateLimitedError) as info:
+        limiter.check(client, "ivy", now=now)
+    return info.value.retry_after_s
+
+
+def test_rate_limiter_backs_off_twice_as_long_each_lockout_up_to_the_cap():
+    limiter = LoginRateLimiter(
+        per_client=1000, failures_per_user=3, period_s=60, lockout_s=60, lockout_max_s=300
+    )
+    now, waits = 0.0, []
+    for _ in range(5):
+        waits.append(_lock(limiter, "198.51.100.4", now))
+        now += waits[-1]
+    assert waits == [60, 120, 240, 300, 300]
+    # That long without a failure and the address starts over at the first back-off.
+    assert _lock(limiter, "198.51.100.4", now + 300) == 60
+
+
+def test_rate_limiter_unlock_and_a_granted_login_clear_lockouts():
+    limiter = LoginRateLimiter(per_client=1000, failures_per_user=2, period_s=60, lockout_s=60)
+    _lock(limiter, "a", 0.0)
+    _lock(limiter, "b", 0.0)
+    assert limiter.unlock("ivy", now=1.0) == 2
+    limiter.check("a", "ivy", now=1.0)
+    assert _lock(limiter, "a", 2.0) == 60  # the back-off starts over too
+    limiter.record_failure("c", "ivy", now=3.0)
+    limiter.record_success("c", "ivy")
+    limiter.record_failure("c", "ivy", now=4.0)
+    limiter.check("c", "ivy", now=4.0)  # one failure since the success: not locked

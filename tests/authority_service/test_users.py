@@ -60,3 +60,19 @@ def test_update_changes_revoke_tokens_and_unknown_user_raises(store, policy):
     assert disabled.disabled and disabled.token_generation == 2
     with pytest.raises(NotFoundError):
         store.update("nobody", disabled=True)
+
+
+def test_the_last_enabled_admin_cannot_be_demoted_or_disabled(store, policy):
+    password = policy.hash("a long enough password")
+    store.add("adam", Role.admin, password)
+    store.add("alma", Role.admin, password)
+    store.update("alma", disabled=True)  # one enabled admin (adam) remains
+    for change in ({"role": Role.auditor}, {"disabled": True}):
+        with pytest.raises(ConflictError) as info:
+            store.update("adam", **change)
+        assert info.value.code == "last_admin"
+    assert store.get("adam").role is Role.admin and not store.get("adam").disabled
+    store.update("alma", disabled=False)
+    assert store.update("adam", role=Role.auditor).role is Role.auditor  # alma is left
+    new_password = policy.hash("another long password")
+    assert store.update("alma", password_hash=new_password).role is Role.admin  # not refused

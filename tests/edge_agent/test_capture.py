@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 
 import numpy as np
 import pytest
 
-from edge_agent.capture import CapturedFrame, CaptureThread, FrameQueue, SourceError
+from edge_agent.capture import (
+    CapturedFrame,
+    CaptureThread,
+    FrameQueue,
+    SourceError,
+    SourceSpec,
+    source_answers,
+)
 from edge_agent.stats import Stats
 
 
@@ -83,3 +92,64 @@ def test_capture_thread_on_file_error_records_it_and_ends():
 def test_queue_refuses_zero_size():
     with pytest.raises(ValueError):
         FrameQueue(0, Stats())
+
+
+def test_source_answers_checks_the_rtsp_port_or_the_device_node(tmp_path):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"rtsp://127.0.0.1:{server.getsockname()[1]}/x"
+        answers = source_answers(SourceSpec("rtsp", url))
+        assert answers()
+    assert not answers()
+    device = tmp_path / "video9"
+    answers = source_answers(SourceSpec("v4l2", str(device)))
+    assert not answers()
+    device.touch()
+    assert answers()
+    assert source_answers(SourceSpec("file", str(device))) is None
+
+
+def test_capture_thread_reconnects_as_soon_as_the_source_answers_again():
+    """A long back-off wait is cut short once the camera's port answers again (here a real
+    TCP listener stands for the camera), and the back-off starts again from the beginning."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    camera = socket.socket()
+    camera.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    up = threading.Event()
+
+    def opener(stop):
+        if not up.is_set():
+            raise SourceError("connection refused (camera down)")
+        return iter([np.zeros((2, 2, 3), np.uint8)])
+
+    stats = Stats()
+    queue = FrameQueue(10, stats)
+    thread = CaptureThread(
+        opener,
+        queue,
+        stats,
+        live=True,
+        backoff=(0.4, 30.0),
+        answers=source_answers(SourceSpec("rtsp", f"rtsp://127.0.0.1:{port}/cam")),
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while stats.get("source_reconnects") < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)  # failed at 0, 0.4, 1.2, 2.8 s: the next wait is 3.2 s
+        time.sleep(0.3)
+        camera.bind(("127.0.0.1", port))
+        camera.listen()
+        up.set()
+        back = time.monotonic()
+        item = queue.get(10.0)
+        waited = time.monotonic() - back
+    finally:
+        thread.stop()
+        thread.join(5)
+        camera.close()
+    assert item is not None and item.index == 0
+    assert waited < 1.5, f"reconnected {waited:.1f} s after the camera came back"

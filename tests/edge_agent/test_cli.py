@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -38,7 +41,7 @@ def test_run_with_missing_source_exits_3(toy_model, camera_key_env, capsys, tmp_
 
 
 def test_run_with_wrong_model_input_shape_exits_4(sample_clip, camera_key_env, capsys, tmp_path):
-    bad = write_toy_model_dir(tmp_path / "bad", ue_channels=3)
+    bad = write_toy_model_dir(tmp_path / "bad", ue_channels=3, decoder=False)
     code, _, err = _run(["run", "--source", sample_clip, "--model", bad], capsys)
     assert code == 4 and "input 'x' has shape" in err and "expected ['N', 4, 64, 64]" in err
 
@@ -66,6 +69,23 @@ def test_run_with_short_camera_key_exits_6(sample_clip, toy_model, monkeypatch, 
     monkeypatch.setenv(CAMERA_KEY_ENV, "short")
     code, _, err = _run(["run", "--source", sample_clip, "--model", toy_model], capsys)
     assert code == 6 and "at least 16 bytes" in err
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [("demo-camera-key-change-me", "placeholder"), ("abcdefghabcdefghabcdefgh", "entropy")],
+)
+def test_run_with_weak_camera_key_exits_6_like_the_authority(
+    sample_clip, toy_model, tmp_path, monkeypatch, capsys, key, reason
+):
+    monkeypatch.setenv(CAMERA_KEY_ENV, key)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    code, _, err = _run(["run", "--source", sample_clip, "--model", toy_model], capsys)
+    assert code == 6 and reason in err and key not in err
+    config = tmp_path / "edge.yml"
+    config.write_text(f"source: {{url: '{sample_clip}'}}\nmodel: {{dir: '{toy_model}'}}\n")
+    code, _, err = _run(["validate-config", config], capsys)
+    assert code == 2 and "secret camera-key: secret 'camera-key' " in err and reason in err
 
 
 def test_run_with_bad_config_exits_2_naming_the_key(tmp_path, capsys):
@@ -198,3 +218,120 @@ def test_validate_config_names_a_model_without_privacy_figures(toy_model, tmp_pa
     )
     code, _, err = _run(["validate-config", config], capsys)
     assert code == 2 and "model.dir:" in err and "no measured privacy figures" in err
+
+
+def test_run_logs_one_escaped_line_per_record(toy_model, camera_key_env, capsys, tmp_path):
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    root.handlers.clear()  # as in a fresh process
+    try:
+        _run(["run", "--source", tmp_path / "none.mp4", "--model", toy_model], capsys)
+        logging.getLogger("edge_agent").warning("source %s", "a.mp4\nERROR forged")
+        err = capsys.readouterr().err
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(level)
+    assert err.endswith("WARNING edge_agent: source a.mp4\\nERROR forged\n")
+    assert "\nERROR forged" not in err
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _edge_command(*args) -> tuple[list[str], dict[str, str]]:
+    env = {**os.environ, CAMERA_KEY_ENV: CAMERA_KEY.decode(), "PYTHONPATH": str(REPO)}
+    env.pop("CREDENTIALS_DIRECTORY", None)
+    return [sys.executable, "-m", "edge_agent", "run", *map(str, args)], env
+
+
+def test_exit_on_source_failure_gives_up_on_an_rtsp_url_that_never_answers(toy_model):
+    url = f"rtsp://127.0.0.1:{_closed_port()}/cam"
+    argv, env = _edge_command(
+        "--source", url, "--model", toy_model, "--metrics-port", 0, "--exit-on-source-failure"
+    )
+    env["UUNET_EDGE_SOURCE__OPEN_TIMEOUT_S"] = "1.5"
+    done = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stderr
+    assert f"error (source): source {url} did not open within 1.5 s" in done.stderr
+    assert json.loads(done.stdout)["frames_processed"] == 0
+
+
+def test_without_exit_on_source_failure_an_unreachable_url_is_retried_until_sigterm(toy_model):
+    argv, env = _edge_command(
+        "--source", f"rtsp://127.0.0.1:{_closed_port()}/cam", "--model", toy_model,
+        "--metrics-port", 0,
+    )  # fmt: skip
+    env["UUNET_EDGE_SOURCE__OPEN_TIMEOUT_S"] = "1"
+    process = subprocess.Popen(
+        argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    failures = threading.Semaphore(0)
+    lines: list[str] = []
+
+    def read_stderr() -> None:
+        for line in process.stderr:
+            lines.append(line)
+            if "reconnecting in" in line:
+                failures.release()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        assert failures.acquire(timeout=120), "".join(lines)
+        time.sleep(2.5)  # past the open timeout: a daemon keeps trying
+        assert process.poll() is None, "".join(lines)
+        process.send_signal(signal.SIGTERM)
+        out = process.stdout.read()
+        process.wait(60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, "".join(lines)
+    assert json.loads(out)["counters"]["source_reconnects"] >= 2
+
+
+def _truncated_copies(sample: Path, tmp_path: Path) -> dict[str, Path]:
+    """The sample re-muxed so a cut copy still opens: MJPEG AVI (frame count in its header)
+    and H.264 MP4 with the index first; each cut to a third of its bytes."""
+    cuts = {}
+    for name, codec in (("clip.avi", ["-c:v", "mjpeg", "-q:v", "5"]),
+                        ("clip.mp4", ["-c", "copy", "-movflags", "+faststart"])):  # fmt: skip
+        whole = tmp_path / name
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-y", "-i", str(sample), *codec, str(whole)],
+            check=True,
+            timeout=120,
+        )
+        cut = tmp_path / f"cut-{name}"
+        cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])  # head -c
+        cuts[name] = cut
+    return cuts
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
+def test_run_on_a_truncated_file_warns_counts_and_exits_8(
+    sample_clip, toy_model, camera_key_env, capsys, caplog, tmp_path
+):
+    cuts = _truncated_copies(sample_clip, tmp_path)
+    for name, cut in cuts.items():
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="edge_agent.capture"):
+            code, out, err = _run(
+                ["run", "--source", cut, "--model", toy_model, "--metrics-port", 0], capsys
+            )
+        summary = json.loads(out)
+        processed = summary["frames_processed"]
+        assert code == 8 and 0 < processed < 90, (name, err)
+        (reason,) = summary["labelled"]["source_incomplete"]  # counted once
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert [w for w in warnings if str(cut) in w], name
+        if reason == "reason=truncated":
+            assert f"ended after {processed} of the 90 frames its container declares" in err
+        else:  # the decoder may also fail on the cut packet (MP4)
+            assert reason == "reason=decode_error" and name == "clip.mp4"
+            assert f"failed while decoding after {processed} frames" in err
+        if name == "clip.avi":  # no decoding error: only the frame count tells
+            assert reason == "reason=truncated" and processed == 30

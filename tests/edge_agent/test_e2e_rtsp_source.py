@@ -128,3 +128,44 @@ def test_camera_dropping_and_coming_back_is_reconnected_without_leaks(
         for face in (d.box for d in detector.detect(original)):
             assert roi_pixels_equal(original, frame.rgb, face) == 0
     assert indices == sorted(indices) and len(set(indices)) == 120
+
+
+
+def test_camera_back_after_an_outage_is_reconnected_at_once_not_after_the_backoff(
+    make_settings, sample_clip
+):
+    """Back-off 1, 2, 4, 8 s: a camera back about 8 s into an outage used to wait for the
+    attempt at 15 s; the agent sees its port answer again and reconnects within seconds."""
+    port = _free_port()
+    camera = Camera(sample_clip, port)
+    camera.start()
+    settings = make_settings(
+        f"rtsp://127.0.0.1:{port}/camera",
+        source={"reconnect_initial_s": 1.0, "reconnect_max_s": 16.0, "queue_size": 200,
+                "open_timeout_s": 3, "read_timeout_s": 3},
+    )  # fmt: skip
+    agent = build_agent(settings)
+    runner = threading.Thread(target=agent.run)
+    try:
+        runner.start()
+        deadline = time.monotonic() + 60
+        while agent.stats.get("frames_captured") < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        camera.stop()
+        deadline = time.monotonic() + 30
+        while agent.stats.get("source_reconnects") < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(8.0)  # the outage: attempts at about 1, 3 and 7 s fail, the next is at 15 s
+        before = agent.stats.get("frames_captured")
+        camera.start()
+        back = time.monotonic()
+        deadline = back + 20
+        while agent.stats.get("frames_captured") == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        gap = time.monotonic() - back
+    finally:
+        agent.stop()
+        runner.join(30)
+        camera.stop()
+    assert agent.stats.get("frames_captured") > before
+    assert gap < 4.0, f"first frame {gap:.1f} s after the camera came back"

@@ -7,10 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from authority_service.api.deps import ServicesDep, authorize, client_address
+from authority_service.api.deps import (
+    ServicesDep,
+    authorize,
+    client_address,
+    count_unauthenticated_refusal,
+)
 from authority_service.api.errors import Attempt
 from authority_service.api.schemas import ErrorOut, TokenOut, UserOut
-from authority_service.errors import AuthenticationError
+from authority_service.errors import AuthenticationError, RateLimitedError
 from authority_service.users import User
 
 router = APIRouter(prefix="/v1", tags=["authentication"])
@@ -27,18 +32,27 @@ def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     services: ServicesDep,
 ) -> TokenOut:
-    """OAuth2 password flow. Rate-limited per client address and per user name (429 with
-    ``Retry-After``); every attempt, granted or refused, is audited as ``login``."""
+    """OAuth2 password flow. Rate-limited per client address, and failed logins lock out one
+    user name at one client address with growing back-off (429 with ``Retry-After``; an admin
+    may lift it: ``POST /v1/users/{name}/unlock``); every attempt, granted or refused, is
+    audited as ``login``."""
     assert services.tokens is not None and services.login_limiter is not None
     client = client_address(request)
     attempt = Attempt(action="login", client=client, actor=form.username[:64] or "anonymous")
     request.state.attempt = attempt
-    services.login_limiter.check(client, form.username)
+    try:
+        services.login_limiter.check(client, form.username)
+    except RateLimitedError as exc:
+        count_unauthenticated_refusal(services, attempt, exc)
+        raise
     user = services.users.get(form.username)
     if not services.passwords.verify(user, form.password) or user is None or user.disabled:
-        services.login_limiter.record_failure(form.username)
+        services.login_limiter.record_failure(client, form.username)
         services.metrics.logins.labels("refused").inc()
-        raise AuthenticationError("wrong user name or password", code="invalid_credentials")
+        refused = AuthenticationError("wrong user name or password", code="invalid_credentials")
+        count_unauthenticated_refusal(services, attempt, refused)
+        raise refused
+    services.login_limiter.record_success(client, form.username)
     token, ttl = services.tokens.issue(user)
     attempt.role = user.role.value
     services.record(attempt.entry("granted"))

@@ -12,7 +12,7 @@ from authority_service.api.deps import ServicesDep, authorize, current_attempt
 from authority_service.api.reasons import REASON_FIELDS, REASON_SCHEMA, take_reason
 from authority_service.api.schemas import ErrorOut
 from authority_service.api.uploads import multipart_schema, read_all, read_multipart
-from authority_service.media import decode_png, encode_png
+from authority_service.media import MIN_FRAME_SIDE, decode_png, encode_png
 from authority_service.reconstruction import ImageResult
 from authority_service.service import Services
 from authority_service.users import Role, User
@@ -33,8 +33,9 @@ _ERRORS = {
         (415, "Not an 8-bit RGB/RGBA PNG."),
         (
             422,
-            "A field is missing or invalid, or the frame carries no message, a malformed, "
-            "forged or unverifiable one, or one naming a model this authority lacks.",
+            f"A field is missing or invalid, the frame is under {MIN_FRAME_SIDE} pixels a side, "
+            "or it carries no message, a malformed, forged or unverifiable one, or one naming "
+            "a model this authority lacks.",
         ),
         (503, "The audit log cannot be written; nothing was reversed."),
     )

@@ -20,7 +20,7 @@ from authority_service.api.schemas import (
 from authority_service.api.uploads import multipart_schema, read_multipart, save_upload
 from authority_service.errors import AuthorityError, ConflictError, GoneError, NotFoundError
 from authority_service.jobs import Job, JobStatus
-from authority_service.media import expected_frames, inspect_clip
+from authority_service.media import MIN_FRAME_SIDE, expected_frames, inspect_clip
 from authority_service.service import Services
 from authority_service.users import Role, User
 
@@ -79,7 +79,11 @@ def _own_job(services: Services, job_id: str, user: User) -> Job:
             (403, "Only investigators may reverse."),
             (413, "The upload is over `limits.max_clip_bytes`."),
             (415, "Not a video."),
-            (422, "A field is missing or invalid, or the video is truncated or corrupt."),
+            (
+                422,
+                "A field is missing or invalid, the video is truncated or corrupt, or its frames "
+                f"are under {MIN_FRAME_SIDE} pixels a side (`unsupported_frame_size`).",
+            ),
             (503, "The job queue is full (`Retry-After`), or the audit log is unavailable."),
         ),
     },
@@ -87,8 +91,8 @@ def _own_job(services: Services, job_id: str, user: User) -> Job:
         "clip",
         "A recorded public clip from the edge: a lossless evidence file (FFV1/MKV, or "
         "H.264 RGB qp 0 in MP4/MKV/MPEG-TS) whose frames carry the LSB ROI message, or the "
-        "lossy public stream (messages in SEI: reversed as unverified, refused when "
-        "authentication is required).",
+        "lossy public stream (messages in SEI: refused unless "
+        "`messages.require_authentication` is false, then reversed as unverified).",
         REASON_SCHEMA,
     ),
     summary="Submit a clip for reversal (asynchronous)",

@@ -1,15 +1,20 @@
-"""``/v1/users``: user management (admins only)."""
+"""``/v1/users``: user management (admins only).
+
+The separation of duties these routes keep is described in :mod:`authority_service.users`: an
+admin cannot change their own role, and the last enabled admin cannot be demoted or disabled.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from authority_service.api.deps import ServicesDep, authorize, current_attempt
 from authority_service.api.schemas import ErrorOut, UserCreate, UserOut, UserUpdate
-from authority_service.users import Role, User
+from authority_service.errors import NotFoundError, PermissionDeniedError
+from authority_service.users import USER_NAME_PATTERN, Role, User
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
@@ -59,7 +64,12 @@ async def create_user(
 @router.patch(
     "/{name}",
     response_model=UserOut,
-    responses={**_ERRORS, 404: {"model": ErrorOut, "description": "No such user."}},
+    responses={
+        **_ERRORS,
+        403: {"model": ErrorOut, "description": "Not an admin, or an admin's own role."},
+        404: {"model": ErrorOut, "description": "No such user."},
+        409: {"model": ErrorOut, "description": "It would leave no enabled admin."},
+    },
     summary="Change a user's role, password or status (revokes its tokens)",
 )
 async def update_user(
@@ -69,6 +79,13 @@ async def update_user(
     admin: Annotated[User, Depends(authorize("update_user", {Role.admin}))],
     services: ServicesDep,
 ) -> UserOut:
+    """Raises PermissionDeniedError (``self_role_change``) when an admin changes their own
+    role, ConflictError (``last_admin``) when no enabled admin would be left."""
+    if name == admin.name and body.role is not None and body.role is not admin.role:
+        raise PermissionDeniedError(
+            "an admin cannot change their own role; another admin must",
+            code="self_role_change",
+        )
     password_hash = None
     if body.password is not None:
         password_hash = await run_in_threadpool(services.passwords.hash, body.password)
@@ -83,4 +100,29 @@ async def update_user(
     if password_hash is not None:
         changes.append("password")
     _granted(request, services, f"user {name} updated: {', '.join(changes) or 'nothing'}")
+    return UserOut.of(user)
+
+
+@router.post(
+    "/{name}/unlock",
+    response_model=UserOut,
+    responses={**_ERRORS, 404: {"model": ErrorOut, "description": "No such user."}},
+    summary="Lift the login lockouts of a user at every client address",
+)
+def unlock_user(
+    request: Request,
+    name: Annotated[str, Path(pattern=USER_NAME_PATTERN)],
+    admin: Annotated[User, Depends(authorize("unlock_user", {Role.admin}))],
+    services: ServicesDep,
+) -> UserOut:
+    """Forget the user's failed logins and lockouts (kept in this process's memory).
+
+    Raises NotFoundError if there is no such user.
+    """
+    user = services.users.get(name)
+    if user is None:
+        raise NotFoundError(f"no user {name!r}")
+    assert services.login_limiter is not None
+    locked = services.login_limiter.unlock(name)
+    _granted(request, services, f"user {name} unlocked: {locked} locked-out client address(es)")
     return UserOut.of(user)

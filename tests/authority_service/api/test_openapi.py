@@ -27,6 +27,7 @@ OPERATIONS = [
     "GET /v1/users",
     "POST /v1/users",
     "PATCH /v1/users/{name}",
+    "POST /v1/users/{name}/unlock",
     "POST /v1/reconstructions",
     "GET /v1/reconstructions/{job_id}",
     "GET /v1/reconstructions/{job_id}/result",

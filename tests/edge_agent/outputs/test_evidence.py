@@ -12,6 +12,7 @@ from edge_agent.outputs.evidence import EvidenceRecorder
 from edge_agent.pipeline import SealedFrame
 from shared import stego
 from shared.video_io import read_frames
+from tests.file_modes import modes_under, umask
 
 FMT = StreamFormat(64, 48, Fraction(10))
 
@@ -67,3 +68,19 @@ def test_rotation_keeps_the_newest_segments(tmp_path):
         "frame 3",
         "frame 4",
     ]
+
+
+def test_segments_are_0640_in_a_0750_directory_under_umask_022(tmp_path):
+    """Never world-readable (the unit's UMask=0027 is not the only guard); the group may read
+    them (the authority's reconstruct on the same host)."""
+    with umask(0o022):
+        recorder = EvidenceRecorder(tmp_path / "evidence", camera_id="cam", segment_s=0.2)
+        recorder.open(FMT)
+        for frame in _frames(range(5)):
+            recorder.write(frame)
+        partial = modes_under(tmp_path / "evidence")
+        recorder.close()
+    assert [m for n, m in partial.items() if n.endswith(".partial")] == [0o640]
+    modes = modes_under(tmp_path / "evidence")
+    assert len(recorder.finished) == 3 and modes.pop(".") == 0o750
+    assert set(modes.values()) == {0o640} and len(modes) == 3

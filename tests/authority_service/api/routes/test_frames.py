@@ -7,6 +7,7 @@ import pytest
 
 from authority_service.media import decode_png, encode_png
 from shared import stego
+from shared.frame_seal import seal_frame
 from shared.geometry import crop
 from shared.video_io import read_frames
 from tests.authority_service.conftest import CAMERA_ID, SYNTHETIC_BOXES, reason
@@ -118,8 +119,9 @@ def test_missing_or_bad_reason_422_names_the_field_and_is_audited(live, public_p
             422,
             "malformed_message",
         ),
+        (encode_png(np.zeros((1, 1, 3), np.uint8)), 422, "unsupported_frame_size"),
     ],
-    ids=["not-png", "no-message", "box-outside-frame"],
+    ids=["not-png", "no-message", "box-outside-frame", "1x1"],
 )
 def test_bad_frames_get_typed_errors(live, payload, status, code):
     with live.client() as client:
@@ -137,3 +139,42 @@ def test_multipart_part_without_name_400(live):
             headers={**live.auth("ivy"), "Content-Type": "multipart/form-data; boundary=xyz"},
         )
     assert response.status_code == 400 and response.json()["error"] == "malformed_request"
+
+
+def _unknown_camera_png(models_dir, tmp_path) -> bytes:
+    """A v1 frame signed by a camera whose key this authority does not hold."""
+    out = deidentify_clip(
+        synthetic_frames(1),
+        lambda i, f: [SYNTHETIC_BOXES[0]],
+        models_dir / TOY_MODEL_ID,
+        tmp_path / "unknown-camera.mkv",
+        camera_id="cam-unknown-07",
+        key=b"a-key-the-authority-never-saw-0123",
+    )
+    return encode_png(next(iter(read_frames(out))).rgb)
+
+
+def test_unsigned_or_unknown_camera_frame_is_refused_by_default(live, models_dir, tmp_path):
+    raw = synthetic_frames(1)[0]  # a raw source frame with a paper message: no tag at all
+    paper = encode_png(seal_frame(raw, [SYNTHETIC_BOXES[0]], message_format="paper")[0])
+    unknown_camera = _unknown_camera_png(models_dir, tmp_path)
+    with live.client() as client:
+        for png, field in ((paper, "version"), (unknown_camera, "camera")):
+            response = _post(client, png, live.auth("ivy"))
+            assert response.status_code == 422, response.text
+            assert response.json()["error"] == "unauthenticated_message"
+            assert response.json()["field"] == field
+            record = _last_audit(live)
+            assert record.outcome == "refused" and "unauthenticated_message" in record.detail
+
+
+def test_unverified_frame_is_reversed_only_when_allowed_and_marked(
+    server_factory, models_dir, tmp_path
+):
+    server = server_factory(messages={"require_authentication": False})
+    with server.client() as client:
+        response = _post(client, _unknown_camera_png(models_dir, tmp_path), server.auth("ivy"))
+    assert response.status_code == 200 and response.headers["x-uunet-verified"] == "false"
+    assert response.headers["x-uunet-camera-id"] == "cam-unknown-07"
+    record = server.services.audit_log.records(limit=10_000)[-1]
+    assert record.outcome == "granted" and "unverified" in record.detail

@@ -28,3 +28,22 @@ def test_metrics_count_requests_by_route_template(live):
     )
     assert 'route="unmatched",status="404"' in text and "/no/such/path" not in text
     assert "uunet_authority_audit_records_total" in text
+
+
+def test_made_up_methods_and_paths_do_not_grow_the_metric_labels(live):
+    with live.client() as client:
+        for i in range(20):
+            client.request(f"BREW{i}", "/healthz")
+            client.request(f"X-{i}", f"/made/up/{i}")
+        text = client.get("/metrics").text
+    lines = [line for line in text.splitlines() if line.startswith("uunet_authority_http_")]
+    methods = {
+        part.split('"')[1] for line in lines for part in line.split(",") if "method=" in part
+    }
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+    assert (
+        'uunet_authority_http_requests_total{method="other",route="/healthz",status="405"} 20.0'
+        in text
+    )
+    assert 'method="other",route="unmatched",status="404"} 20.0' in text
+    assert "BREW" not in text and "made/up" not in text

@@ -3,22 +3,27 @@ jobs and results survive a restart and expire."""
 
 from __future__ import annotations
 
+import logging
+import shutil
 from datetime import datetime, timedelta, timezone
 
+import av
 import numpy as np
 import pytest
 
-from shared.geometry import crop
+from authority_service.media import MIN_FRAME_SIDE
+from shared.geometry import Box, crop
 from shared.video_io import LosslessWriter, read_frames
 from tests.authority_service.conftest import (
     CAMERA_ID,
     CAMERA_KEY,
     SYNTHETIC_BOXES,
+    assert_no_internals,
     reason,
     wait_for_job,
 )
 from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
-from tests.toy_models import write_toy_model_dir
+from tests.toy_models import TOY_MODEL_ID, write_toy_model_dir
 
 ROUTE = "/v1/reconstructions"
 
@@ -218,3 +223,141 @@ def test_missing_fields_422_name_the_field(live, evidence_clip, missing):
         response = client.post(ROUTE, files=files or None, data=fields, headers=live.auth("ivy"))
     assert response.status_code == 422 and response.json()["field"] == missing
     assert _records(live)[-1].outcome == "refused"
+
+
+def test_clip_of_unknown_camera_is_refused_by_default_and_unverified_when_allowed(
+    live, server_factory, models_dir, tmp_path
+):
+    clip = deidentify_clip(
+        synthetic_frames(3),
+        lambda i, f: [SYNTHETIC_BOXES[0]],
+        models_dir / TOY_MODEL_ID,
+        tmp_path / "unknown-camera.mkv",
+        camera_id="cam-unknown-07",
+        key=b"a-key-the-authority-never-saw-0123",
+    ).read_bytes()
+    with live.client() as client:
+        job, result = _failed_result(live, client, clip)
+    assert job["error"]["error"] == "unauthenticated_message"
+    assert result.status_code == 422 and result.json()["error"] == "unauthenticated_message"
+    lenient = server_factory(messages={"require_authentication": False})
+    with lenient.client() as client:
+        accepted = _submit(client, clip, lenient.auth("ivy"))
+        job = wait_for_job(client, accepted.json()["id"], lenient.auth("ivy"))
+    assert job["status"] == "succeeded", job
+    assert job["report"]["verified_frames"] == 0 and job["report"]["unverified_frames"] == 3
+    completed = [r for r in _records(lenient) if r.job_id == job["id"]][-1]
+    assert completed.outcome == "completed" and "3 unverified" in completed.detail
+
+
+def _plain_clip(path, width: int, height: int, frames: int = 3):
+    """A real clip of ``width x height`` (PyAV's FFV1 with its default options: the only
+    lossless encoder here that writes a 1-pixel side)."""
+    with av.open(str(path), "w", format="matroska") as container:
+        stream = container.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = width, height, "bgr0"
+        for frame in synthetic_frames(frames, max(width, 2), max(height, 2)):
+            picture = av.VideoFrame.from_ndarray(frame[:height, :width].copy(), format="rgb24")
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode(None))
+    return path
+
+
+def test_tiny_clip_422_at_submission_and_audited(live, tmp_path):
+    tiny = _plain_clip(tmp_path / "1x1.mkv", 1, 1)
+    assert [f.rgb.shape for f in read_frames(tiny)] == [(1, 1, 3)] * 3  # a real 1x1 video
+    with live.client() as client:
+        response = _submit(client, tiny.read_bytes(), live.auth("ivy"))
+        assert client.get("/healthz").status_code == 200
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["error"] == "unsupported_frame_size"
+    assert (body["width"], body["height"], body["min_side"]) == (1, 1, MIN_FRAME_SIDE)
+    record = _records(live)[-1]
+    assert record.outcome == "refused" and "unsupported_frame_size" in record.detail
+    assert not list(live.services.jobs.uploads_dir.iterdir())
+
+
+def test_odd_sized_clip_is_reversed_as_ffv1(live, models_dir, tmp_path):
+    box = Box(4, 2, 14, 13)
+    originals = synthetic_frames(3, 33, 17)
+    clip = deidentify_clip(
+        originals,
+        lambda i, f: [box],
+        models_dir / TOY_MODEL_ID,
+        tmp_path / "33x17.mkv",
+        camera_id=CAMERA_ID,
+        key=CAMERA_KEY,
+    )
+    headers = live.auth("ivy")
+    with live.client() as client:
+        accepted = _submit(client, clip.read_bytes(), headers)
+        assert accepted.status_code == 202, accepted.text
+        job = wait_for_job(client, accepted.json()["id"], headers)
+        assert job["status"] == "succeeded", job
+        result = client.get(job["result_url"], headers=headers)
+    assert result.status_code == 200 and result.headers["content-type"] == "video/x-matroska"
+    assert job["report"]["result_codec"] == "ffv1" and job["report"]["faces"] == 3
+    out = tmp_path / "result.mkv"
+    out.write_bytes(result.content)
+    assert [f.rgb.shape for f in read_frames(out)] == [(17, 33, 3)] * 3
+
+
+def test_corrupt_upload_bodies_hide_paths_and_errno_which_the_server_logs(
+    live, evidence_clip, tmp_path, caplog
+):
+    path = tmp_path / "c.mp4"
+    with LosslessWriter(path, 64, 48, 10, codec="libx264rgb") as writer:
+        for frame in synthetic_frames(5, 64, 48):
+            writer.write(frame)
+    data = path.read_bytes()
+    caplog.set_level(logging.INFO, logger="authority_service")
+    with live.client() as client:
+        at_submission = _submit(client, data[: len(data) // 2], live.auth("ivy"), "cut.mp4")
+        clip = evidence_clip.read_bytes()
+        job, while_running = _failed_result(live, client, clip[: len(clip) * 6 // 10])
+    assert at_submission.status_code == 422 and at_submission.json()["error"] == "corrupt_video"
+    assert while_running.status_code == 422 and job["error"]["error"] == "corrupt_video"
+    for body in (at_submission.json(), while_running.json(), job["error"]):
+        assert_no_internals(body)
+    assert "Errno" in caplog.text and str(live.services.jobs.uploads_dir) in caplog.text
+
+
+def test_internal_failure_bodies_hide_paths_and_errno_which_the_server_logs(
+    server_factory, evidence_clip, caplog
+):
+    server = server_factory()
+    shutil.rmtree(server.services.jobs.results_dir)  # the results folder went missing
+    caplog.set_level(logging.INFO, logger="authority_service")
+    headers = server.auth("ivy")
+    with server.client() as client:
+        accepted = _submit(client, evidence_clip.read_bytes(), headers)
+        job = wait_for_job(client, accepted.json()["id"], headers)
+        result = client.get(f"{ROUTE}/{job['id']}/result", headers=headers)
+    assert job["status"] == "failed" and job["error"]["error"] == "internal_error"
+    assert result.status_code == 500 and result.json()["error"] == "internal_error"
+    for body in (result.json(), job["error"]):
+        assert_no_internals(body)
+    completed = [r for r in _records(server) if r.job_id == job["id"]][-1]
+    assert completed.outcome == "failed" and "/" not in completed.detail
+    assert str(server.services.jobs.results_dir) in caplog.text  # the cause, in the log
+
+
+def test_chunked_upload_over_the_limit_413_is_audited_with_the_user(server_factory, evidence_clip):
+    server = server_factory(limits={"max_clip_bytes": 64 * 1024})
+    with server.client() as client:
+        form = client.build_request(
+            "POST", ROUTE, files={"clip": ("c.mkv", evidence_clip.read_bytes())}, data=reason()
+        )
+        body = form.read()
+        request = client.build_request(
+            "POST",
+            ROUTE,
+            content=(body[i : i + 8192] for i in range(0, len(body), 8192)),
+            headers={**server.auth("ivy"), "Content-Type": form.headers["content-type"]},
+        )
+        assert "content-length" not in request.headers  # Transfer-Encoding: chunked
+        response = client.send(request)
+    assert response.status_code == 413 and response.json()["error"] == "upload_too_large"
+    record = server.services.audit_log.records()[-1]
+    assert (record.actor, record.action, record.outcome) == ("ivy", "reconstruct_clip", "refused")
