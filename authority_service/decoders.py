@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from authority_service.errors import ModelUnavailableError, UnknownModelError
-from shared.model_dir import ModelCard, ModelDirError, load_card, load_decoder
+from shared.model_dir import (
+    DECODER_PUBLISHED,
+    ModelCard,
+    ModelDirError,
+    load_card,
+    load_decoder,
+)
 from shared.onnx_runner import OnnxModel
 
 __all__ = ["Decoder", "DecoderRegistry"]
@@ -140,6 +146,13 @@ class DecoderRegistry:
             model, card = load_decoder(directory, **self._options)  # type: ignore[arg-type]
             if card.model_id != model_id:  # the card changed on disk since start-up
                 raise ModelDirError(f"{directory}: card now says model {card.model_id}")
+            if card.raw.get(DECODER_PUBLISHED) is True:
+                log.warning(
+                    "decoder %s is published (its card says %s: true): anyone can reverse the "
+                    "clips of this model without this authority",
+                    model_id,
+                    DECODER_PUBLISHED,
+                )
             decoder = Decoder(model, card, directory)
             self._loaded[model_id] = decoder
             return decoder

@@ -17,16 +17,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from edge_agent.capture import (
-    CaptureThread,
-    FrameQueue,
-    SourceInfo,
-    SourceSpec,
-    open_frames,
-    parse_source,
-    probe_source,
-    source_answers,
-)
+from edge_agent.capture import CaptureThread, FrameQueue
 from edge_agent.config import EdgeSettings, camera_key, noise_key
 from edge_agent.deid import Deidentifier
 from edge_agent.metrics import MetricsServer
@@ -39,6 +30,14 @@ from edge_agent.outputs.lossy import LossyPublisher
 from edge_agent.outputs.rtsp import RtspPublisher
 from edge_agent.pipeline import FrameProcessor, SealedFrame
 from edge_agent.sdnotify import SystemdNotifier
+from edge_agent.sources import (
+    SourceInfo,
+    SourceSpec,
+    open_frames,
+    parse_source,
+    probe_source,
+    source_answers,
+)
 from edge_agent.stats import Stats
 from shared.detectors import FaceDetector, create_detector
 from shared.model_dir import load_card, load_encoder
@@ -210,7 +209,7 @@ class EdgeAgent:
 
         Never raises for a frame's failure (fail-closed, counted). Returns a
         :class:`RunResult`; ``error`` is set when a file source failed to decode or ended
-        early (:class:`~edge_agent.capture.SourceIncompleteError`), or a live source with
+        early (:class:`~edge_agent.sources.SourceIncompleteError`), or a live source with
         ``source.exit_on_failure`` never opened.
 
         Raises:

@@ -27,9 +27,9 @@ from typing import Any
 
 from edge_agent import __version__
 from edge_agent.app import build_agent
-from edge_agent.capture import SourceError, parse_source
 from edge_agent.config import CAMERA_KEY_ENV, EdgeSettings, camera_key
 from edge_agent.model_check import ModelRefusedError, check_model_privacy
+from edge_agent.sources import SourceError, parse_source
 from shared.config_base import ConfigError, SecretNotFoundError, load_settings
 from shared.detectors import (
     DetectorError,

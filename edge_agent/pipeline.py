@@ -1,6 +1,6 @@
 """One frame through the pipeline, fail-closed: detect, track, de-identify, seal.
 
-:class:`FrameProcessor` turns a :class:`~edge_agent.capture.CapturedFrame` into a
+:class:`FrameProcessor` turns a :class:`~edge_agent.sources.CapturedFrame` into a
 :class:`SealedFrame` (the only thing outputs accept) or ``None`` (dropped). Whatever fails, no
 original face pixel is emitted:
 
@@ -29,8 +29,8 @@ from typing import Literal, TypeVar
 
 import numpy as np
 
-from edge_agent.capture import CapturedFrame
 from edge_agent.deid import Deidentifier
+from edge_agent.sources import CapturedFrame
 from edge_agent.stats import Stats
 from shared.detectors import FaceDetector
 from shared.frame_seal import MessageFormat, seal_frame

@@ -35,10 +35,10 @@ from typing import Any
 import numpy as np
 
 from edge_agent.app import build_processor
-from edge_agent.capture import CapturedFrame
 from edge_agent.config import EdgeSettings, MetricsSettings, ModelSettings, PrivacySettings
 from edge_agent.model_check import ModelRefusedError, check_privacy_figures
 from edge_agent.pipeline import FrameProcessor
+from edge_agent.sources import CapturedFrame
 from models.evaluation.deid import UUNetCodec, noise_secret
 from models.evaluation.errors import EvaluationError
 from shared.detectors import FaceDetector

@@ -79,12 +79,14 @@ def test_archive_keeps_earlier_models_reversible_below_the_configured_ones(tmp_p
     assert registry.get(TOY_MODEL_ID).input_size == 64
 
 
-def test_shipped_decoders_hold_the_round_one_decoder_with_its_own_composition():
+def test_shipped_decoders_hold_the_round_one_decoder_with_its_own_composition(caplog):
     from authority_service.config import SHIPPED_DECODERS_DIR
     from shared.compositing import LEGACY
 
     registry = DecoderRegistry(None, None, providers="cpu", archive_dirs=[SHIPPED_DECODERS_DIR])
-    decoder = registry.get("8038bde5bf1fa829")  # the round-1 default: its recordings exist
+    with caplog.at_level("WARNING", logger="authority_service.decoders"):
+        decoder = registry.get("8038bde5bf1fa829")  # the round-1 default: its recordings exist
+    assert "is published" in caplog.text  # it is in the public repository
     assert decoder.card.composition == LEGACY
     out = decoder.model(np.full((1, 3, 64, 64), 0.5, np.float32))
     assert out.shape == (1, 3, 64, 64) and np.isfinite(out).all()

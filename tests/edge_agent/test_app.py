@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from edge_agent.app import build_agent
-from edge_agent.capture import SourceError, SourceInfo, SourceSpec, open_frames, parse_source
 from edge_agent.outputs.base import FrameSink
+from edge_agent.sources import SourceError, SourceInfo, SourceSpec
 from shared import stego
 from shared.detectors import DetectorError, create_detector
 from shared.frame_seal import open_frame
@@ -213,22 +213,6 @@ def test_build_agent_refuses_bad_sources(make_settings, tmp_path):
         build_agent(make_settings(junk))
     with pytest.raises(SourceError, match="scheme"):
         build_agent(make_settings("http://camera/stream"))
-
-
-def test_parse_source_classifies_urls(sample_clip):
-    assert parse_source("rtsp://cam:554/s").kind == "rtsp"
-    assert parse_source("/dev/video0") == SourceSpec("v4l2", "/dev/video0")
-    assert parse_source("v4l2:///dev/video2") == SourceSpec("v4l2", "/dev/video2")
-    assert parse_source(str(sample_clip)).kind == "file"
-
-
-def test_open_frames_realtime_paces_a_file_at_its_frame_rate(sample_clip):
-    spec = parse_source(str(sample_clip))
-    start = time.monotonic()
-    frames = [f for f, _ in zip(open_frames(spec, realtime=True), range(16), strict=False)]
-    elapsed = time.monotonic() - start
-    assert len(frames) == 16
-    assert elapsed >= 15 / 15 * 0.9  # 16 frames at 15 fps span 1 s
 
 
 class ResizingOpener(DroppingOpener):

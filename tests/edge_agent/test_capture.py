@@ -9,14 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from edge_agent.capture import (
-    CapturedFrame,
-    CaptureThread,
-    FrameQueue,
-    SourceError,
-    SourceSpec,
-    source_answers,
-)
+from edge_agent.capture import CaptureThread, FrameQueue
+from edge_agent.sources import CapturedFrame, SourceError, SourceSpec, source_answers
 from edge_agent.stats import Stats
 
 
@@ -92,22 +86,6 @@ def test_capture_thread_on_file_error_records_it_and_ends():
 def test_queue_refuses_zero_size():
     with pytest.raises(ValueError):
         FrameQueue(0, Stats())
-
-
-def test_source_answers_checks_the_rtsp_port_or_the_device_node(tmp_path):
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        url = f"rtsp://127.0.0.1:{server.getsockname()[1]}/x"
-        answers = source_answers(SourceSpec("rtsp", url))
-        assert answers()
-    assert not answers()
-    device = tmp_path / "video9"
-    answers = source_answers(SourceSpec("v4l2", str(device)))
-    assert not answers()
-    device.touch()
-    assert answers()
-    assert source_answers(SourceSpec("file", str(device))) is None
 
 
 def test_capture_thread_reconnects_as_soon_as_the_source_answers_again():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_agent.capture import CapturedFrame
 from edge_agent.deid import Deidentifier
 from edge_agent.noise import NoiseBank
 from edge_agent.pipeline import FrameProcessor
+from edge_agent.sources import CapturedFrame
 from edge_agent.stats import Stats
 from shared.detectors import DetectorError, FaceDetection, create_detector
 from shared.frame_seal import open_frame
