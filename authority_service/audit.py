@@ -26,28 +26,35 @@ INFO), or note ``head_seq``/``head_hash`` of ``GET /v1/audit/verify``. Then chec
 against the copy: ``uunet-authority audit verify --anchor COPY`` (a copy of either file) or
 ``--expect-head SEQ:HASH``; every such head must still be in the chain with that hash.
 
-After a break has been investigated, the anchor is re-established by moving both files aside:
-the next append then anchors afresh once the whole chain, from the first record, checks out.
+Removing both files does not reset the anchor: while earlier records exist, appends leave the
+log unanchored (ERROR logged, ``verify`` reports it). After a break has been investigated, an
+operator moves both files aside and runs ``uunet-authority audit reanchor``, which anchors the
+current head if the whole chain, from the first record, checks out (and is itself audited).
 """
 
 from __future__ import annotations
 
-import fcntl
+import dataclasses
 import hashlib
 import json
 import logging
-import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from authority_service.audit_anchor import (
+    AnchorExistsError,
+    HeadAnchor,
+    parse_head,
+    read_heads,
+)
 from authority_service.db import Database
-from shared.private_files import open_private, private_dir
 
 __all__ = [
     "GENESIS_HASH",
+    "AnchorExistsError",
     "AuditEntry",
     "AuditLog",
     "AuditProblem",
@@ -78,7 +85,6 @@ _FIELDS = (
     "detail",
     "prev_hash",
 )
-_HEX64 = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True)
@@ -138,51 +144,6 @@ def record_hash(values: dict[str, object]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _head(seq: object, digest: object) -> tuple[int, str]:
-    if (
-        not isinstance(seq, int)
-        or isinstance(seq, bool)
-        or seq < 1
-        or not isinstance(digest, str)
-        or len(digest) != 64
-        or not set(digest) <= _HEX64
-    ):
-        raise ValueError(f"not an audit head: seq {seq!r}, hash {digest!r}")
-    return seq, digest
-
-
-def parse_head(text: str) -> tuple[int, str]:
-    """``SEQ:HASH`` (a record number and its lower-case hex SHA-256) as ``(seq, hash)``.
-
-    Raises:
-        ValueError: not of that form.
-    """
-    seq, sep, digest = text.strip().partition(":")
-    if not sep or not seq.isdigit():
-        raise ValueError(f"{text!r} is not SEQ:HASH (e.g. 42:{'0' * 8}...)")
-    return _head(int(seq), digest.lower())
-
-
-def read_heads(path: str | Path) -> list[tuple[int, str]]:
-    """The heads in ``path``: a copy of the head file (one JSON object) or of the journal (one
-    per line), each ``{"seq": N, "hash": "<sha256>"}``.
-
-    Raises:
-        OSError: the file cannot be read.
-        ValueError: a line is not such an object (its number is in the message).
-    """
-    heads = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-            heads.append(_head(data["seq"], data["hash"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}, line {number}: not an audit head ({exc})") from exc
-    return heads
-
-
 def _row_to_record(row: sqlite3.Row) -> AuditRecord:
     return AuditRecord(**{key: row[key] for key in row.keys()})  # noqa: SIM118 (sqlite3.Row)
 
@@ -193,8 +154,9 @@ class AuditLog:
 
     def __init__(self, db: Database, anchor_path: str | Path) -> None:
         self.db = db
-        self.anchor_path = Path(anchor_path)
-        self.journal_path = self.anchor_path.with_name(f"{self.anchor_path.stem}.journal.jsonl")
+        self.anchor = HeadAnchor(anchor_path)
+        self.anchor_path = self.anchor.path
+        self.journal_path = self.anchor.journal_path
 
     def append(self, entry: AuditEntry) -> AuditRecord:
         """Write ``entry`` as the next record of the chain and return it.
@@ -240,12 +202,18 @@ class AuditLog:
         Raises:
             OSError: the journal or the head file cannot be written.
         """
-        private_dir(self.anchor_path.parent)  # 0700, and the files below 0600
-        with open_private(self.anchor_path.with_suffix(".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            anchor = self.read_anchor()
+        with self.anchor.locked():
+            anchor = self.anchor.read()
             if anchor is None and self.journal_path.exists():
                 problem: str | None = f"the head file {self.anchor_path} is missing"
+            elif anchor is None and record.seq > 1:
+                # Both files gone while the log holds earlier records: whoever removed them may
+                # have rewritten those records. Only an operator re-anchors (`audit reanchor`).
+                problem = (
+                    f"the anchor files ({self.anchor_path.name}, {self.journal_path.name}) are "
+                    f"missing while {record.seq - 1} earlier records exist; after investigating, "
+                    "re-anchor with `uunet-authority audit reanchor`"
+                )
             elif anchor is not None and anchor[0] < 0:
                 problem = f"the head file {self.anchor_path} is unreadable"
             elif anchor is not None and anchor[0] >= record.seq:
@@ -265,17 +233,7 @@ class AuditLog:
                     problem,
                 )
                 return
-            line = json.dumps({"seq": record.seq, "hash": record.hash}) + "\n"
-            with open_private(self.journal_path, "a", encoding="utf-8") as journal:
-                journal.write(line)
-                journal.flush()
-                os.fsync(journal.fileno())
-            tmp = self.anchor_path.with_suffix(".tmp")
-            with open_private(tmp, "w", encoding="utf-8") as head:
-                head.write(line)
-                head.flush()
-                os.fsync(head.fileno())
-            os.replace(tmp, self.anchor_path)
+            self.anchor.write(record.seq, record.hash)
 
     def _extension_problem(
         self, anchor: tuple[int, str] | None, seq: int, digest: str
@@ -306,27 +264,34 @@ class AuditLog:
         return None
 
     def read_anchor(self) -> tuple[int, str] | None:
-        """The anchored ``(seq, hash)``, or ``None`` when no record was ever written."""
-        try:
-            data = json.loads(self.anchor_path.read_text())
-            return int(data["seq"]), str(data["hash"])
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError):
-            # An unreadable anchor is itself a finding; verify() reports it.
-            return (-1, "")
+        """The anchored ``(seq, hash)`` (see :meth:`HeadAnchor.read`)."""
+        return self.anchor.read()
 
     def read_journal(self) -> list[tuple[int, str]]:
-        """Every head anchored so far, oldest first (empty before the first append).
+        """Every head anchored so far (see :meth:`HeadAnchor.read_journal`)."""
+        return self.anchor.read_journal()
+
+    def reanchor(self) -> VerifyReport:
+        """Anchor the current head afresh, after the anchor files were moved aside by an
+        operator who investigated a break; returns the chain's report (anchored only if valid).
 
         Raises:
-            OSError: the journal exists but cannot be read.
-            ValueError: a line of it is not a head.
+            AnchorExistsError: an anchor file is still there (move both aside first).
+            OSError: the files cannot be written.
         """
-        try:
-            return read_heads(self.journal_path)
-        except FileNotFoundError:
-            return []
+        with self.anchor.locked():
+            if self.anchor_path.exists() or self.journal_path.exists():
+                raise AnchorExistsError(
+                    f"{self.anchor_path} or {self.journal_path} exists: move both aside (keep "
+                    "them as evidence) before re-anchoring"
+                )
+            report = self.verify()
+            chain_problems = [p for p in report.problems if "anchor file" not in p.problem]
+            if chain_problems or report.records == 0:
+                return dataclasses.replace(report, valid=False, problems=chain_problems)
+            self.anchor.write(report.head_seq, report.head_hash)
+        log.warning("audit log re-anchored at #%d (%s)", report.head_seq, report.head_hash)
+        return self.verify()
 
     def records(
         self,

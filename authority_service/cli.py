@@ -9,6 +9,7 @@
     uunet-authority [--config FILE] user list | set-role NAME ROLE | disable NAME | enable NAME
     uunet-authority [--config FILE] user passwd NAME [--password-env VAR]
     uunet-authority [--config FILE] audit verify [--anchor COPY]... [--expect-head SEQ:HASH]...
+    uunet-authority [--config FILE] audit reanchor
     uunet-authority [--config FILE] reconstruct CLIP --out OUT --case-id ID \\
         --justification TEXT [--model DIR]
 
@@ -35,7 +36,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from authority_service.audit import AuditEntry, parse_head, read_heads
+from authority_service.audit import AnchorExistsError, AuditEntry, parse_head, read_heads
 from authority_service.config import (
     AuthoritySettings,
     ServerSettings,
@@ -144,6 +145,15 @@ def _parser() -> argparse.ArgumentParser:
         "hold that record with that hash (repeatable)",
     )
 
+    audit.add_parser(
+        "reanchor",
+        help="anchor the current head afresh (after a break was investigated; audited)",
+        description=(
+            "Move audit-head.json and audit-head.journal.jsonl aside first (keep them as "
+            "evidence). The current head is anchored only if the whole chain checks out from "
+            "its first record; the re-anchoring is then recorded in the log."
+        ),
+    )
     rec = commands.add_parser("reconstruct", help="reverse a clip on this server (audited)")
     rec.add_argument("clip", type=Path)
     rec.add_argument("--out", type=Path, required=True, help="output clip: .mkv (FFV1) or .mp4")
@@ -227,6 +237,29 @@ def _audit_verify(args: argparse.Namespace, services: Services) -> int:
         print(f"  record {problem.seq}: {problem.problem}")
     print("audit chain valid" if report.valid else "AUDIT CHAIN BROKEN")
     return EXIT_OK if report.valid else EXIT_REFUSED
+
+
+def _audit_reanchor(services: Services, actor: str) -> int:
+    try:
+        report = services.audit_log.reanchor()
+    except AnchorExistsError as exc:
+        raise UsageError(str(exc)) from exc
+    if not report.valid:
+        for problem in report.problems:
+            print(f"  record {problem.seq}: {problem.problem}")
+        print("AUDIT CHAIN BROKEN: not re-anchored" if report.records else "no records")
+        return EXIT_REFUSED
+    services.record(
+        AuditEntry(
+            actor=actor,
+            role="operator",
+            action="audit_reanchor",
+            outcome="granted",
+            detail=f"re-anchored at #{report.head_seq} {report.head_hash}",
+        )
+    )
+    print(f"re-anchored at #{report.head_seq} {report.head_hash}")
+    return EXIT_OK
 
 
 def _reconstruct(args: argparse.Namespace, services: Services) -> int:
@@ -338,6 +371,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         try:
             if args.command == "user":
                 return _user_command(args, services)
+            if args.command == "audit" and args.audit_command == "reanchor":
+                return _audit_reanchor(services, _os_actor())
             if args.command == "audit":
                 return _audit_verify(args, services)
             return _reconstruct(args, services)

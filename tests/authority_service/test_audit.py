@@ -13,6 +13,7 @@ import pytest
 
 from authority_service.audit import (
     GENESIS_HASH,
+    AnchorExistsError,
     AuditEntry,
     AuditLog,
     parse_head,
@@ -216,7 +217,8 @@ def test_verify_detects_a_full_rewrite_only_with_a_head_kept_off_the_host(log):
     _edit_and_rechain(_raw(log))
     log.anchor_path.unlink()
     log.journal_path.unlink()
-    _append(log, 1)  # no anchor files: the whole (rewritten, self-consistent) chain is anchored
+    assert log.reanchor().valid  # whoever holds the host can anchor the forged chain too
+    _append(log, 1)
     assert log.verify().valid  # on the host alone the forgery is undetectable
     report = log.verify(expected_heads=[off_host])
     assert not report.valid and report.heads_checked == len(read_heads(log.journal_path)) + 1
@@ -242,3 +244,33 @@ def test_anchor_files_hold_every_head(log):
         parse_head("5-abc")
     with pytest.raises(ValueError, match="not an audit head"):
         parse_head("5:" + "g" * 64)
+
+
+def test_removing_both_anchor_files_leaves_a_truncated_log_unanchored(log, caplog):
+    """The probe's case: truncate the tail, delete both files, wait for traffic. Appends do not
+    anchor the shortened chain; only an operator's reanchor does, after the files are moved."""
+    conn = _raw(log)
+    conn.execute("DELETE FROM audit_log WHERE seq > 2")
+    conn.close()
+    log.anchor_path.unlink()
+    log.journal_path.unlink()
+    with caplog.at_level(logging.ERROR, logger="authority_service.audit"):
+        _append(log, 5)
+    assert log.read_anchor() is None and "audit reanchor" in caplog.text
+    report = log.verify()
+    assert not report.valid and "anchor file" in report.problems[0].problem
+    reanchored = log.reanchor()
+    assert reanchored.valid and reanchored.anchor_seq == reanchored.head_seq == 7
+    with pytest.raises(AnchorExistsError):
+        log.reanchor()
+
+
+def test_reanchor_refuses_a_broken_chain(log):
+    conn = _raw(log)
+    conn.execute("UPDATE audit_log SET actor = 'eve' WHERE seq = 2")
+    conn.close()
+    log.anchor_path.unlink()
+    log.journal_path.unlink()
+    report = log.reanchor()
+    assert not report.valid and "edited" in report.problems[0].problem
+    assert log.read_anchor() is None

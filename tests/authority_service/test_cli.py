@@ -147,7 +147,13 @@ def test_audit_verify_checks_heads_kept_off_the_host(config, monkeypatch, capsys
     conn.close()
     for name in ("audit-head.json", "audit-head.journal.jsonl"):
         (data_dir / name).unlink()
-    assert cli(config, "user", "disable", "u1") == 0  # re-anchors the rewritten chain
+    assert cli(config, "user", "disable", "u1") == 0  # removing the files does not re-anchor
+    capsys.readouterr()
+    assert cli(config, "audit", "verify") == 1
+    assert "anchor file" in capsys.readouterr().out
+    assert cli(config, "audit", "reanchor") == 0  # what an operator does after investigating
+    assert "re-anchored at #" in capsys.readouterr().out
+    assert cli(config, "audit", "reanchor") == 2  # the new files are there: move them first
     capsys.readouterr()
     assert cli(config, "audit", "verify") == 0  # nothing on the host can tell
     assert cli(config, "audit", "verify", "--expect-head", expect) == 1
