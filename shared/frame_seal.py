@@ -74,13 +74,14 @@ def open_frame(
     frame: np.ndarray,
     camera_keys: Mapping[str, bytes] | None = None,
     *,
-    require_authentication: bool = False,
+    require_authentication: bool = True,
 ) -> RoiMessage:
     """Read and check the ROI message of a public frame.
 
     A v1 message is verified when ``camera_keys`` holds its camera's key. With
-    ``require_authentication`` every message must be v1 and verified (a paper-format message,
-    or a camera without a known key, is refused).
+    ``require_authentication`` (the default) every message must be v1 and verified (a
+    paper-format message, or a camera without a known key, is refused); without it such a
+    message is read unverified.
 
     Raises:
         shared.stego.NoMessageError: the frame carries no LSB message.

@@ -100,7 +100,8 @@ def test_public_rtsp_stream_verifies_covers_faces_and_changes_every_roi_pixel(
             faces_checked += 1
         for box in message.boxes:
             assert roi_pixels_equal(original, frame.rgb, box) == 0, (message.frame_index, box)
-    assert [open_frame(f.rgb).frame_index for f in public] == list(range(90))
+    keys = {CAMERA_ID: CAMERA_KEY}
+    assert [open_frame(f.rgb, keys).frame_index for f in public] == list(range(90))
     assert faces_checked >= 300
 
 
