@@ -34,6 +34,7 @@ from authority_service.reconstruction import (
     ReconstructionCancelledError,
     Reconstructor,
 )
+from shared.malloc_tuning import release_free_memory
 from shared.private_files import private_dir
 
 __all__ = ["Job", "JobManager", "JobStatus", "JobStore"]
@@ -348,6 +349,7 @@ class JobManager:
                 with self._admission:
                     self._running -= 1
                 self._update_gauges()
+                release_free_memory()  # the job's frame buffers, kept by malloc otherwise
 
     def _audit_finish(self, job: Job, outcome: str, detail: str, report: ClipReport | None) -> None:
         self.audit(

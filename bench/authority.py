@@ -140,6 +140,28 @@ def standin_model_dir(directory: Path) -> Path:
     return directory
 
 
+def bench_model(model: Path | None, tmp: Path) -> tuple[Path, str]:
+    """The model to measure and how to name it: ``model``, else the shipped default, else the
+    UNTRAINED stand-in (written under ``tmp``)."""
+    if model is not None:
+        return model, f"{model}"
+    if (SHIPPED / "card.json").is_file():
+        return SHIPPED, f"shipped default {SHIPPED}"
+    standin = standin_model_dir(tmp / "standin")
+    return standin, "UNTRAINED ngf32 stand-in (no shipped default model yet)"
+
+
+def decoders_folder(model_dir: Path, tmp: Path) -> Path:
+    """``tmp/models``, holding ``model_dir``'s decoder under its model id (a ``models_dir``)."""
+    card = load_card(model_dir)
+    models = tmp / "models"
+    models.mkdir(exist_ok=True)
+    (models / card.model_id).symlink_to(
+        find_decoder_dir(model_dir, [SHIPPED_DECODERS_DIR]).resolve()
+    )
+    return models
+
+
 def make_evidence(model_dir: Path, out: Path, frames: int, faces: int) -> tuple[Path, float]:
     """A 640x480 FFV1 evidence clip of ``frames`` frames; returns it and its duration (s)."""
     encoder, card = load_encoder(model_dir, providers="cpu")
@@ -204,19 +226,9 @@ def main() -> None:
         sys.exit(f"the benchmark clip {CLIP} is missing")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        if args.model is not None:
-            model_dir, which = args.model, f"{args.model}"
-        elif (SHIPPED / "card.json").is_file():
-            model_dir, which = SHIPPED, f"shipped default {SHIPPED}"
-        else:
-            model_dir = standin_model_dir(tmp / "standin")
-            which = "UNTRAINED ngf32 stand-in (no shipped default model yet)"
+        model_dir, which = bench_model(args.model, tmp)
         card = load_card(model_dir)
-        models = tmp / "models"
-        models.mkdir()
-        (models / card.model_id).symlink_to(
-            find_decoder_dir(model_dir, [SHIPPED_DECODERS_DIR]).resolve()
-        )
+        models = decoders_folder(model_dir, tmp)
         evidence, duration = make_evidence(model_dir, tmp / "evidence.mkv", args.frames, args.faces)
         reconstructor = Reconstructor(
             DecoderRegistry(models, None, providers="cpu", threads=args.threads, max_batch=32),

@@ -14,7 +14,9 @@ recording of the same frame verifies it.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+
+from av.frame import Frame
+from av.sidedata.sidedata import SideDataContainer
 
 __all__ = [
     "UUNET_SEI_UUID",
@@ -99,12 +101,20 @@ def parse_sei_payload(payload: bytes) -> str:
         raise SeiError("uunet SEI payload is not UTF-8") from exc
 
 
-def payloads_from_frame(frame: Any) -> list[bytes]:
+def payloads_from_frame(frame: Frame) -> list[bytes]:
     """The uunet payloads (UUID + message bytes, not yet decoded) among a decoded PyAV frame's
     ``SEI_UNREGISTERED`` side data. Other producers' SEI (x264 writes its settings in one) are
-    skipped."""
+    skipped.
+
+    The side data is read through a container of its own, never ``frame.side_data``: PyAV
+    caches that one on the frame and it refers back to the frame, a reference cycle that leaves
+    the frame and its FFmpeg picture buffers to the cyclic garbage collector, whose full passes
+    count Python objects, not bytes, and so come thousands of frames apart (an authority
+    decoding clip after clip grew by the size of every frame it decoded). This container is
+    freed, and the frame with it, as soon as the last reference goes.
+    """
     found = []
-    for side in frame.side_data:  # iterating PyAV's container yields the entries themselves
+    for side in SideDataContainer(frame):  # iterating it yields the entries themselves
         if str(getattr(side, "type", "")).endswith("SEI_UNREGISTERED"):
             data = bytes(side)
             if data[:16] == UUNET_SEI_UUID:
@@ -112,7 +122,7 @@ def payloads_from_frame(frame: Any) -> list[bytes]:
     return found
 
 
-def messages_from_frame(frame: Any) -> list[str]:
+def messages_from_frame(frame: Frame) -> list[str]:
     """The uunet messages among a decoded PyAV frame's ``SEI_UNREGISTERED`` side data.
 
     Raises:

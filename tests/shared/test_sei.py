@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -19,7 +21,7 @@ from shared.sei import (
     messages_from_frame,
     parse_sei_payload,
 )
-from shared.video_io import read_frames
+from shared.video_io import LosslessWriter, read_frames
 
 
 def _unescape(data: bytes) -> bytes:
@@ -63,9 +65,8 @@ def test_parse_sei_payload_refuses_other_producers():
         parse_sei_payload(UUNET_SEI_UUID + b"\xff\xfe")
 
 
-@pytest.mark.parametrize(("fmt", "suffix"), [("mp4", "mp4"), ("mpegts", "ts"), ("matroska", "mkv")])
-def test_messages_survive_x264_muxing_and_decoding(tmp_path, fmt, suffix):
-    path = tmp_path / f"clip.{suffix}"
+def _write_x264_clip_with_sei(path: Path, fmt: str) -> None:
+    """12 lossy H.264 frames (B-frames on), each carrying ``UU1|cam|m|<pts>|0,|x`` in SEI."""
     with av.open(str(path), "w", format=fmt) as container:
         stream = container.add_stream("libx264", rate=15)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
@@ -83,6 +84,12 @@ def test_messages_survive_x264_muxing_and_decoding(tmp_path, fmt, suffix):
             out.pts, out.dts, out.time_base = packet.pts, packet.dts, packet.time_base
             out.is_keyframe, out.stream = packet.is_keyframe, stream
             container.mux(out)
+
+
+@pytest.mark.parametrize(("fmt", "suffix"), [("mp4", "mp4"), ("mpegts", "ts"), ("matroska", "mkv")])
+def test_messages_survive_x264_muxing_and_decoding(tmp_path, fmt, suffix):
+    path = tmp_path / f"clip.{suffix}"
+    _write_x264_clip_with_sei(path, fmt)
     with av.open(str(path)) as container:
         got = [messages_from_frame(f) for f in container.decode(video=0)]
     assert got == [[f"UU1|cam|m|{i}|0,|x"] for i in range(12)]
@@ -90,3 +97,27 @@ def test_messages_survive_x264_muxing_and_decoding(tmp_path, fmt, suffix):
     assert [f.sei for f in read_frames(path)] == [
         (UUNET_SEI_UUID + f"UU1|cam|m|{i}|0,|x".encode(),) for i in range(12)
     ]
+
+
+@pytest.mark.parametrize("kind", ["ffv1_evidence", "x264_with_sei"])
+def test_read_frames_frees_every_frame_without_the_garbage_collector(tmp_path, kind):
+    """Reading a frame's SEI side data must not tie the frame into a reference cycle: such a
+    frame, with its FFmpeg picture buffers, waited for a full pass of the cyclic garbage
+    collector, thousands of frames later, and the authority grew by every frame it decoded."""
+    path = tmp_path / "clip.mkv"
+    if kind == "ffv1_evidence":
+        with LosslessWriter(path, 64, 48, 15) as writer:
+            for i in range(12):
+                writer.write(np.full((48, 64, 3), i * 20, np.uint8))
+    else:
+        _write_x264_clip_with_sei(path, "matroska")
+    gc.collect()
+    gc.disable()  # what reference counting alone frees
+    try:
+        sei = [frame.sei for frame in read_frames(path)]
+        alive = sum(isinstance(o, av.frame.Frame) for o in gc.get_objects())
+    finally:
+        gc.enable()
+    assert len(sei) == 12
+    assert all(sei) == (kind == "x264_with_sei")  # the messages are still read
+    assert alive == 0
