@@ -230,8 +230,9 @@ def _audit_verify(args: argparse.Namespace, services: Services) -> int:
         raise UsageError(str(exc)) from exc
     report = services.audit_log.verify(expected_heads=expected)
     print(
-        f"{report.records} records, head #{report.head_seq} {report.head_hash}, anchor "
-        f"#{report.anchor_seq}, {report.heads_checked} journaled or expected heads checked"
+        f"{report.records} records, head #{report.head_seq} {report.head_hash}, "
+        f"{'no anchor' if report.anchor_seq is None else f'anchor #{report.anchor_seq}'}, "
+        f"{report.heads_checked} journaled or expected heads checked"
     )
     for problem in report.problems:
         print(f"  record {problem.seq}: {problem.problem}")

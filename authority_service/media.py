@@ -22,7 +22,7 @@ from authority_service.errors import (
     UnsupportedFrameSizeError,
     UnsupportedImageError,
 )
-from shared.video_io import VideoDecodeError, VideoInfo, expected_frames, probe
+from shared.video_io import VideoDecodeError, VideoInfo, probe
 
 __all__ = [
     "MIN_FRAME_SIDE",
@@ -30,7 +30,6 @@ __all__ = [
     "check_frame_size",
     "decode_png",
     "encode_png",
-    "expected_frames",
     "inspect_clip",
     "looks_like_video",
 ]

@@ -57,7 +57,7 @@ from authority_service.errors import (
     NoMessageError,
     UnauthenticatedMessageError,
 )
-from authority_service.media import expected_frames, inspect_clip
+from authority_service.media import inspect_clip
 from authority_service.pipeline import BackgroundConsumer, prefetch
 from shared import stego
 from shared.compositing import LEGACY, Composition, group_by_size
@@ -71,7 +71,14 @@ from shared.roi_message import (
     parse_message,
 )
 from shared.sei import SeiError, parse_sei_payload
-from shared.video_io import LosslessWriter, VideoDecodeError, VideoFrame, read_frames
+from shared.video_io import (
+    LosslessWriter,
+    VideoDecodeError,
+    VideoFrame,
+    expected_frames,
+    missing_frames,
+    read_frames,
+)
 
 __all__ = [
     "RESULT_SUFFIX",
@@ -518,7 +525,7 @@ class Reconstructor:
             raise
         finally:
             frames.close()
-        if expected is not None and report.frames < expected - 1:
+        if missing_frames(info, report.frames):
             destination.unlink(missing_ok=True)
             raise CorruptVideoError(
                 f"the clip is truncated: its container declares {expected} frames but only "

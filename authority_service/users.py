@@ -34,6 +34,7 @@ from authority_service.db import Database
 from authority_service.errors import ConflictError, InvalidRequestError, NotFoundError
 
 __all__ = [
+    "PASSWORD_MAX",
     "USER_NAME_PATTERN",
     "PasswordPolicy",
     "Role",
@@ -44,6 +45,8 @@ __all__ = [
 ]
 
 USER_NAME_PATTERN = r"^[a-z0-9][a-z0-9._@-]{0,63}$"
+#: The longest password accepted (argon2 hashes any length; this bounds the work).
+PASSWORD_MAX = 1024
 _USER_NAME = re.compile(USER_NAME_PATTERN)
 
 
@@ -106,8 +109,10 @@ class PasswordPolicy:
             raise InvalidRequestError(
                 f"password must be at least {self.min_length} characters", field="password"
             )
-        if len(password) > 1024:
-            raise InvalidRequestError("password must be at most 1024 characters", field="password")
+        if len(password) > PASSWORD_MAX:
+            raise InvalidRequestError(
+                f"password must be at most {PASSWORD_MAX} characters", field="password"
+            )
 
     def hash(self, password: str) -> str:
         """Check and hash a new password.

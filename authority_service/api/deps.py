@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from authority_service.api.errors import STATUS_BY_CODE, Attempt
+from authority_service.api.errors import STATUS_BY_CODE, Attempt, refusal_detail
 from authority_service.errors import AuthenticationError, AuthorityError, PermissionDeniedError
 from authority_service.refusals import RefusalKey
 from authority_service.service import Services
@@ -53,9 +53,8 @@ def count_unauthenticated_refusal(
     always; the next ones are only counted (the attempt is marked recorded), their count written
     as one record when the window closes.
     """
-    entry = attempt.entry(
-        "refused", f"{STATUS_BY_CODE.get(exc.code, 400)} {exc.code}: {exc.detail}"
-    )
+    status = STATUS_BY_CODE.get(exc.code, 400)
+    entry = attempt.entry("refused", refusal_detail(status, exc.code, exc.detail))
     if services.refusals.absorb(
         RefusalKey(attempt.client or "unknown", attempt.action, exc.code), entry
     ):

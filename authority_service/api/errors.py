@@ -110,6 +110,11 @@ def error_response(
     return JSONResponse({"error": code, "detail": detail, **extra}, status, headers=headers)
 
 
+def refusal_detail(status: int, code: str, detail: str) -> str:
+    """The audit record's ``detail`` of a refusal: ``"<status> <code>: <detail>"``."""
+    return f"{status} {code}: {detail}"
+
+
 def _audit_refusal(request: Request, status: int, code: str, detail: str) -> JSONResponse | None:
     """Record the refusal of the request's attempt; a 503 response if that fails."""
     attempt: Attempt | None = getattr(request.state, "attempt", None)
@@ -118,7 +123,7 @@ def _audit_refusal(request: Request, status: int, code: str, detail: str) -> JSO
     outcome = "failed" if status >= 500 else "refused"
     services = request.app.state.services
     try:
-        services.record(attempt.entry(outcome, f"{status} {code}: {detail}"))
+        services.record(attempt.entry(outcome, refusal_detail(status, code, detail)))
     except (sqlite3.Error, OSError) as exc:
         log.error("cannot write the audit record of a refused %s: %s", attempt.action, exc)
         return error_response(503, "audit_unavailable", "the audit log cannot be written")

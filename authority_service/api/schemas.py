@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from authority_service.users import USER_NAME_PATTERN, Role, User
+from authority_service.users import PASSWORD_MAX, USER_NAME_PATTERN, Role, User
 
 __all__ = [
     "AuditPage",
@@ -30,10 +30,9 @@ CASE_ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"
 CASE_ID_MAX = 128
 JUSTIFICATION_MIN = 10
 JUSTIFICATION_MAX = 2000
-PASSWORD_MAX = 1024
 _PASSWORD_DESCRIPTION = (
     "At least `auth.min_password_length` characters (this schema's `minLength` is the "
-    "running service's setting), at most 1024."
+    f"running service's setting), at most {PASSWORD_MAX}."
 )
 
 

@@ -23,6 +23,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
 from authority_service.errors import AuthorityError, InvalidRequestError, UploadTooLargeError
+from shared.private_files import open_private
 
 __all__ = [
     "MalformedRequestError",
@@ -137,7 +138,7 @@ def save_upload(source: BinaryIO, destination: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
     source.seek(0)
-    with open(destination, "wb") as out:
+    with open_private(destination, "wb") as out:  # 0600: a clip of someone's faces
         while chunk := source.read(_COPY_CHUNK):
             digest.update(chunk)
             out.write(chunk)

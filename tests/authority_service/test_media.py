@@ -16,11 +16,10 @@ from authority_service.media import (
     MIN_FRAME_SIDE,
     decode_png,
     encode_png,
-    expected_frames,
     inspect_clip,
 )
 from shared import stego
-from shared.video_io import LosslessWriter
+from shared.video_io import LosslessWriter, expected_frames
 from tests.authority_service.edge_role import synthetic_frames
 
 

@@ -20,9 +20,10 @@ from authority_service.api.schemas import (
 from authority_service.api.uploads import multipart_schema, read_multipart, save_upload
 from authority_service.errors import AuthorityError, ConflictError, GoneError, NotFoundError
 from authority_service.jobs import Job, JobStatus
-from authority_service.media import MIN_FRAME_SIDE, expected_frames, inspect_clip
+from authority_service.media import MIN_FRAME_SIDE, inspect_clip
 from authority_service.service import Services
 from authority_service.users import Role, User
+from shared.video_io import expected_frames
 
 router = APIRouter(prefix="/v1/reconstructions", tags=["reconstruction"])
 
