@@ -32,6 +32,18 @@ SYNTHETIC_BOXES = (Box(8, 16, 64, 64), Box(96, 40, 128, 128), Box(230, 20, 80, 8
 SMALL_BOX = Box(250, 170, 40, 48)
 
 
+def unknown_camera_clip(models_dir: Path, out: Path, frames: int = 1) -> Path:
+    """A v1 evidence clip signed by a camera whose key this authority does not hold."""
+    return deidentify_clip(
+        synthetic_frames(frames),
+        lambda i, f: [SYNTHETIC_BOXES[0]],
+        models_dir / TOY_MODEL_ID,
+        out,
+        camera_id="cam-unknown-07",
+        key=b"a-key-the-authority-never-saw-0123",
+    )
+
+
 def settings_for(tmp: Path, models_dir: Path, **overrides: Any) -> AuthoritySettings:
     """Fast, test-sized settings (cheap argon2, generous login limit) under ``tmp``."""
     values: dict[str, Any] = {

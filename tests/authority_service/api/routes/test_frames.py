@@ -10,7 +10,12 @@ from shared import stego
 from shared.frame_seal import seal_frame
 from shared.geometry import crop
 from shared.video_io import read_frames
-from tests.authority_service.conftest import CAMERA_ID, SYNTHETIC_BOXES, reason
+from tests.authority_service.conftest import (
+    CAMERA_ID,
+    SYNTHETIC_BOXES,
+    reason,
+    unknown_camera_clip,
+)
 from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
 from tests.toy_models import TOY_MODEL_ID, write_toy_model_dir
 
@@ -143,14 +148,7 @@ def test_multipart_part_without_name_400(live):
 
 def _unknown_camera_png(models_dir, tmp_path) -> bytes:
     """A v1 frame signed by a camera whose key this authority does not hold."""
-    out = deidentify_clip(
-        synthetic_frames(1),
-        lambda i, f: [SYNTHETIC_BOXES[0]],
-        models_dir / TOY_MODEL_ID,
-        tmp_path / "unknown-camera.mkv",
-        camera_id="cam-unknown-07",
-        key=b"a-key-the-authority-never-saw-0123",
-    )
+    out = unknown_camera_clip(models_dir, tmp_path / "unknown-camera.mkv")
     return encode_png(next(iter(read_frames(out))).rgb)
 
 

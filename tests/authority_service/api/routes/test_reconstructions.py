@@ -20,6 +20,7 @@ from tests.authority_service.conftest import (
     SYNTHETIC_BOXES,
     assert_no_internals,
     reason,
+    unknown_camera_clip,
     wait_for_job,
 )
 from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
@@ -228,14 +229,7 @@ def test_missing_fields_422_name_the_field(live, evidence_clip, missing):
 def test_clip_of_unknown_camera_is_refused_by_default_and_unverified_when_allowed(
     live, server_factory, models_dir, tmp_path
 ):
-    clip = deidentify_clip(
-        synthetic_frames(3),
-        lambda i, f: [SYNTHETIC_BOXES[0]],
-        models_dir / TOY_MODEL_ID,
-        tmp_path / "unknown-camera.mkv",
-        camera_id="cam-unknown-07",
-        key=b"a-key-the-authority-never-saw-0123",
-    ).read_bytes()
+    clip = unknown_camera_clip(models_dir, tmp_path / "unknown-camera.mkv", 3).read_bytes()
     with live.client() as client:
         job, result = _failed_result(live, client, clip)
     assert job["error"]["error"] == "unauthenticated_message"
