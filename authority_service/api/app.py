@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from authority_service.api.deps import client_address
+from authority_service.api.deps import client_address, count_unauthenticated_refusal
 from authority_service.api.errors import Attempt, install_error_handlers, refusal_response
 from authority_service.api.routes import audit, auth, frames, health, reconstructions, users
 from authority_service.api.schemas import ErrorOut, apply_password_rule
@@ -87,7 +87,8 @@ class SmallBodyLimit:
     routes, :mod:`.uploads`). FastAPI would turn an error raised while it parses a body into a
     400, and parses it before any dependency has started the route's audited attempt, so the
     refusal is recorded here (action ``oversized_request``, the bearer's claimed user
-    ``unverified:<name>`` or ``anonymous``). A body within the limit (64 KiB) is passed on
+    ``unverified:<name>`` or ``anonymous``), counted per window like every refusal of a caller
+    not signed in (:mod:`authority_service.refusals`). A body within the limit (64 KiB) is passed on
     as one message.
     """
 
@@ -129,17 +130,16 @@ class SmallBodyLimit:
             claimed = services.tokens.unverified_subject(token.strip())
             if claimed:
                 actor = f"unverified:{claimed}"
-        request.state.attempt = Attempt(
-            action="oversized_request", client=client_address(request), actor=actor
-        )
-        return refusal_response(
-            request,
-            413,
-            UploadTooLargeError.code,
+        attempt = Attempt(action="oversized_request", client=client_address(request), actor=actor)
+        request.state.attempt = attempt
+        refused = UploadTooLargeError(
             f"the body of {request.method} {request.url.path} is over this route's limit of "
             f"{self.limit} bytes",
             limit_bytes=self.limit,
         )
+        # Nobody is signed in yet: counted per window like any unauthenticated refusal.
+        count_unauthenticated_refusal(services, attempt, refused)
+        return refusal_response(request, 413, refused.code, refused.detail, **refused.extra)
 
 
 class RequestMetrics:

@@ -170,3 +170,17 @@ def test_a_zero_window_aggregates_nothing(audit):
     refusals = RefusalAggregator(audit.append, 0, 100)
     key = RefusalKey("10.0.0.1", "login", "nope")
     assert not any(refusals.absorb(key, _entry("10.0.0.1")) for _ in range(3))
+
+
+def test_a_flood_of_oversized_bodies_is_recorded_once_then_counted(server_factory):
+    """Over-limit JSON bodies are refused before any sign-in: counted like bad tokens."""
+    server = server_factory(audit={"refusal_window_s": 60})
+    body = b"x" * (70 * 1024)
+    with server.client() as client:
+        plain = {"content-type": "text/plain"}
+        responses = [client.post("/v1/token", content=body, headers=plain) for _ in range(40)]
+        assert {response.status_code for response in responses} == {413}
+        assert len(_refusals(server, "oversized_request")) == 1
+        server.services.refusals.flush(all_windows=True)
+    records = _refusals(server, "oversized_request")
+    assert len(records) == 2 and sum(refusal_count(r) for r in records) == 40
