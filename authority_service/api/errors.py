@@ -4,7 +4,10 @@ Every protected route starts an :class:`Attempt` (see :mod:`.deps`) before it au
 Whatever ends the request early (a bad token, a wrong role, an oversized upload, a forged
 message, a missing field, an unexpected failure) passes through these handlers, which write the
 attempt's refusal to the audit log *before* the response is sent. If that write fails the
-client gets a 503 and nothing else.
+client gets a 503 and nothing else. One exception, so that anyone cannot flood the log:
+refusals of callers not signed in (no or a bad token, a failed login, an over-limit body) are
+recorded at once only for the first of each window of :mod:`authority_service.refusals`; the
+rest are counted and written as one record when the window closes.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = [
     "Attempt",
     "error_response",
     "install_error_handlers",
+    "refusal_detail",
     "refusal_response",
 ]
 
