@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from bench.authority import (  # noqa: E402
     decoders_folder,
     make_evidence,
 )
+from bench.live_service import ServeProcess, authority_command, free_port  # noqa: E402
 
 USER, PASSWORD_ENV = "soak-investigator", "UUNET_SOAK_PASSWORD"
 MIB = 1024 * 1024
@@ -73,12 +73,6 @@ def slope(xs: list[float], ys: list[float]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else 0.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def write_config(directory: Path, models: Path, port: int, threads: int) -> Path:
     """A YAML config: data under ``directory``, the decoders in ``models``, one worker, ONNX
     Runtime on the CPU."""
@@ -92,68 +86,6 @@ def write_config(directory: Path, models: Path, port: int, threads: int) -> Path
         "log_level: WARNING\n"
     )
     return config
-
-
-class Service:
-    """``python -m authority_service serve`` in a child process (its output in ``log``)."""
-
-    def __init__(self, config: Path, env: dict[str, str], log: Path) -> None:
-        self.config, self.env, self.log = config, env, log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def command(self, *args: str) -> None:
-        """Run a one-off ``uunet-authority`` command (``user add``...).
-
-        Raises:
-            subprocess.CalledProcessError: it failed.
-        """
-        subprocess.run(
-            [sys.executable, "-m", "authority_service", "--config", str(self.config), *args],
-            cwd=REPO,
-            env=self.env,
-            check=True,
-            capture_output=True,
-        )
-
-    def start(self, url: str, timeout: float = 120.0) -> int:
-        """Start serving; return the pid once ``/healthz`` answers.
-
-        Raises:
-            RuntimeError: it exited or did not answer in ``timeout`` seconds.
-        """
-        with open(self.log, "wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "authority_service", "--config", str(self.config), "serve"],
-                cwd=REPO,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"the service exited ({self.process.returncode}):\n{self.tail()}"
-                )
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    return self.process.pid
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"the service did not answer in {timeout:.0f} s:\n{self.tail()}")
-
-    def tail(self, lines: int = 20) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def run_job(client: httpx.Client, clip: bytes, index: int, timeout: float) -> dict:
@@ -198,7 +130,7 @@ def soak(args: argparse.Namespace, tmp: Path) -> tuple[list[float], float, float
         f"clip: 640x480 FFV1, {args.frames} frames ({duration:.2f} s), {args.faces} faces per "
         f"frame, {len(clip) / MIB:.1f} MiB; model: {which}; ONNX Runtime threads {args.threads}"
     )
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     password = secrets.token_urlsafe(24)
     env = {
@@ -207,9 +139,15 @@ def soak(args: argparse.Namespace, tmp: Path) -> tuple[list[float], float, float
         camera_key_env_var(CAMERA): KEY.decode(),
         PASSWORD_ENV: password,
     }
-    service = Service(write_config(tmp, models, port, args.threads), env, tmp / "service.log")
-    service.command("user", "add", USER, "--role", "investigator", "--password-env", PASSWORD_ENV)
-    pid = service.start(url)
+    config = write_config(tmp, models, port, args.threads)
+    subprocess.run(
+        [*authority_command(), "--config", str(config), "user", "add", USER, "--role",
+         "investigator", "--password-env", PASSWORD_ENV],
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    service = ServeProcess(config, env, tmp / "service.log")
+    service.start(url)
+    pid = service.pid
     try:
         started = rss_mib(pid)
         print(f"service pid {pid}; RSS after start: {started:.1f} MiB")
