@@ -49,7 +49,15 @@ def shipped_default_decoder(decoders_dir: Path | None = None) -> Path | None:
     except FileNotFoundError:
         return None
     directory = decoders_dir / model_id
-    return directory if model_id and (directory / "card.json").is_file() else None
+    if model_id and (directory / "card.json").is_file():
+        return directory
+    log.warning(
+        "%s names model %r, but %s holds no such model directory: no default decoder from it",
+        decoders_dir / DEFAULT_DECODER_FILE,
+        model_id,
+        decoders_dir,
+    )
+    return None
 
 
 def default_model_dir(settings: AuthoritySettings, override: Path | None = None) -> Path | None:

@@ -23,7 +23,7 @@ def test_default_model_dir_override_then_configured_then_shipped(tmp_path, monke
     assert service.default_model_dir(on) is None
 
 
-def test_a_models_folder_names_its_default_decoder(tmp_path):
+def test_a_models_folder_names_its_default_decoder(tmp_path, caplog):
     models = tmp_path / "decoders"
     named = write_toy_model_dir(models / "toy0123456789abc", decoder=True)
     settings = settings_for(tmp_path, models)
@@ -31,4 +31,6 @@ def test_a_models_folder_names_its_default_decoder(tmp_path):
     (models / "DEFAULT").write_text("toy0123456789abc\n")
     assert service.default_model_dir(settings) == named
     (models / "DEFAULT").write_text("0000000000000000\n")  # names no folder here
-    assert service.default_model_dir(settings) is None
+    with caplog.at_level("WARNING", logger="authority_service.service"):
+        assert service.default_model_dir(settings) is None
+    assert "names model '0000000000000000'" in caplog.text
