@@ -37,15 +37,20 @@ def seal_frame(
     model_id: str | None = None,
     frame_index: int | None = None,
     key: bytes | None = None,
+    sealed: bytes | None = None,
     inplace: bool = False,
 ) -> tuple[np.ndarray, str]:
     """Embed the ROI message for ``boxes`` into ``frame``; return the frame and the message.
+
+    ``sealed`` (v1 only) is the frame's sealed-faces payload (:mod:`shared.sealed_faces`),
+    carried in the message's ``sealed`` field and covered by its tag.
 
     For ``v1`` the tag is computed over ``frame`` as given, with its LSB plane cleared, so the
     embedding that follows (LSBs only) keeps it valid.
 
     Raises:
-        ValueError: v1 without camera id, model id, frame index or key; an unknown format.
+        ValueError: v1 without camera id, model id, frame index or key; an unknown format;
+            a sealed payload with the paper format (which has no place for it).
         shared.roi_message.RoiMessageError: a bad id or a box outside the frame.
         shared.stego.MessageTooLargeError: the message does not fit in the frame.
     """
@@ -59,8 +64,11 @@ def seal_frame(
             frame_index=frame_index,
             key=key,
             frame=frame,
+            sealed=sealed,
         )
     elif message_format == "paper":
+        if sealed is not None:
+            raise ValueError("the paper's message format has no place for sealed faces (use v1)")
         height, width = frame.shape[:2]
         for box in boxes:
             box.check_inside(width, height)

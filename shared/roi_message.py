@@ -14,13 +14,20 @@ The paper's message, exactly as in Proença's UU-Net (example ``2,10,16,9,15,25,
 Version 1 (``UU1``) adds who wrote the frame, with which model, which frame it is, and an
 authentication tag::
 
-    v1       = "UU1|" camera "|" model "|" frame "|" paper "|" tag
+    v1       = "UU1|" camera "|" model "|" frame "|" paper "|" [sealed "|"] tag
     camera   = 1*64 idchar               ; the camera's id (selects its key at the authority)
     model    = 1*64 idchar               ; the id of the Ue model that made the faces
     frame    = nat-long                  ; index of the frame in the camera's stream
     idchar   = ALPHA / DIGIT / "-" / "_" / "."
     nat-long = "0" / %x31-39 *18DIGIT
     tag      = 32 (DIGIT / %x61-66)      ; lowercase hex
+    sealed   = "S1:" 1*b64url            ; the frame's sealed original faces, version 1
+    b64url   = ALPHA / DIGIT / "-" / "_" ; RFC 4648 section 5, no padding
+
+``sealed`` (optional; absent in every message written before it existed, which therefore parse
+as before) carries the bytes of a :mod:`shared.sealed_faces` payload: the original pixels of the
+frame's replaced faces encrypted to the authority's public keys. Its version digit is its own,
+so the payload can change without a new message version.
 
 ``tag`` is HMAC-SHA256 with the camera's key, truncated to its first 16 bytes, over::
 
@@ -28,10 +35,10 @@ authentication tag::
     "<H>x<W>x<C>" NUL   <the frame's pixels, row-major, with every least significant bit
                          cleared>
 
-so the tag binds the boxes, camera, model and frame index to the frame's visible content: an
-edited message, an edited picture (any change above the LSB plane) or a message moved onto
-another frame fails verification. The LSB plane is excluded because the message itself lives
-there (see :mod:`shared.stego`).
+so the tag binds the boxes, camera, model, frame index and sealed faces to the frame's visible
+content: an edited message, an edited picture (any change above the LSB plane) or a message
+moved onto another frame fails verification. The LSB plane is excluded because the message
+itself lives there (see :mod:`shared.stego`).
 
 Every box must lie inside the frame when the frame size is known, and boxes have at least one
 pixel per side. Any deviation from the grammar raises :class:`RoiMessageError` (a
@@ -40,6 +47,7 @@ pixel per side. Any deviation from the grammar raises :class:`RoiMessageError` (
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -54,6 +62,7 @@ from shared.geometry import Box
 __all__ = [
     "MAX_BOXES",
     "MIN_KEY_BYTES",
+    "SEALED_PREFIX",
     "BoxOutOfFrameError",
     "MessageAuthenticationError",
     "MessageFormatError",
@@ -66,6 +75,7 @@ __all__ = [
     "parse_message",
     "parse_paper",
     "parse_v1",
+    "sealed_field_length",
     "verify_v1",
 ]
 
@@ -73,6 +83,7 @@ MAX_BOXES = 4096
 MIN_KEY_BYTES = 16
 TAG_HEX_CHARS = 32
 V1_PREFIX = "UU1|"
+SEALED_PREFIX = "S1:"
 _TAG_DOMAIN = b"uunet-roi-v1\x00"
 
 _NAT = r"(?:0|[1-9][0-9]{0,8})"
@@ -83,8 +94,10 @@ _NAT_RE = re.compile(_NAT)
 _NAT_LONG_RE = re.compile(_NAT_LONG)
 _TAG_RE = re.compile(f"[0-9a-f]{{{TAG_HEX_CHARS}}}")
 _V1_RE = re.compile(
-    r"UU1\|(?P<camera>[^|]*)\|(?P<model>[^|]*)\|(?P<frame>[^|]*)\|(?P<paper>[^|]*)\|(?P<tag>[^|]*)"
+    r"UU1\|(?P<camera>[^|]*)\|(?P<model>[^|]*)\|(?P<frame>[^|]*)\|(?P<paper>[^|]*)\|"
+    r"(?:(?P<sealed>[^|]*)\|)?(?P<tag>[^|]*)"
 )
+_B64URL_RE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class RoiMessageError(ValueError):
@@ -125,6 +138,7 @@ class RoiMessage:
     model_id: str | None = None
     frame_index: int | None = None
     tag: str | None = None
+    sealed: bytes | None = None
 
     @property
     def signed_text(self) -> str:
@@ -140,6 +154,7 @@ class RoiMessage:
             self.model_id or "",
             self.frame_index or 0,
             format_paper(self.boxes),
+            self.sealed,
         )
 
 
@@ -223,8 +238,32 @@ def _check_id(value: str, field: str) -> None:
         )
 
 
-def _v1_header(camera_id: str, model_id: str, frame_index: int, paper: str) -> str:
-    return f"{V1_PREFIX}{camera_id}|{model_id}|{frame_index}|{paper}|"
+def _sealed_text(sealed: bytes) -> str:
+    return SEALED_PREFIX + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
+
+
+def sealed_field_length(payload_bytes: int) -> int:
+    """Characters a sealed payload of ``payload_bytes`` bytes adds to a v1 message."""
+    return len(SEALED_PREFIX) + -(-4 * payload_bytes // 3) + 1
+
+
+def _v1_header(
+    camera_id: str, model_id: str, frame_index: int, paper: str, sealed: bytes | None = None
+) -> str:
+    extra = "" if sealed is None else _sealed_text(sealed) + "|"
+    return f"{V1_PREFIX}{camera_id}|{model_id}|{frame_index}|{paper}|{extra}"
+
+
+def _parse_sealed(text: str) -> bytes:
+    if not text.startswith(SEALED_PREFIX):
+        version = text.split(":", 1)[0][:8]
+        raise UnknownVersionError(
+            f"sealed: unknown sealed-faces field {version!r} (this code reads 'S1:')", "sealed"
+        )
+    body = text[len(SEALED_PREFIX) :]
+    if not _B64URL_RE.fullmatch(body) or len(body) % 4 == 1:
+        raise MessageFormatError("sealed: not unpadded base64url text", "sealed")
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
 
 
 def _frame_digest_input(frame: np.ndarray) -> tuple[bytes, np.ndarray]:
@@ -260,8 +299,10 @@ def format_v1(
     frame_index: int,
     key: bytes,
     frame: np.ndarray,
+    sealed: bytes | None = None,
 ) -> str:
-    """Write a v1 message for ``frame`` (the public frame, before the message is embedded).
+    """Write a v1 message for ``frame`` (the public frame, before the message is embedded),
+    with the frame's sealed-faces payload when ``sealed`` is given.
 
     Raises:
         MessageFormatError: a bad camera id, model id or frame index.
@@ -283,7 +324,9 @@ def format_v1(
                 f"box {i + 1} {box.as_tuple()} extends beyond the {width}x{height} frame",
                 f"box {i + 1}",
             )
-    header = _v1_header(camera_id, model_id, frame_index, format_paper(boxes))
+    if sealed is not None and not sealed:
+        raise ValueError("an empty sealed payload: omit it instead")
+    header = _v1_header(camera_id, model_id, frame_index, format_paper(boxes), sealed)
     return header + compute_tag(header, key, frame)
 
 
@@ -306,13 +349,14 @@ def parse_v1(text: str, frame_size: tuple[int, int] | None = None) -> RoiMessage
     if match is None:
         n = text.count("|")
         raise MessageFormatError(
-            f"a v1 message has 5 '|'-separated fields after 'UU1', found {n}", "message"
+            f"a v1 message has 5 or 6 '|'-separated fields after 'UU1', found {n}", "message"
         )
     _check_id(match["camera"], "camera")
     _check_id(match["model"], "model")
     if not _NAT_LONG_RE.fullmatch(match["frame"]):
         raise MessageFormatError(f"frame: {match['frame']!r} is not a natural number", "frame")
     boxes = parse_paper(match["paper"], frame_size)
+    sealed = None if match["sealed"] is None else _parse_sealed(match["sealed"])
     if not _TAG_RE.fullmatch(match["tag"]):
         raise MessageFormatError(
             f"tag: must be {TAG_HEX_CHARS} lowercase hex characters, got {match['tag']!r}", "tag"
@@ -324,6 +368,7 @@ def parse_v1(text: str, frame_size: tuple[int, int] | None = None) -> RoiMessage
         model_id=match["model"],
         frame_index=int(match["frame"]),
         tag=match["tag"],
+        sealed=sealed,
     )
 
 

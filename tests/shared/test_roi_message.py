@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -19,6 +21,7 @@ from shared.roi_message import (
     parse_message,
     parse_paper,
     parse_v1,
+    sealed_field_length,
     verify_v1,
 )
 
@@ -179,7 +182,12 @@ def test_v1_wrong_key_or_other_frame_fails():
         ("UU1|c|m|1|0,", MessageFormatError, "message"),  # missing tag
         ("UU1|c|m|1|0,|" + "0" * 31, MessageFormatError, "tag"),
         ("UU1|c|m|1|0,|" + "A" * 32, MessageFormatError, "tag"),  # uppercase hex
-        ("UU1|c|m|1|0,|" + "0" * 32 + "|x", MessageFormatError, "message"),
+        ("UU1|c|m|1|0,|" + "0" * 32 + "|x", UnknownVersionError, "sealed"),  # not "S1:..."
+        ("UU1|c|m|1|0,|S1:AAAA|" + "0" * 32 + "|x", MessageFormatError, "message"),
+        ("UU1|c|m|1|0,|S1:A+/=|" + "0" * 32, MessageFormatError, "sealed"),  # not base64url
+        ("UU1|c|m|1|0,|S1:AAAAA|" + "0" * 32, MessageFormatError, "sealed"),  # 4n+1 chars
+        ("UU1|c|m|1|0,|S1:|" + "0" * 32, MessageFormatError, "sealed"),
+        ("UU1|c|m|1|0,|S2:AAAA|" + "0" * 32, UnknownVersionError, "sealed"),
         ("UU1||m|1|0,|" + "0" * 32, MessageFormatError, "camera"),
         ("UU1|c d|m|1|0,|" + "0" * 32, MessageFormatError, "camera"),
         ("UU1|c|" + "m" * 65 + "|1|0,|" + "0" * 32, MessageFormatError, "model"),
@@ -213,3 +221,41 @@ def test_format_v1_refuses_bad_inputs():
 def test_verify_refuses_paper_message():
     with pytest.raises(MessageAuthenticationError):
         verify_v1(parse_message("0,"), KEY, _frame())
+
+
+@pytest.mark.parametrize("payload", [b"\x00", b"\xff\xfe\xfd", bytes(range(256)) * 3])
+def test_a_sealed_payload_round_trips_and_is_covered_by_the_tag(payload):
+    frame = _frame()
+    boxes = [Box(10, 10, 20, 20)]
+    text = format_v1(
+        boxes, camera_id="cam-1", model_id="m", frame_index=7, key=KEY, frame=frame, sealed=payload
+    )
+    message = parse_message(text, frame_size=(160, 120))
+    assert message.sealed == payload
+    assert len(text) - len(
+        format_v1(boxes, camera_id="cam-1", model_id="m", frame_index=7, key=KEY, frame=frame)
+    ) == sealed_field_length(len(payload))
+    verify_v1(message, KEY, frame)
+    other = bytes([payload[0] ^ 1]) + payload[1:]
+    with pytest.raises(MessageAuthenticationError):
+        verify_v1(dataclasses.replace(message, sealed=other), KEY, frame)
+    with pytest.raises(MessageAuthenticationError):  # the field removed
+        verify_v1(dataclasses.replace(message, sealed=None), KEY, frame)
+
+
+def test_a_message_without_sealed_field_parses_as_before():
+    frame = _frame()
+    text = format_v1(
+        [Box(1, 2, 3, 4)], camera_id="c", model_id="m", frame_index=0, key=KEY, frame=frame
+    )
+    assert text.count("|") == 5
+    message = parse_message(text)
+    assert message.sealed is None
+    verify_v1(message, KEY, frame)
+
+
+def test_format_v1_refuses_an_empty_sealed_payload():
+    with pytest.raises(ValueError, match="empty sealed"):
+        format_v1(
+            [], camera_id="c", model_id="m", frame_index=0, key=KEY, frame=_frame(), sealed=b""
+        )
