@@ -20,6 +20,7 @@ import numpy as np
 from edge_agent.capture import CaptureThread, FrameQueue
 from edge_agent.config import EdgeSettings, camera_key, noise_key
 from edge_agent.deid import Deidentifier
+from edge_agent.face_sealing import build_face_sealer
 from edge_agent.metrics import MetricsServer
 from edge_agent.model_check import check_model_privacy
 from edge_agent.noise import NoiseBank
@@ -304,6 +305,8 @@ def build_processor(
             they fail ``settings.privacy``.
         shared.detectors.DetectorNotFoundError / DetectorUnavailableError / DetectorError:
             the detector cannot be created.
+        shared.sealing_keys.SealingKeyError: a ``sealed_faces.recipients`` file is missing,
+            unreadable, not an X25519 public key, or a private key.
     """
     stats = stats or Stats()
     if settings.seal.message_format == "v1":
@@ -317,6 +320,9 @@ def build_processor(
             )
     else:
         key = None
+    face_sealer = build_face_sealer(
+        settings.sealed_faces, key, stats, lossy=settings.outputs.lossy is not None
+    )
     model = settings.model
     card = load_card(model.dir)
     figures = check_model_privacy(card.raw, settings.privacy, model.dir)
@@ -344,6 +350,7 @@ def build_processor(
         camera_id=settings.camera.id,
         key=key,
         failure_action=settings.failure.action,
+        face_sealer=face_sealer,
     )
 
 
@@ -366,6 +373,7 @@ def build_agent(
         edge_agent.model_check.ModelRefusedError: the model's card fails ``settings.privacy``.
         shared.detectors.DetectorNotFoundError / DetectorUnavailableError / DetectorError:
             the detector cannot be created.
+        shared.sealing_keys.SealingKeyError: a sealing key file is unusable (or private).
     """
     stats = stats or Stats()
     spec = parse_source(settings.source.url or "")

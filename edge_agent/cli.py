@@ -3,11 +3,12 @@
     uunet-edge run --config /etc/uunet/edge.yml
     uunet-edge run --source clip.mp4 --evidence out/public.mkv [--public rtsp://...]
                    [--hls DIR] [--lossy rtsp://...|FILE] [--model DIR] [--max-frames N]
-                   [--realtime|--no-realtime]
+                   [--realtime|--no-realtime] [--seal-to authority.pub ...]
     uunet-edge validate-config /etc/uunet/edge.yml
 
-Quick-form options override the file's values. Exit codes: 0 done (source ended, max frames,
-or SIGTERM/SIGINT), 2 bad configuration or arguments, 3 bad source (also: a live source that
+Quick-form options override the file's values (``--seal-to`` adds to its recipients). Exit
+codes: 0 done (source ended, max frames, or SIGTERM/SIGINT), 2 bad configuration or arguments
+(also: an unusable or private sealing key file), 3 bad source (also: a live source that
 never opened, with --exit-on-source-failure), 4 bad model (or a card that fails the privacy
 thresholds), 5 detector unavailable, 6 missing or bad secret, 7 metrics port unavailable,
 8 a file source ended early (fewer frames decoded than its container declares, or a decoding
@@ -28,9 +29,10 @@ from typing import Any
 from edge_agent import __version__
 from edge_agent.app import build_agent
 from edge_agent.config import CAMERA_KEY_ENV, EdgeSettings, camera_key
+from edge_agent.face_sealing import load_recipients
 from edge_agent.model_check import ModelRefusedError, check_model_privacy
 from edge_agent.sources import SourceError, parse_source
-from shared.config_base import ConfigError, SecretNotFoundError, load_settings
+from shared.config_base import ConfigError, SecretNotFoundError, deep_merge, load_settings
 from shared.detectors import (
     DetectorError,
     DetectorNotFoundError,
@@ -41,6 +43,7 @@ from shared.log_safety import configure_logging
 from shared.model_dir import ModelDirError, load_card
 from shared.onnx_runner import ModelLoadError, ModelSignatureError, ProviderError
 from shared.roi_message import MIN_KEY_BYTES
+from shared.sealing_keys import SealingKeyError
 from shared.secrets_check import WeakSecretError, check_secret
 
 __all__ = ["load_edge_settings", "main"]
@@ -65,6 +68,22 @@ def load_edge_settings(
         if path is not None:
             raise
         raise ConfigError("(command line)", exc.problems) from exc
+
+
+def _run_settings(args: argparse.Namespace) -> EdgeSettings:
+    """The settings of ``run``: the file, the quick-form options over it, ``--seal-to`` added
+    to the file's recipients.
+
+    Raises:
+        ConfigError: see :func:`load_edge_settings`.
+    """
+    overrides = _overrides(args)
+    settings = load_edge_settings(args.config, overrides)
+    if not args.seal_to:
+        return settings
+    recipients = [str(p) for p in (*settings.sealed_faces.recipients, *args.seal_to)]
+    extra = {"sealed_faces": {"recipients": recipients}}
+    return load_edge_settings(args.config, deep_merge(overrides, extra))
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -134,6 +153,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--detector", help=f"detector plug-in ({', '.join(available_detectors())})")
     run.add_argument("--message-format", choices=["v1", "paper"])
+    run.add_argument(
+        "--seal-to",
+        action="append",
+        type=Path,
+        metavar="FILE.pub",
+        help="seal each replaced face's original pixels to this authority public key "
+        "(repeatable; adds to sealed_faces.recipients)",
+    )
     run.add_argument("--camera-id")
     run.add_argument("--max-frames", type=int)
     run.add_argument("--metrics-port", type=int, help="0 disables /metrics and /healthz")
@@ -184,6 +211,10 @@ def _validate(path: Path) -> int:
             check_secret("camera-key", camera_key(), MIN_KEY_BYTES)
         except (SecretNotFoundError, WeakSecretError) as exc:
             problems.append(f"secret camera-key: {exc}")
+    try:
+        load_recipients(settings.sealed_faces.recipients)
+    except SealingKeyError as exc:
+        problems.append(f"sealed_faces.recipients: {exc}")
     if problems:
         print(f"{path}: invalid", file=sys.stderr)
         for problem in problems:
@@ -195,7 +226,7 @@ def _validate(path: Path) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        settings = load_edge_settings(args.config, _overrides(args))
+        settings = _run_settings(args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -213,6 +244,7 @@ def _run(args: argparse.Namespace) -> int:
             "detector",
         ),
         ((SecretNotFoundError, WeakSecretError), EXIT_SECRET, "camera key"),
+        ((SealingKeyError,), EXIT_CONFIG, "sealed_faces.recipients"),
     ]
     try:
         agent = build_agent(settings)

@@ -19,6 +19,7 @@ from pydantic_settings import SettingsConfigDict
 from shared.config_base import StrictModel, StrictSettings, read_secret
 from shared.detectors import DEFAULT_DETECTOR, DEFAULT_LOW_LIGHT_GAMMA, DetectorOptions
 from shared.geometry import HEAD_MARGIN
+from shared.sealed_faces import MAX_RECIPIENTS
 from shared.tracking import DEFAULT_HOLD_GROWTH, DEFAULT_IOU_THRESHOLD, DEFAULT_MAX_MISSED
 
 __all__ = [
@@ -139,6 +140,20 @@ class SealSettings(StrictModel):
     message_format: Literal["v1", "paper"] = "v1"
 
 
+class SealedFacesSettings(StrictModel):
+    """Each replaced face's original pixels, compressed and encrypted to the authority's public
+    keys, carried in the frame's v1 ROI message (:mod:`edge_agent.face_sealing`). No recipient:
+    off (the default). The edge holds public keys only: a private key file is refused."""
+
+    recipients: Annotated[list[Path], Field(max_length=MAX_RECIPIENTS)] = Field(
+        default_factory=list
+    )
+    codec: Literal["png", "jpeg", "webp"] = "png"
+    quality: Annotated[int, Field(ge=1, le=100)] = 90
+    sei: Literal["off", "jpeg", "png"] = "png"
+    sei_quality: Annotated[int, Field(ge=1, le=100)] = 95
+
+
 class FailureSettings(StrictModel):
     """What happens to a frame whose faces could not be de-identified (never: pass it on)."""
 
@@ -241,11 +256,21 @@ class EdgeSettings(StrictSettings):
     model: ModelSettings = Field(default_factory=ModelSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     seal: SealSettings = Field(default_factory=SealSettings)
+    sealed_faces: SealedFacesSettings = Field(default_factory=SealedFacesSettings)
     failure: FailureSettings = Field(default_factory=FailureSettings)
     outputs: OutputSettings = Field(default_factory=OutputSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     max_frames: Annotated[int, Field(ge=1)] | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _check_sealed_faces(self) -> EdgeSettings:
+        if self.sealed_faces.recipients and self.seal.message_format != "v1":
+            raise ValueError(
+                "sealed_faces.recipients needs seal.message_format v1: the paper's message has "
+                "no place for sealed faces, and they are authenticated with the camera key"
+            )
+        return self
 
 
 def camera_key() -> bytes:

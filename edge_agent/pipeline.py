@@ -12,11 +12,16 @@ track              head ROIs of the detections and of the previous frame's track
                    (the whole frame if those cannot be made) / nothing
 deidentify (Ue)    every head ROI of the frame black / nothing
 seal               nothing (the frame is dropped whatever the action)
+seal faces         the frame as usual; the faces not sealed stay ``Ud``-only
+                   (``faces_unsealed{reason="capacity"|"error"}``), never dropped
 anything else      nothing
 =================  =====================================================================
 
 Each case is counted (``fail_closed{stage,action}``, ``frames_dropped{stage="failure"}``) and
-logged. The ROI message lists only the ROIs that ``Ue`` replaced (the reversible ones).
+logged. The ROI message lists only the ROIs that ``Ue`` replaced (the reversible ones). With a
+:class:`~edge_agent.face_sealing.FaceSealer`, the original pixels of those ROIs are copied before
+``Ue`` replaces them and, once it has, sealed to the authority's keys into the v1 message
+(:mod:`edge_agent.face_sealing`); a frame whose ``Ue`` failed seals nothing (its ROIs are black).
 """
 
 from __future__ import annotations
@@ -30,11 +35,14 @@ from typing import Literal, TypeVar
 import numpy as np
 
 from edge_agent.deid import Deidentifier
+from edge_agent.face_sealing import FaceSealer, SealedFaces, copy_originals
 from edge_agent.sources import CapturedFrame
 from edge_agent.stats import Stats
+from shared import stego
 from shared.detectors import FaceDetector
 from shared.frame_seal import MessageFormat, seal_frame
 from shared.geometry import HEAD_MARGIN, Box, expand_to_head
+from shared.sealed_faces import SealContext
 from shared.tracking import IouTracker
 
 __all__ = ["FailureAction", "FrameProcessor", "SealedFrame"]
@@ -54,7 +62,10 @@ class SealedFrame:
         rgb: the pixels (``H x W x 3`` uint8); never an original face.
         boxes: the ROIs replaced by ``Ue`` (those the message lists).
         blacked: ROIs blacked out because a stage failed (the whole frame when detection did).
-        message: the text hidden in the LSBs.
+        message: the text hidden in the LSBs (with sealed faces: encrypted, never in clear).
+        sei_message: the text the lossy stream's SEI carries instead of ``message``, when they
+            differ (``sealed_faces.sei``: the faces in another codec, or none); its tag is
+            computed over the same pixels, so it verifies against the lossless frame.
     """
 
     index: int
@@ -62,6 +73,12 @@ class SealedFrame:
     boxes: tuple[Box, ...]
     blacked: tuple[Box, ...]
     message: str
+    sei_message: str | None = None
+
+    @property
+    def lossy_message(self) -> str:
+        """What a lossy output carries in the frame's SEI."""
+        return self.message if self.sei_message is None else self.sei_message
 
 
 class _StageError(Exception):
@@ -83,6 +100,10 @@ class FrameProcessor:
         message_format: ``v1`` (needs camera id and key) or ``paper``.
         camera_id / key: for v1 messages.
         failure_action: ``black`` or ``drop`` (see the module docstring).
+        face_sealer: seal the replaced faces' original pixels into the message (v1 only).
+
+    Raises:
+        ValueError: v1 without a camera id or key; a face sealer with the paper format.
     """
 
     def __init__(
@@ -97,9 +118,12 @@ class FrameProcessor:
         camera_id: str | None = None,
         key: bytes | None = None,
         failure_action: FailureAction = "black",
+        face_sealer: FaceSealer | None = None,
     ) -> None:
         if message_format == "v1" and (not camera_id or not key):
             raise ValueError("v1 messages need a camera id and a key")
+        if face_sealer is not None and message_format != "v1":
+            raise ValueError("sealed faces need v1 messages (the paper format has no place)")
         self.detector = detector
         self.tracker = tracker
         self.deidentifier = deidentifier
@@ -109,6 +133,7 @@ class FrameProcessor:
         self.camera_id = camera_id
         self.key = key
         self.failure_action = failure_action
+        self.face_sealer = face_sealer
         self.frame_size = (0, 0)
 
     def _timed(self, stage: str, call: Callable[[], T]) -> T:
@@ -120,7 +145,40 @@ class FrameProcessor:
         finally:
             self.stats.observe(stage, time.perf_counter() - start)
 
-    def _seal(self, frame: np.ndarray, boxes: list[Box], index: int) -> str:
+    def _seal_faces(
+        self, originals: list[np.ndarray], boxes: list[Box], frame: np.ndarray, index: int
+    ) -> SealedFaces | None:
+        """The sealed faces of the frame's replaced ROIs (timed; never raises)."""
+        if self.face_sealer is None or not boxes:
+            return None
+        start = time.perf_counter()
+        context = SealContext(self.camera_id or "", self.deidentifier.model_id, index)
+        try:
+            return self.face_sealer.seal(originals, boxes, context, frame.shape)
+        finally:
+            self.stats.observe("seal_faces", time.perf_counter() - start)
+
+    def _seal(
+        self, frame: np.ndarray, boxes: list[Box], index: int, faces: SealedFaces | None = None
+    ) -> tuple[str, str | None]:
+        """Embed the message; return it and the SEI's own text (``None``: the same).
+
+        Raises:
+            ValueError, shared.roi_message.RoiMessageError, shared.stego.MessageTooLargeError:
+                as :func:`shared.frame_seal.seal_frame` (sealed faces that do not fit after all
+                are left out instead, counted and logged).
+        """
+        if faces is not None and faces.payload is not None:
+            try:
+                return self._write_message(frame, boxes, index, faces)
+            except stego.MessageTooLargeError as exc:
+                log.error("frame %d: sealed faces left out, no room after all: %s", index, exc)
+                faces = faces.without_faces()
+        return self._write_message(frame, boxes, index, faces)
+
+    def _write_message(
+        self, frame: np.ndarray, boxes: list[Box], index: int, faces: SealedFaces | None
+    ) -> tuple[str, str | None]:
         _, text = seal_frame(
             frame,
             boxes,
@@ -129,9 +187,15 @@ class FrameProcessor:
             model_id=self.deidentifier.model_id,
             frame_index=index,
             key=self.key,
+            sealed=faces.payload if faces is not None else None,
             inplace=True,
         )
-        return text
+        if faces is None or self.face_sealer is None:
+            return text, None
+        context = SealContext(self.camera_id or "", self.deidentifier.model_id, index)
+        sei_text = self.face_sealer.sei_message(faces, boxes, context, frame)
+        self.face_sealer.record(faces)
+        return text, sei_text
 
     def process(self, captured: CapturedFrame) -> SealedFrame | None:
         """Return the public version of a captured frame, or ``None`` when it is dropped.
@@ -169,19 +233,27 @@ class FrameProcessor:
             held = sum(1 for t in tracks if t.missed)
             if held:
                 self.stats.count("faces_held", held)
+            originals: list[np.ndarray] = []  # in memory only, for the face sealer
             if rois:
+                if self.face_sealer is not None:
+                    originals = copy_originals(frame, rois)
                 start = time.perf_counter()
                 try:
                     self._timed(
                         "deidentify", lambda: self.deidentifier.apply(frame, rois, track_ids)
                     )
                 except _StageError as failed:
+                    originals.clear()
                     return self._fail(failed, captured, frame, rois)
                 self.stats.observe("ue_per_face", (time.perf_counter() - start) / len(rois))
                 self.stats.count("faces_deidentified", len(rois))
                 boxes = rois
+            faces = self._seal_faces(originals, boxes, frame, captured.index)
+            originals.clear()
             try:
-                text = self._timed("seal", lambda: self._seal(frame, boxes, captured.index))
+                text, sei_text = self._timed(
+                    "seal", lambda: self._seal(frame, boxes, captured.index, faces)
+                )
             except _StageError as failed:
                 for roi in boxes:  # nothing leaves, but be explicit about the ROI pixels
                     frame[roi.y : roi.bottom, roi.x : roi.right] = 0
@@ -189,7 +261,7 @@ class FrameProcessor:
                 self.stats.dropped("failure")
                 log.error("frame %d dropped: %s", captured.index, failed)
                 return None
-            return SealedFrame(captured.index, frame, tuple(boxes), (), str(text))
+            return SealedFrame(captured.index, frame, tuple(boxes), (), text, sei_text)
         except Exception as exc:  # an unexpected bug: drop the frame, keep the daemon alive
             self.stats.fail_closed("internal", "drop")
             self.stats.dropped("failure")
@@ -237,7 +309,7 @@ class FrameProcessor:
             self.stats.dropped("failure")
             return None
         try:
-            text = self._seal(frame, [], captured.index)
+            text, _ = self._seal(frame, [], captured.index)
         except Exception as exc:  # noqa: BLE001
             self.stats.fail_closed("seal", "drop")
             self.stats.dropped("failure")

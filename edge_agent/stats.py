@@ -32,6 +32,9 @@ COUNTER_HELP = {
     "faces_detected": "Faces found by the detector",
     "faces_deidentified": "Head ROIs replaced by Ue output",
     "faces_held": "Head ROIs covered by a held track (detector missed the face)",
+    "faces_sealed": "Replaced faces whose original pixels were sealed to the authority's keys",
+    "faces_unsealed": "Replaced faces left Ud-only (reason: capacity, error, sei_error)",
+    "sealed_bytes": "Bytes of sealed-faces payloads written into ROI messages",
     "source_reconnects": "Times the source was lost and reopened",
 }
 
@@ -156,7 +159,9 @@ class StatsCollector:
         for name, entries in sorted(labelled.items()):
             label_names = sorted({k for key in entries for k, _ in key})
             family = CounterMetricFamily(
-                f"{self.prefix}_{name}", name.replace("_", " "), labels=label_names
+                f"{self.prefix}_{name}",
+                COUNTER_HELP.get(name, name.replace("_", " ")),
+                labels=label_names,
             )
             for key, value in entries.items():
                 as_dict = dict(key)

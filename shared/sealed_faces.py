@@ -185,7 +185,14 @@ def encode_face(pixels: np.ndarray, codec: FaceCodec = "png", quality: int = 90)
         raise ValueError(f"quality must be 1-100, got {quality}")
     params = {
         "png": [cv2.IMWRITE_PNG_COMPRESSION, 3],
-        "jpeg": [cv2.IMWRITE_JPEG_QUALITY, quality],
+        # 4:4:4: with the default 4:2:0 chroma, small or sharp faces stay under 40 dB even
+        # at quality 100; 4:4:4 at 95 measured >= 40.5 dB on every face of four real clips
+        "jpeg": [
+            cv2.IMWRITE_JPEG_QUALITY,
+            quality,
+            cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+            cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
+        ],
         "webp": [cv2.IMWRITE_WEBP_QUALITY, quality],
     }.get(codec)
     if params is None:

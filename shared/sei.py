@@ -39,6 +39,8 @@ class SeiError(ValueError):
 
 def _emulation_prevent(rbsp: bytes) -> bytes:
     """Insert ``0x03`` after two zero bytes before any byte ``<= 3`` (H.264 7.4.1)."""
+    if b"\x00\x00" not in rbsp:  # nothing to escape (text and base64 never hold two zeros)
+        return rbsp
     out = bytearray()
     zeros = 0
     for byte in rbsp:

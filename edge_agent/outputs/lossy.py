@@ -1,10 +1,12 @@
 """Lossy H.264 public stream (plays everywhere), the ROI message in per-frame SEI.
 
 libx264 ``yuv420p`` at a CRF, ``tune=zerolatency`` (no B-frames), a keyframe every ``gop_s``.
-Each frame's message (the same text as the LSB message of the lossless outputs) travels in an SEI
-user-data-unregistered NAL unit in front of the frame's slices (:mod:`shared.sei`), so it
-survives remuxing to MP4, MPEG-TS, HLS and RTSP. The pixels are not exact: reversal from this
-stream is approximate, and a v1 tag can only be verified against the lossless evidence frame.
+Each frame's message (the same text as the LSB message of the lossless outputs, unless sealed
+faces travel in another codec or not at all there: ``SealedFrame.sei_message``,
+``sealed_faces.sei``) travels in an SEI user-data-unregistered NAL unit in front of the frame's
+slices (:mod:`shared.sei`), so it survives remuxing to MP4, MPEG-TS, HLS and RTSP. The pixels
+are not exact: reversal from this stream is approximate (exact or near with sealed faces), and a
+v1 tag can only be verified against the lossless evidence frame.
 
 The target is an ``rtsp://`` URL (published like the lossless stream) or a file whose suffix
 picks the container (``.mp4``, ``.ts``, ``.mkv``).
@@ -118,7 +120,7 @@ class LossyPublisher(FrameSink):
         pts = frame.index - self._first_index
         video = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame.rgb), format="rgb24")
         video.pts = pts
-        self._messages[pts] = frame.message
+        self._messages[pts] = frame.lossy_message
         self._mux(list(self._stream.encode(video)))
 
     def close(self) -> None:

@@ -19,6 +19,8 @@ import pytest
 from edge_agent.cli import main
 from edge_agent.config import CAMERA_KEY_ENV
 from shared.frame_seal import open_frame
+from shared.sealed_faces import SealContext, open_sealed_faces
+from shared.sealing_keys import generate_key_pair, load_private_key
 from shared.video_io import read_frames
 from tests.edge_agent.conftest import CAMERA_KEY
 from tests.toy_models import write_toy_model_dir
@@ -336,3 +338,71 @@ def test_run_on_a_truncated_file_warns_counts_and_exits_8(
             assert f"failed while decoding after {processed} frames" in err
         if name == "clip.avi":  # no decoding error: only the frame count tells
             assert reason == "reason=truncated" and processed == 30
+
+
+def test_run_seal_to_refuses_a_private_garbage_or_missing_key_file_exits_2(
+    sample_clip, toy_model, camera_key_env, capsys, tmp_path
+):
+    private, public = generate_key_pair(tmp_path / "authority")
+    garbage = tmp_path / "garbage.pub"
+    garbage.write_bytes(b"not a key at all\n")
+    secret = private.read_text().splitlines()[1]  # the PEM body: never echoed
+    base = ["run", "--source", sample_clip, "--model", toy_model, "--metrics-port", 0]
+    for path, reason in [
+        (private, "holds a PRIVATE key"),
+        (garbage, "is not a PEM or DER public key"),
+        (tmp_path / "none.pub", "cannot read the public key"),
+    ]:
+        code, _, err = _run([*base, "--seal-to", public, "--seal-to", path], capsys)
+        assert code == 2, err
+        assert err.startswith("error (sealed_faces.recipients): ")
+        assert str(path) in err and reason in err
+        assert secret not in err and "Traceback" not in err
+    code, _, err = _run([*base, "--message-format", "paper", "--seal-to", public], capsys)
+    assert code == 2
+    assert "sealed_faces.recipients needs seal.message_format v1" in err
+
+
+def test_run_seal_to_adds_to_the_files_recipients_and_reports_the_counters(
+    sample_clip, toy_model, camera_key_env, capsys, tmp_path
+):
+    first_key, first = generate_key_pair(tmp_path / "a1")
+    second_key, second = generate_key_pair(tmp_path / "a2")
+    config = tmp_path / "edge.yml"
+    config.write_text(f"sealed_faces: {{recipients: ['{first}']}}\n")
+    out_file = tmp_path / "public.mkv"
+    code, out, _ = _run(
+        [
+            "run", "--config", config, "--source", sample_clip, "--model", toy_model,
+            "--evidence", out_file, "--seal-to", second, "--max-frames", 3, "--metrics-port", 0,
+            "--camera-id", "cam-test",
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["counters"]["faces_sealed"] == summary["counters"]["faces_deidentified"] > 0
+    assert summary["labelled"]["faces_unsealed"]["reason=capacity"] == 0
+    assert summary["mean_latency_ms"]["seal_faces"] > 0
+    frame = next(iter(read_frames(out_file)))
+    message = open_frame(frame.rgb, {"cam-test": CAMERA_KEY})
+    context = SealContext(message.camera_id, message.model_id, message.frame_index)
+    for key_path in (first_key, second_key):  # sealed to both: either authority key opens it
+        private = load_private_key(key_path)
+        opened = open_sealed_faces(
+            message.sealed, message.boxes, context, {private.key_id: private}, CAMERA_KEY
+        )
+        assert len(opened.faces) == len(message.boxes)
+
+
+def test_validate_config_names_a_private_key_among_the_recipients(
+    toy_model, sample_clip, camera_key_env, tmp_path, capsys
+):
+    private, _ = generate_key_pair(tmp_path / "authority")
+    config = tmp_path / "edge.yml"
+    config.write_text(
+        f"source: {{url: '{sample_clip}'}}\nmodel: {{dir: '{toy_model}'}}\n"
+        f"sealed_faces: {{recipients: ['{private}']}}\n"
+    )
+    code, _, err = _run(["validate-config", config], capsys)
+    assert code == 2 and f"sealed_faces.recipients: {private} holds a PRIVATE key" in err

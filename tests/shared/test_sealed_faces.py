@@ -199,3 +199,13 @@ def test_the_layout_is_the_documented_one():
     assert data[5:13].hex() == key.key_id
     (wrapped,) = struct.unpack(">H", data[13:15])
     assert wrapped == 80  # X25519 enc (32) + data key (32) + tag (16)
+
+
+def test_jpeg_keeps_full_colour_resolution():
+    # colour blocks with sharp edges: 4:2:0 chroma measured 24 dB here, 4:4:4 39 dB
+    blocks = np.random.default_rng(0).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    pixels = np.kron(blocks, np.ones((6, 6, 1), np.uint8))
+    box = Box(0, 0, pixels.shape[1], pixels.shape[0])
+    decoded = decode_face(encode_face(pixels, "jpeg", 95), "jpeg", box)
+    error = np.mean((decoded.astype(float) - pixels) ** 2)
+    assert 10 * np.log10(255**2 / error) > 35.0
