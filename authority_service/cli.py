@@ -11,12 +11,17 @@
     uunet-authority [--config FILE] audit verify [--anchor COPY]... [--expect-head SEQ:HASH]...
     uunet-authority [--config FILE] audit reanchor
     uunet-authority [--config FILE] reconstruct CLIP --out OUT --case-id ID \\
-        --justification TEXT [--model DIR]
+        --justification TEXT [--model DIR] [--private-key FILE]...
+    uunet-authority keys generate --out DIR
 
 Passwords never come from the command line: from the environment variable named by
 ``--password-env``, else typed twice on a terminal, else the first line of standard input.
 ``user`` and ``reconstruct`` are audited under the operating-system user (``os:<login>``, role
 ``operator``; through sudo, ``os:<caller> (as <login>)``).
+
+``keys generate`` writes a new sealing key pair (``DIR/authority.key``, mode 0600, and
+``DIR/authority.pub``, for the cameras) and never overwrites one; it needs no configuration.
+``reconstruct --private-key`` adds sealing keys to those of ``sealing.private_keys``.
 
 Exit codes: 0 success; 1 the operation was refused or found a problem (audit chain broken,
 clip refused); 2 bad configuration, arguments or secrets.
@@ -43,6 +48,7 @@ from authority_service.config import (
     WeakSecretError,
     load_authority_settings,
     load_camera_keys,
+    load_sealing_keys,
     load_secrets,
 )
 from authority_service.db import DatabaseError
@@ -54,6 +60,12 @@ from shared.config_base import ConfigError, SecretNotFoundError
 from shared.log_safety import configure_logging, escape_control
 from shared.model_dir import ModelDirError
 from shared.onnx_runner import ModelLoadError, ModelSignatureError, ProviderError
+from shared.sealing_keys import (
+    SealingKeyError,
+    SealingPrivateKey,
+    generate_key_pair,
+    load_private_key,
+)
 
 __all__ = ["main", "uvicorn_options"]
 
@@ -162,6 +174,27 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument(
         "--model", type=Path, help="decoder for paper-format messages (default: configured)"
     )
+    rec.add_argument(
+        "--private-key",
+        metavar="FILE",
+        type=Path,
+        action="append",
+        default=[],
+        help="a sealing private key (authority.key) beside those of sealing.private_keys: "
+        "opens the faces cameras sealed to it (repeatable)",
+    )
+
+    keys = commands.add_parser("keys", help="sealing keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    generate = keys.add_parser(
+        "generate",
+        help="write a new sealing key pair (never overwrites one)",
+        description="Write DIR/authority.key (the private key, mode 0600: give it to this "
+        "service as a credential, see sealing.private_keys) and DIR/authority.pub (give it to "
+        "the cameras). Prints the key id.",
+    )
+    generate.add_argument("--out", type=Path, required=True, metavar="DIR")
     return parser
 
 
@@ -308,13 +341,42 @@ def _reconstruct(args: argparse.Namespace, services: Services) -> int:
                 "frames": report.frames,
                 "detail": (
                     f"{report.frames} frames, {report.faces} faces, {report.unverified_frames} "
-                    f"unverified (messages from {report.message_source}) -> {args.out}"
+                    f"unverified (messages from {report.message_source}); "
+                    f"{report.faces_by_method.detail()} -> {args.out}"
                 ),
             }
         )
     )
     print(json.dumps(asdict(report), indent=2))
     return EXIT_OK
+
+
+def _keys_generate(out: Path) -> int:
+    try:
+        private, public = generate_key_pair(out)
+    except SealingKeyError as exc:
+        _error(f"uunet-authority: {exc}")
+        return EXIT_REFUSED
+    print(f"key id {load_private_key(private).key_id}")
+    print(f"private key {private} (mode 0600): give it to the authority as a credential")
+    print(f"public key {public}: give it to the cameras")
+    return EXIT_OK
+
+
+def _sealing_keys(
+    settings: AuthoritySettings, files: Sequence[Path]
+) -> dict[str, SealingPrivateKey]:
+    """The configured sealing keys and those of ``--private-key`` (key id -> key).
+
+    Raises:
+        SecretNotFoundError / SealingKeyError: a key is missing or not a sealing private key.
+    """
+    keys = load_sealing_keys(settings)
+    for path in files:
+        key = load_private_key(path)
+        log.info("sealing key %s loaded (%s)", key.key_id, path)
+        keys[key.key_id] = key
+    return keys
 
 
 def uvicorn_options(server: ServerSettings) -> dict[str, Any]:
@@ -348,6 +410,12 @@ def _serve(settings: AuthoritySettings) -> int:
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
+    if args.command == "keys":
+        try:
+            return _keys_generate(args.out)
+        except OSError as exc:
+            _error(f"uunet-authority: cannot write the key pair: {exc.strerror or exc}")
+            return EXIT_USAGE
     try:
         settings = load_authority_settings(args.config)
         configure_logging(settings.log_level)  # one escaped line per record
@@ -367,6 +435,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             settings,
             # The camera keys verify the messages: a local reversal checks them like the API.
             camera_keys=load_camera_keys(settings) if reconstructing else None,
+            sealing_keys=_sealing_keys(settings, args.private_key) if reconstructing else None,
             model_override=args.model if reconstructing else None,
         )
         try:
@@ -388,6 +457,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         ModelSignatureError,
         ProviderError,
         DatabaseError,
+        SealingKeyError,
     ) as exc:
         _error(f"uunet-authority: {exc}")
         return EXIT_USAGE

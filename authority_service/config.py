@@ -13,11 +13,14 @@ Secrets are never settings and never have defaults (:func:`load_secrets`):
   (:mod:`shared.secrets_check`, the check the edge applies to its camera key);
 * one HMAC key per camera listed in ``messages.cameras``: ``$UUNET_CAMERA_KEY_<ID>`` (the id
   upper-cased, every character other than a letter or digit replaced by ``_``) or
-  ``$CREDENTIALS_DIRECTORY/camera-key-<id>``.
+  ``$CREDENTIALS_DIRECTORY/camera-key-<id>``;
+* the sealing private keys named in ``sealing.private_keys`` (X25519, PEM; the public halves are
+  on the cameras): ``$CREDENTIALS_DIRECTORY/<name>`` only, never the environment.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -35,6 +38,7 @@ from shared.config_base import (
     read_secret,
 )
 from shared.roi_message import MIN_KEY_BYTES
+from shared.sealing_keys import SealingPrivateKey, load_private_key
 from shared.secrets_check import WeakSecretError, check_secret
 
 __all__ = [
@@ -51,12 +55,16 @@ __all__ = [
     "LimitSettings",
     "MessageSettings",
     "ModelSettings",
+    "SealingSettings",
     "ServerSettings",
     "WeakSecretError",
     "camera_key_env_var",
     "load_authority_settings",
+    "load_sealing_keys",
     "load_secrets",
 ]
+
+log = logging.getLogger(__name__)
 
 CONFIG_ENV_VAR = "UUNET_AUTHORITY_CONFIG"
 JWT_SECRET_ENV_VAR = "UUNET_AUTHORITY_JWT_SECRET"
@@ -70,6 +78,7 @@ SHIPPED_DECODERS_DIR = Path(__file__).resolve().parents[1] / "models" / "weights
 DEFAULT_DECODER_FILE = "DEFAULT"
 
 _CAMERA_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # the v1 message grammar's camera id
+_CREDENTIAL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")  # a file name, no path
 
 
 class ServerSettings(StrictModel):
@@ -127,6 +136,12 @@ class JobSettings(StrictModel):
     #: faster than FFV1 here, plays in VLC/ffplay; odd-sized clips fall back to FFV1) or FFV1
     #: in Matroska (.mkv).
     result_codec: Literal["libx264rgb", "ffv1"] = "libx264rgb"
+    #: Dual control: every reversal (a clip job, or a frame, which then becomes a job too)
+    #: waits ``pending_approval`` until a second user with the role ``approver`` approves it
+    #: (:mod:`authority_service.approvals`). Off by default. Jobs pending when it is turned
+    #: off still wait for a decision. The operator's ``uunet-authority reconstruct`` on the
+    #: server is not subject to it: that is the audited break-glass path.
+    require_approval: bool = False
 
 
 class LimitSettings(StrictModel):
@@ -181,6 +196,32 @@ class MessageSettings(StrictModel):
         return value
 
 
+class SealingSettings(StrictModel):
+    """The private keys that open the faces cameras sealed to the authority
+    (:mod:`authority_service.sealed`)."""
+
+    #: Credential file names (``$CREDENTIALS_DIRECTORY/<name>``, systemd ``LoadCredential=``),
+    #: each an X25519 private key (``uunet-authority keys generate``). Several: rotation, a
+    #: payload names the key id it needs. Empty: every face goes through Ud.
+    private_keys: list[str] = Field(default_factory=list)
+    #: A face sealed only to keys not held here: ``ud`` reverses it with Ud, ``error`` fails the
+    #: clip (``sealing_key_not_held``, 422). Either way it is counted and audited.
+    on_key_not_held: Literal["ud", "error"] = "ud"
+
+    @field_validator("private_keys")
+    @classmethod
+    def _check_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _CREDENTIAL_NAME.fullmatch(name):
+                raise ValueError(
+                    f"credential name {name!r} must be a file name: 1-128 letters, digits, "
+                    "'.', '_' or '-', not starting with '.'"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("credential names must be unique")
+        return value
+
+
 class AuditSettings(StrictModel):
     """How refusals of unauthenticated requests reach the audit log
     (:mod:`authority_service.refusals`)."""
@@ -207,6 +248,7 @@ class AuthoritySettings(StrictSettings):
     limits: LimitSettings = LimitSettings()
     models: ModelSettings = ModelSettings()
     messages: MessageSettings = MessageSettings()
+    sealing: SealingSettings = SealingSettings()
     audit: AuditSettings = AuditSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -249,6 +291,8 @@ class AuthoritySecrets:
 
     jwt_key: bytes = field(repr=False)
     camera_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
+    #: Key id -> the sealing private key.
+    sealing_keys: dict[str, SealingPrivateKey] = field(default_factory=dict, repr=False)
 
 
 def load_camera_keys(settings: AuthoritySettings) -> dict[str, bytes]:
@@ -267,13 +311,43 @@ def load_camera_keys(settings: AuthoritySettings) -> dict[str, bytes]:
     return keys
 
 
-def load_secrets(settings: AuthoritySettings) -> AuthoritySecrets:
-    """Read the JWT signing key and the camera keys; refuse missing or weak ones.
+def load_sealing_keys(settings: AuthoritySettings) -> dict[str, SealingPrivateKey]:
+    """Read the sealing private keys of ``sealing.private_keys`` from
+    ``$CREDENTIALS_DIRECTORY``; log each one's key id (never the key).
 
     Raises:
-        shared.config_base.SecretNotFoundError: the JWT key or a camera key is missing/empty.
+        shared.config_base.SecretNotFoundError: ``$CREDENTIALS_DIRECTORY`` is not set, or lacks
+            a named key.
+        shared.sealing_keys.SealingKeyError: a file is not an X25519 private key.
+    """
+    names = settings.sealing.private_keys
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if names and not directory:
+        raise SecretNotFoundError(
+            f"sealing key {names[0]!r} not found: $CREDENTIALS_DIRECTORY is not set (the "
+            "sealing private keys are read as credentials only)"
+        )
+    keys: dict[str, SealingPrivateKey] = {}
+    for name in names:
+        path = Path(directory or "") / name
+        if not path.is_file():
+            raise SecretNotFoundError(f"sealing key {name!r} not found in $CREDENTIALS_DIRECTORY")
+        key = load_private_key(path)
+        log.info("sealing key %s loaded (credential %s)", key.key_id, name)
+        keys[key.key_id] = key
+    return keys
+
+
+def load_secrets(settings: AuthoritySettings) -> AuthoritySecrets:
+    """Read the JWT signing key, the camera keys and the sealing keys; refuse missing or weak
+    ones.
+
+    Raises:
+        shared.config_base.SecretNotFoundError: the JWT key, a camera key or a sealing key is
+            missing/empty.
         WeakSecretError: a key is too short, a placeholder or low in entropy
             (:func:`shared.secrets_check.check_secret`).
+        shared.sealing_keys.SealingKeyError: a sealing key file is not an X25519 private key.
     """
     try:
         jwt_key = read_secret(JWT_SECRET_NAME, JWT_SECRET_ENV_VAR)
@@ -282,4 +356,8 @@ def load_secrets(settings: AuthoritySettings) -> AuthoritySecrets:
             f"{exc}; the authority refuses to start without a JWT signing key"
         ) from exc
     check_secret(JWT_SECRET_NAME, jwt_key, MIN_JWT_SECRET_BYTES)
-    return AuthoritySecrets(jwt_key=jwt_key, camera_keys=load_camera_keys(settings))
+    return AuthoritySecrets(
+        jwt_key=jwt_key,
+        camera_keys=load_camera_keys(settings),
+        sealing_keys=load_sealing_keys(settings),
+    )

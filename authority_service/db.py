@@ -4,6 +4,11 @@ One connection per thread (SQLite connections must not be shared while in use), 
 readers never block the writer, a busy timeout so the CLI and the server can write the same file,
 and ``BEGIN IMMEDIATE`` transactions for read-modify-write sequences (the audit chain's append).
 
+Schema changes are versioned (``PRAGMA user_version``): :data:`_SCHEMA` is version 1, and each
+later version is a list of statements in :data:`_MIGRATIONS` (columns added with defaults, so a
+row written before reads as it did). Opening a database runs the missing ones, in order, in one
+transaction; a database of a newer version than this code is refused.
+
 The audit table is append-only at the database level: triggers abort any ``UPDATE`` or
 ``DELETE``. Someone with write access to the file can drop them; the hash chain
 (:mod:`authority_service.audit`) is what detects that.
@@ -24,8 +29,9 @@ __all__ = ["SCHEMA_VERSION", "Database", "DatabaseError"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
+#: Version 1 of the schema; later versions are :data:`_MIGRATIONS` of it.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
     name              TEXT PRIMARY KEY,
@@ -80,6 +86,19 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
 """
 
+#: The statements that bring a database of the version before to each version.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # Dual control: what a job reverses, and an approver's decision on it.
+    2: (
+        "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'clip'",
+        "ALTER TABLE jobs ADD COLUMN approval_required INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN decision TEXT",
+        "ALTER TABLE jobs ADD COLUMN decided_by TEXT",
+        "ALTER TABLE jobs ADD COLUMN decided_at TEXT",
+        "ALTER TABLE jobs ADD COLUMN decision_reason TEXT",
+    ),
+}
+
 
 class DatabaseError(RuntimeError):
     """The database file cannot be opened, or has a schema this code does not know."""
@@ -103,16 +122,38 @@ class Database:
             private_dir(self.path.parent)
             create_private_file(self.path)
             conn = self.connection()
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise DatabaseError(
-                    f"{self.path}: schema version {version} is newer than this code's "
-                    f"{SCHEMA_VERSION}; upgrade uunet"
-                )
+            version = self._version(conn)
             conn.executescript(_SCHEMA)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._migrate(announce=version > 0)
         except (sqlite3.Error, OSError) as exc:
             raise DatabaseError(f"cannot open database {self.path}: {exc}") from exc
+
+    def _version(self, conn: sqlite3.Connection) -> int:
+        """The file's schema version.
+
+        Raises:
+            DatabaseError: it is newer than this code's.
+        """
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise DatabaseError(
+                f"{self.path}: schema version {version} is newer than this code's "
+                f"{SCHEMA_VERSION}; upgrade uunet"
+            )
+        return version
+
+    def _migrate(self, announce: bool) -> None:
+        """Run the migrations this file lacks, in one transaction (another process opening the
+        same file at once waits for it, then finds nothing left to do); ``announce`` logs each
+        (not for a file created just now)."""
+        with self.transaction() as conn:
+            version = max(self._version(conn), 1)
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[target]:
+                    conn.execute(statement)
+                if announce:
+                    log.info("%s: schema migrated to version %d", self.path, target)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (opened on first use)."""

@@ -26,6 +26,8 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "SealedFacesError",
+    "SealingKeyNotHeldError",
     "ServiceBusyError",
     "UnauthenticatedMessageError",
     "UnknownModelError",
@@ -175,3 +177,19 @@ class ModelUnavailableError(ClipError):
     """A paper-format message names no model and no default decoder is configured."""
 
     code = "no_default_model"
+
+
+class SealedFacesError(ClipError):
+    """A frame's sealed original faces do not open: the payload is malformed or truncated, was
+    altered, belongs to another frame, camera or model (replayed), has a face moved to another
+    box, or holds an image that is not its box's (``extra``: ``frame``, ``field``, ``reason``
+    ``malformed`` | ``forged`` | ``undecodable``). Never a wrong face, never a silent ``Ud``."""
+
+    code = "sealed_faces_invalid"
+
+
+class SealingKeyNotHeldError(ClipError):
+    """A frame's faces are sealed only to keys this authority does not hold, and
+    ``sealing.on_key_not_held`` is ``error`` (``extra["key_ids"]``: the keys it needs)."""
+
+    code = "sealing_key_not_held"

@@ -1,16 +1,19 @@
-"""Clip reconstruction jobs: stored in SQLite, run by a bounded pool of worker threads.
+"""Reversal jobs: stored in SQLite (:mod:`authority_service.job_store`), run by a bounded pool
+of worker threads.
 
-Lifecycle: ``queued`` -> ``running`` -> ``succeeded`` | ``failed``; any job becomes ``expired``
-(its upload and result deleted, its row kept) ``jobs.ttl_s`` after submission. Jobs survive a
-restart: at start-up, jobs left ``running`` by a stopped or crashed process go back to ``queued``
-and every queued job is run again from its stored upload. A job interrupted by shutdown is
-requeued the same way. Every finished job is audited (``completed``, ``refused`` for bad input,
-``failed`` for an internal error), as is every expiry.
+Lifecycle: ``queued`` -> ``running`` -> ``succeeded`` | ``failed``; with ``jobs.require_approval``
+a job waits ``pending_approval`` until an approver queues it or refuses it (``refused``, its
+upload deleted; :mod:`authority_service.approvals`). Any job becomes ``expired`` (its upload and
+result deleted, its row kept) ``jobs.ttl_s`` after submission. Jobs survive a restart: at
+start-up, jobs left ``running`` by a stopped or crashed process go back to ``queued`` and every
+queued job is run again from its stored upload; pending ones keep waiting. A job interrupted by
+shutdown is requeued the same way. Every finished job is audited (``completed``, ``refused`` for
+bad input, ``failed`` for an internal error; naming the approver when there was one), as is
+every expiry.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import secrets
@@ -18,15 +21,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from authority_service.audit import AuditEntry
 from authority_service.config import JobSettings
-from authority_service.db import Database
-from authority_service.errors import AuthorityError, ClipError, ServiceBusyError
+from authority_service.errors import AuthorityError, ClipError, ConflictError, ServiceBusyError
+from authority_service.frame_job import FRAME_RESULT_SUFFIX, reconstruct_frame_file
+from authority_service.job_store import Decision, Job, JobKind, JobStatus, JobStore
 from authority_service.metrics import Metrics
 from authority_service.reconstruction import (
     RESULT_SUFFIX,
@@ -34,170 +36,17 @@ from authority_service.reconstruction import (
     ReconstructionCancelledError,
     Reconstructor,
 )
+from shared.log_safety import escape_control
 from shared.malloc_tuning import release_free_memory
 from shared.private_files import private_dir
 
-__all__ = ["Job", "JobManager", "JobStatus", "JobStore"]
+__all__ = ["Job", "JobKind", "JobManager", "JobStatus", "JobStore"]
 
 log = logging.getLogger(__name__)
 
 
-class JobStatus:
-    """The states of a job (plain strings in the database and the API)."""
-
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    expired = "expired"
-    ALL = (queued, running, succeeded, failed, expired)
-
-
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds")
-
-
-@dataclass(frozen=True)
-class Job:
-    """One stored job."""
-
-    id: str
-    owner: str
-    case_id: str
-    justification: str
-    clip_sha256: str
-    clip_bytes: int
-    status: str
-    frames_done: int
-    frames_total: int | None
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-    expires_at: str
-    result_name: str | None
-    report: dict[str, Any] | None
-    error_code: str | None
-    error_detail: str | None
-
-
-def _row_to_job(row: sqlite3.Row) -> Job:
-    values = dict(zip(row.keys(), tuple(row), strict=True))
-    values["report"] = json.loads(values["report"]) if values["report"] else None
-    return Job(**values)
-
-
-class JobStore:
-    """The ``jobs`` table."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def create(
-        self,
-        *,
-        job_id: str,
-        owner: str,
-        case_id: str,
-        justification: str,
-        clip_sha256: str,
-        clip_bytes: int,
-        frames_total: int | None,
-        ttl_s: int,
-    ) -> Job:
-        created = _now()
-        with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO jobs (id, owner, case_id, justification, clip_sha256, clip_bytes, "
-                "status, frames_total, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    job_id,
-                    owner,
-                    case_id,
-                    justification,
-                    clip_sha256,
-                    clip_bytes,
-                    JobStatus.queued,
-                    frames_total,
-                    _iso(created),
-                    _iso(created + timedelta(seconds=ttl_s)),
-                ),
-            )
-        job = self.get(job_id)
-        assert job is not None
-        return job
-
-    def get(self, job_id: str) -> Job | None:
-        row = self.db.connection().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return _row_to_job(row) if row else None
-
-    def _set(self, job_id: str, **values: object) -> None:
-        columns = ", ".join(f"{k} = ?" for k in values)
-        with self.db.transaction() as conn:
-            conn.execute(f"UPDATE jobs SET {columns} WHERE id = ?", [*values.values(), job_id])
-
-    def mark_running(self, job_id: str) -> None:
-        self._set(job_id, status=JobStatus.running, started_at=_iso(_now()), frames_done=0)
-
-    def set_progress(self, job_id: str, done: int, total: int | None) -> None:
-        self._set(job_id, frames_done=done, frames_total=total)
-
-    def mark_succeeded(self, job_id: str, result_name: str, report: ClipReport) -> None:
-        self._set(
-            job_id,
-            status=JobStatus.succeeded,
-            finished_at=_iso(_now()),
-            result_name=result_name,
-            report=json.dumps(asdict(report)),
-            frames_done=report.frames,
-            frames_total=report.frames,
-        )
-
-    def mark_failed(self, job_id: str, code: str, detail: str) -> None:
-        self._set(
-            job_id,
-            status=JobStatus.failed,
-            finished_at=_iso(_now()),
-            error_code=code,
-            error_detail=detail,
-        )
-
-    def requeue(self, job_id: str) -> None:
-        self._set(job_id, status=JobStatus.queued, started_at=None, frames_done=0)
-
-    def requeue_interrupted(self) -> int:
-        """Put jobs a stopped process left ``running`` back to ``queued``; return how many."""
-        with self.db.transaction() as conn:
-            cursor = conn.execute(
-                "UPDATE jobs SET status = ?, started_at = NULL, frames_done = 0 WHERE status = ?",
-                (JobStatus.queued, JobStatus.running),
-            )
-            return cursor.rowcount
-
-    def queued(self) -> list[Job]:
-        rows = (
-            self.db.connection()
-            .execute("SELECT * FROM jobs WHERE status = ? ORDER BY created_at", (JobStatus.queued,))
-            .fetchall()
-        )
-        return [_row_to_job(r) for r in rows]
-
-    def due_for_expiry(self, now: datetime) -> list[Job]:
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT * FROM jobs WHERE expires_at <= ? AND status NOT IN (?, ?)",
-                (_iso(now), JobStatus.expired, JobStatus.running),
-            )
-            .fetchall()
-        )
-        return [_row_to_job(r) for r in rows]
-
-    def mark_expired(self, job_id: str) -> None:
-        self._set(job_id, status=JobStatus.expired, result_name=None)
 
 
 class JobManager:
@@ -207,7 +56,8 @@ class JobManager:
         store: the job table.
         reconstructor: does the work.
         audit: writes an audit record (raises if it cannot: the job then fails closed).
-        settings: pool size, queue bound, time to live, result codec.
+        settings: pool size, queue bound, time to live, result codec, whether jobs need an
+            approver's decision.
         uploads_dir / results_dir: where uploads wait and results are kept.
         metrics: optional counters.
     """
@@ -285,9 +135,15 @@ class JobManager:
         return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
     # ---------------------------------------------------------------- submission
+    @property
+    def require_approval(self) -> bool:
+        """Whether new jobs wait for an approver (``jobs.require_approval``)."""
+        return self.settings.require_approval
+
     def ensure_capacity(self) -> None:
-        """Raise :class:`ServiceBusyError` when ``max_queued`` jobs are already waiting."""
-        waiting = self._queue.qsize()
+        """Raise :class:`ServiceBusyError` when ``max_queued`` jobs are already waiting (for a
+        worker, or for approval: each holds its upload on disk)."""
+        waiting = self._queue.qsize() + self.store.count(JobStatus.pending_approval)
         if waiting >= self.settings.max_queued:
             raise ServiceBusyError(
                 f"{waiting} jobs are already waiting; try again later", retry_after_s=30
@@ -303,8 +159,10 @@ class JobManager:
         clip_sha256: str,
         clip_bytes: int,
         frames_total: int | None,
+        kind: str = JobKind.clip,
     ) -> Job:
-        """Store a job whose upload is already at :meth:`upload_path` and queue it.
+        """Store a job whose upload is already at :meth:`upload_path` and queue it, or leave it
+        ``pending_approval`` when :attr:`require_approval`.
 
         Call :meth:`ensure_capacity` first (and audit the attempt in between): this method
         does not refuse, so an audited acceptance is never followed by a refusal.
@@ -319,9 +177,36 @@ class JobManager:
                 clip_bytes=clip_bytes,
                 frames_total=frames_total,
                 ttl_s=self.settings.ttl_s,
+                kind=kind,
+                approval_required=self.require_approval,
             )
-            self._queue.put(job.id)
+            if job.status == JobStatus.queued:
+                self._queue.put(job.id)
         self._update_gauges()
+        return job
+
+    def decide(self, job_id: str, decision: str, by: str, reason: str) -> Job:
+        """Queue (``approved``) or end (``refused``, its upload deleted) a pending job.
+
+        The checks of who may decide are :func:`authority_service.approvals.check_decision`'s.
+
+        Raises:
+            ConflictError: ``job_not_pending``: the job is no longer pending (another decision
+                or its expiry came first).
+        """
+        with self._admission:
+            if not self.store.decide(job_id, decision, by, reason):
+                raise ConflictError(
+                    f"job {job_id} is no longer pending approval", code="job_not_pending"
+                )
+            if decision == Decision.approved:
+                self._queue.put(job_id)
+        if decision == Decision.refused:
+            self.upload_path(job_id).unlink(missing_ok=True)
+        log.info("job %s: %s by %s: %s", job_id, decision, by, escape_control(reason))
+        self._update_gauges()
+        job = self.store.get(job_id)
+        assert job is not None
         return job
 
     # ---------------------------------------------------------------- workers
@@ -329,6 +214,7 @@ class JobManager:
         if self.metrics is not None:
             self.metrics.jobs_queued.set(self._queue.qsize())
             self.metrics.jobs_running.set(self._running)
+            self.metrics.jobs_pending_approval.set(self.store.count(JobStatus.pending_approval))
 
     def _work(self) -> None:
         while not self._stopping.is_set():
@@ -352,11 +238,13 @@ class JobManager:
                 release_free_memory()  # the job's frame buffers, kept by malloc otherwise
 
     def _audit_finish(self, job: Job, outcome: str, detail: str, report: ClipReport | None) -> None:
+        if job.decision == Decision.approved:
+            detail = f"{detail}; approved by {job.decided_by} at {job.decided_at}"
         self.audit(
             AuditEntry(
                 actor=job.owner,
                 role="investigator",
-                action="reconstruct_clip",
+                action=f"reconstruct_{job.kind}",
                 outcome=outcome,
                 case_id=job.case_id,
                 justification=job.justification,
@@ -385,14 +273,17 @@ class JobManager:
         try:
             if not upload.is_file():
                 raise FileNotFoundError(f"upload of job {job.id} is missing")
-            report = self.reconstructor.reconstruct_clip(
-                upload,
-                partial,
-                codec=self.settings.result_codec,
-                fallback_to_ffv1=True,
-                progress=progress,
-                cancelled=self._stopping.is_set,
-            )
+            if job.kind == JobKind.frame:
+                report = reconstruct_frame_file(self.reconstructor, upload, partial)
+            else:
+                report = self.reconstructor.reconstruct_clip(
+                    upload,
+                    partial,
+                    codec=self.settings.result_codec,
+                    fallback_to_ffv1=True,
+                    progress=progress,
+                    cancelled=self._stopping.is_set,
+                )
         except ReconstructionCancelledError:
             log.warning("job %s: interrupted by shutdown; it stays queued", job.id)
             self.store.requeue(job.id)
@@ -405,7 +296,7 @@ class JobManager:
             log.warning("job %s: refused: %s", job.id, detail)
             self.store.mark_failed(job.id, exc.code, detail)
             self._audit_finish(job, "refused", f"{exc.code}: {detail}", None)
-            self._count("refused")
+            self._count(job, "refused")
             upload.unlink(missing_ok=True)
             return
         except Exception as exc:
@@ -417,19 +308,21 @@ class JobManager:
             )
             self.store.mark_failed(job.id, "internal_error", detail)
             self._audit_finish(job, "failed", f"internal_error: {detail}", None)
-            self._count("failed")
+            self._count(job, "failed")
             return
-        result_name = f"{job.id}{RESULT_SUFFIX[report.result_codec]}"
+        suffix = FRAME_RESULT_SUFFIX if job.kind == JobKind.frame else None
+        result_name = job.id + (suffix or RESULT_SUFFIX[report.result_codec])
         partial.replace(self.results_dir / result_name)
         self.store.mark_succeeded(job.id, result_name, report)
         upload.unlink(missing_ok=True)
         detail = (
             f"{report.frames} frames, {report.frames_reconstructed} reconstructed, "
             f"{report.frames_without_message} without message, {report.faces} faces, "
-            f"{report.unverified_frames} unverified (messages from {report.message_source})"
+            f"{report.unverified_frames} unverified (messages from {report.message_source}); "
+            f"{report.faces_by_method.detail()}"
         )
         self._audit_finish(job, "completed", detail, report)
-        self._count("completed")
+        self._count(job, "completed")
         if self.metrics is not None:
             self.metrics.job_seconds.observe(time.monotonic() - started)
             self.metrics.faces.inc(report.faces)
@@ -440,9 +333,9 @@ class JobManager:
             )
         log.info("job %s: done, %s in %.1f s", job.id, detail, report.seconds)
 
-    def _count(self, outcome: str) -> None:
+    def _count(self, job: Job, outcome: str) -> None:
         if self.metrics is not None:
-            self.metrics.reversals.labels("clip", outcome).inc()
+            self.metrics.reversals.labels(job.kind, outcome).inc()
 
     # ---------------------------------------------------------------- expiry
     def _sweep_loop(self) -> None:
@@ -470,7 +363,9 @@ class JobManager:
                     case_id=job.case_id,
                     clip_sha256=job.clip_sha256,
                     job_id=job.id,
-                    detail=f"job of {job.owner} expired; upload and result deleted",
+                    detail=f"job of {job.owner} expired"
+                    + (" unapproved" if job.status == JobStatus.pending_approval else "")
+                    + "; upload and result deleted",
                 )
             )
             expired += 1

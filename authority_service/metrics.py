@@ -59,6 +59,11 @@ class Metrics:
         self.jobs_running = Gauge(
             "uunet_authority_jobs_running", "Clip jobs being reconstructed", registry=r
         )
+        self.jobs_pending_approval = Gauge(
+            "uunet_authority_jobs_pending_approval",
+            "Jobs waiting for an approver's decision (jobs.require_approval)",
+            registry=r,
+        )
         self.job_seconds = Histogram(
             "uunet_authority_job_seconds",
             "Wall time of finished clip jobs",

@@ -27,12 +27,19 @@ a v1 one of a camera whose key the authority lacks, or one read from SEI, is ref
 ``ClipReport.unverified_frames`` (``ImageResult.verified`` for a frame), which the callers put
 in the audit record.
 
-Messages from a lossy stream (SEI) cannot be authenticated: a v1 tag is an HMAC over the frame's
-lossless pixels (LSB plane cleared), which a lossy stream no longer has. So an SEI message is
-never *verified*: with ``require_authentication`` it is refused (pointing to the lossless
-evidence); otherwise it is accepted as unverified and the report names the source
-(``message_source: "sei"``). Its reconstruction is approximate: ``Ud`` inverts ``Ue`` on the
-lossy pixels, not the ones ``Ue`` produced.
+Messages from a lossy stream (SEI) cannot be authenticated by their tag: a v1 tag is an HMAC
+over the frame's lossless pixels (LSB plane cleared), which a lossy stream no longer has. So an
+SEI message is *verified* only by a sealed-faces payload that holds every one of its faces and
+whose HMAC verified with the camera's key (:mod:`authority_service.sealed`); otherwise, with
+``require_authentication`` it is refused (pointing to the lossless evidence), and without it it
+is accepted as unverified. The report names the source (``message_source: "sei"``). Its ``Ud``
+reconstruction is approximate: ``Ud`` inverts ``Ue`` on the lossy pixels, not the ones ``Ue``
+produced.
+
+Faces whose original pixels travel sealed in the message (``S1:`` field) are opened with the
+authority's private keys and pasted back exactly, after the ``Ud`` pastes of the frame's other
+faces; each face is counted by method (``sealed`` / ``ud``) and, for ``ud``, by reason
+(:mod:`authority_service.sealed`, the report's ``faces_by_method``).
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ from authority_service.errors import (
 )
 from authority_service.media import inspect_clip
 from authority_service.pipeline import BackgroundConsumer, prefetch
+from authority_service.sealed import FaceMethods, FrameFaces, SealedFaceOpener, paste_exact
 from shared import stego
 from shared.compositing import LEGACY, Composition, group_by_size
 from shared.frame_seal import open_frame
@@ -113,10 +121,12 @@ class ReconstructionCancelledError(RuntimeError):
 
 @dataclass(frozen=True)
 class FrameMessage:
-    """A frame's parsed message and whether its tag was verified with the camera's key."""
+    """A frame's parsed message and whether it was verified with the camera's key (its tag, or
+    for SEI its sealed payload); ``faces``: that payload, when the carrier opened it to verify."""
 
     message: RoiMessage
     verified: bool
+    faces: FrameFaces | None = None
 
 
 class MessageSource(Protocol):
@@ -189,15 +199,19 @@ class SeiMessageSource:
     """Messages in the H.264 SEI units of a lossy public stream (:mod:`shared.sei`), as
     :func:`shared.video_io.read_frames` collects them per frame.
 
-    The message is parsed and its boxes checked against the frame, but it is never verified
-    (see the module docstring): with ``require_authentication`` it is refused, otherwise it is
-    returned with ``verified=False``.
+    The message is parsed and its boxes checked against the frame. It is verified only by its
+    sealed payload (opened with ``sealed``, module docstring of :mod:`authority_service.sealed`);
+    otherwise, with ``require_authentication`` it is refused, without it it is returned with
+    ``verified=False``.
     """
 
     name = "sei"
 
-    def __init__(self, *, require_authentication: bool = True) -> None:
+    def __init__(
+        self, *, require_authentication: bool = True, sealed: SealedFaceOpener | None = None
+    ) -> None:
         self.require_authentication = require_authentication
+        self.sealed = sealed
 
     def carries(self, frame: VideoFrame) -> bool:
         return bool(frame.sei)
@@ -221,24 +235,31 @@ class SeiMessageSource:
                 frame=frame.index,
                 field=getattr(exc, "field", "sei"),
             ) from exc
-        if self.require_authentication:
+        faces = self.sealed.open(message, frame.index) if self.sealed is not None else None
+        verified = faces is not None and faces.vouches_for(message)
+        if self.require_authentication and not verified:
             raise UnauthenticatedMessageError(
                 f"frame {frame.index}: the ROI message comes from the SEI of a lossy stream and "
-                "cannot be authenticated (its tag covers the lossless pixels); reverse the "
+                "cannot be authenticated (its tag covers the lossless pixels, and no sealed "
+                "payload verified with the camera's key holds all its faces); reverse the "
                 "camera's lossless evidence recording instead",
                 frame=frame.index,
                 field="sei",
             )
-        return FrameMessage(message, verified=False)
+        return FrameMessage(message, verified, faces)
 
 
 def message_sources(
-    camera_keys: Mapping[str, bytes], *, require_authentication: bool = True
+    camera_keys: Mapping[str, bytes],
+    *,
+    require_authentication: bool = True,
+    sealed: SealedFaceOpener | None = None,
 ) -> list[MessageSource]:
-    """The carriers the authority reads, in order of preference: LSB, then SEI."""
+    """The carriers the authority reads, in order of preference: LSB, then SEI (which
+    ``sealed`` lets verify a message by its sealed payload)."""
     return [
         LsbMessageSource(camera_keys, require_authentication=require_authentication),
-        SeiMessageSource(require_authentication=require_authentication),
+        SeiMessageSource(require_authentication=require_authentication, sealed=sealed),
     ]
 
 
@@ -314,6 +335,7 @@ class ImageResult:
     message: RoiMessage
     verified: bool
     model_id: str | None
+    faces_by_method: FaceMethods = field(default_factory=FaceMethods)
 
 
 @dataclass
@@ -337,6 +359,7 @@ class ClipReport:
     source_codec: str = ""
     result_codec: str = ""
     seconds: float = 0.0
+    faces_by_method: FaceMethods = field(default_factory=FaceMethods)
 
     def count(self, opened: FrameMessage | None, decoder: Decoder | None) -> None:
         self.frames += 1
@@ -364,8 +387,9 @@ class ClipReport:
 @dataclass
 class _Pending:
     frame: VideoFrame
-    boxes: tuple[Box, ...]
+    boxes: tuple[Box, ...]  # those Ud reverses
     decoder: Decoder | None
+    exact: list[tuple[Box, np.ndarray]]  # pasted after Ud
 
 
 class Reconstructor:
@@ -376,6 +400,8 @@ class Reconstructor:
         messages: the message carriers to read, in order of preference (one per clip is chosen,
             :class:`ClipMessages`); :func:`message_sources` gives LSB then SEI.
         max_batch: faces per Ud call (batched across up to 16 frames).
+        sealed: opens the messages' sealed faces (default: no private key held, so every
+            payload is checked but its faces go through Ud).
     """
 
     def __init__(
@@ -384,6 +410,7 @@ class Reconstructor:
         messages: MessageSource | Sequence[MessageSource],
         *,
         max_batch: int = 32,
+        sealed: SealedFaceOpener | None = None,
     ) -> None:
         self.decoders = decoders
         self.sources: list[MessageSource] = (
@@ -392,6 +419,11 @@ class Reconstructor:
         if not self.sources:
             raise ValueError("at least one message source is needed")
         self.max_batch = max_batch
+        self.sealed = sealed if sealed is not None else SealedFaceOpener()
+
+    def _faces_for(self, opened: FrameMessage, index: int) -> FrameFaces:
+        """The frame's sealed faces (see :meth:`SealedFaceOpener.open` for what is raised)."""
+        return opened.faces if opened.faces is not None else self.sealed.open(opened.message, index)
 
     def _decoder_for(self, opened: FrameMessage | None) -> Decoder | None:
         if opened is None or not opened.message.boxes:
@@ -405,16 +437,21 @@ class Reconstructor:
             NoMessageError: the frame carries no ROI message.
             MalformedMessageError / ForgedMessageError / UnauthenticatedMessageError.
             UnknownModelError / ModelUnavailableError: no decoder for the message.
+            SealedFacesError / SealingKeyNotHeldError: its sealed faces do not open.
         """
         opened = ClipMessages(self.sources).open(VideoFrame(0, rgb, None))
         if opened is None:
             raise NoMessageError("the frame carries no ROI message: there is nothing to reverse")
         decoder = self._decoder_for(opened)
+        faces, boxes = self._faces_for(opened, 0), opened.message.boxes
         out = rgb.copy()
-        if decoder is not None:
-            reverse_faces(decoder, [out], [opened.message.boxes])
+        if decoder is not None and faces.ud_boxes(boxes):
+            reverse_faces(decoder, [out], [faces.ud_boxes(boxes)])
+        paste_exact(out, faces.exact_pastes(boxes))
+        methods = FaceMethods()
+        methods.add(0, faces, boxes)
         return ImageResult(
-            out, opened.message, opened.verified, decoder.model_id if decoder else None
+            out, opened.message, opened.verified, decoder.model_id if decoder else None, methods
         )
 
     def _reverse(self, window: list[_Pending]) -> None:
@@ -453,8 +490,8 @@ class Reconstructor:
             UnsupportedFrameSizeError: its frames are under ``media.MIN_FRAME_SIDE`` a side.
             NoMessageError: no frame carries a message.
             MalformedMessageError / ForgedMessageError / UnauthenticatedMessageError /
-                UnknownModelError / ModelUnavailableError: a frame's message (named in
-                ``extra["frame"]``).
+                UnknownModelError / ModelUnavailableError / SealedFacesError /
+                SealingKeyNotHeldError: a frame's message (named in ``extra["frame"]``).
             ReconstructionCancelledError: ``cancelled()`` returned true.
             ValueError: libx264rgb asked for an odd-sized clip without ``fallback_to_ffv1``.
         """
@@ -498,12 +535,16 @@ class Reconstructor:
                 try:
                     opened = messages.open(frame)
                     decoder = self._decoder_for(opened)
+                    sealed = self._faces_for(opened, frame.index) if opened else FrameFaces()
                 except ClipError as exc:
                     exc.extra.setdefault("frame", frame.index)
                     raise
                 report.count(opened, decoder)
-                boxes = opened.message.boxes if decoder is not None and opened else ()
-                window.append(_Pending(frame, boxes, decoder))
+                all_boxes = opened.message.boxes if opened else ()
+                report.faces_by_method.add(frame.index, sealed, all_boxes)
+                boxes = sealed.ud_boxes(all_boxes) if decoder is not None else ()
+                exact = sealed.exact_pastes(all_boxes)
+                window.append(_Pending(frame, boxes, decoder if boxes else None, exact))
                 faces += len(boxes)
                 if faces >= self.max_batch or len(window) >= _MAX_WINDOW_FRAMES:
                     self._flush(window, encoder, report, expected, progress)
@@ -556,6 +597,7 @@ class Reconstructor:
             return
         self._reverse(window)
         for item in window:
+            paste_exact(item.frame.rgb, item.exact)  # after Ud: never under a neighbour's paste
             encoder.put(item.frame.rgb)
         window.clear()
         if progress is not None:

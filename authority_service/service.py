@@ -23,10 +23,12 @@ from authority_service.jobs import JobManager, JobStore
 from authority_service.metrics import Metrics
 from authority_service.reconstruction import Reconstructor, message_sources
 from authority_service.refusals import RefusalAggregator
+from authority_service.sealed import SealedFaceOpener
 from authority_service.security import LoginRateLimiter, TokenService
 from authority_service.users import PasswordPolicy, SqliteUserStore, UserStore
 from shared.malloc_tuning import limit_arenas
 from shared.private_files import private_dir
+from shared.sealing_keys import SealingPrivateKey
 
 __all__ = ["Services", "build_services", "default_model_dir", "shipped_default_decoder"]
 
@@ -104,9 +106,11 @@ def build_services(
     *,
     jwt_key: bytes | None = None,
     camera_keys: dict[str, bytes] | None = None,
+    sealing_keys: dict[str, SealingPrivateKey] | None = None,
     model_override: Path | None = None,
 ) -> Services:
-    """Open the database and model registry and wire the parts together.
+    """Open the database and model registry and wire the parts together (``sealing_keys``, by
+    key id, open the faces cameras sealed; none: every face goes through Ud).
 
     Raises:
         authority_service.db.DatabaseError: the database cannot be opened.
@@ -133,12 +137,18 @@ def build_services(
         metrics.audit_records.labels(entry.outcome).inc()
         return appended
 
+    sealed = SealedFaceOpener(
+        sealing_keys or {}, camera_keys, on_key_not_held=settings.sealing.on_key_not_held
+    )
     reconstructor = Reconstructor(
         decoders,
         message_sources(
-            camera_keys or {}, require_authentication=settings.messages.require_authentication
+            camera_keys or {},
+            require_authentication=settings.messages.require_authentication,
+            sealed=sealed,
         ),
         max_batch=settings.models.max_batch,
+        sealed=sealed,
     )
     services = Services(
         settings=settings,

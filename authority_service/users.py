@@ -4,7 +4,9 @@
 default. A PostgreSQL (or LDAP-backed) store implements the same five methods.
 
 Roles are exclusive (separation of duties): an ``investigator`` may reverse faces, an ``auditor``
-may read and verify the audit log, an ``admin`` manages users. No role implies another, and a
+may read and verify the audit log, an ``admin`` manages users, an ``approver`` approves or
+refuses other users' reversals when ``jobs.require_approval`` is on (dual control,
+:mod:`authority_service.approvals`; an approver sees no face). No role implies another, and a
 user holds exactly one. What that promises, and what it does not:
 
 * an admin cannot change their own role (``self_role_change``, 403, in the HTTP API): no
@@ -15,7 +17,10 @@ user holds exactly one. What that promises, and what it does not:
 * an admin can still create an investigator account, or set another user's password, and use
   it: separation rests on every such change being in the audit log under the admin's name (the
   auditor's job to review), not on the admin being unable to act. The operating-system operator
-  (``uunet-authority user ...``) is the break-glass path, audited as ``os:<login>``.
+  (``uunet-authority user ...``) is the break-glass path, audited as ``os:<login>``;
+* dual control binds two *accounts*: the requester of a job can never decide it, whatever role
+  they hold later (``self_approval``, 403), but an admin who creates both an investigator and
+  an approver account can act as both; the audit log names each account's creator.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class Role(str, enum.Enum):
     investigator = "investigator"
     auditor = "auditor"
     admin = "admin"
+    approver = "approver"
 
 
 @dataclass(frozen=True)

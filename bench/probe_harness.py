@@ -39,9 +39,10 @@ ROLE_BY_PREFIX = (
     ("/v1/audit", "auditor"),
     ("/v1/reconstructions", "investigator"),
     ("/v1/frames", "investigator"),
+    ("/v1/approvals", "approver"),
     ("/v1/me", None),
 )
-ROLES = ("admin", "auditor", "investigator")
+ROLES = ("admin", "auditor", "investigator", "approver")
 SETTINGS: dict[str, Any] = {
     "server": {"host": "127.0.0.1"},
     "auth": {"argon2_time_cost": 1, "argon2_memory_kib": 8192, "argon2_parallelism": 1},

@@ -163,9 +163,14 @@ def probe_bad_tokens(auth: Authority, admin: str) -> dict[str, Any]:
             client.patch(f"/v1/users/{patch[0]}", json=patch[1]).raise_for_status()
     tokens = {
         role: auth.login(user)
-        for user, role in (("adam", "admin"), ("audrey", "auditor"), ("ivy", "investigator"))
+        for user, role in (
+            ("adam", "admin"),
+            ("audrey", "auditor"),
+            ("ivy", "investigator"),
+            ("april", "approver"),
+        )
     }
-    users = {"admin": "adam", "auditor": "audrey", "investigator": "ivy"}
+    users = {"admin": "adam", "auditor": "audrey", "investigator": "ivy", "approver": "april"}
     gens = {
         role: jwt.decode(t, options={"verify_signature": False})["gen"]
         for role, t in tokens.items()

@@ -366,7 +366,12 @@ def main() -> None:
     try:
         main_auth = Authority(root / "main", keys)
         main_auth.write_config()
-        for name, role in (("adam", "admin"), ("audrey", "auditor"), ("ivy", "investigator")):
+        for name, role in (
+            ("adam", "admin"),
+            ("audrey", "auditor"),
+            ("ivy", "investigator"),
+            ("april", "approver"),
+        ):
             main_auth.add_user(name, role)
         report["server_start_s"] = round(main_auth.start(), 2)
         admin = main_auth.login("adam")

@@ -22,7 +22,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authority_service.api.deps import client_address, count_unauthenticated_refusal
 from authority_service.api.errors import Attempt, install_error_handlers, refusal_response
-from authority_service.api.routes import audit, auth, frames, health, reconstructions, users
+from authority_service.api.routes import (
+    approvals,
+    audit,
+    auth,
+    frames,
+    health,
+    reconstructions,
+    users,
+)
 from authority_service.api.schemas import ErrorOut, apply_password_rule
 from authority_service.api.uploads import check_declared_length, limited_receive
 from authority_service.config import AuthoritySecrets, AuthoritySettings
@@ -51,7 +59,7 @@ authorised investigators, and keeps a tamper-evident record of every attempt.
 
 * **Authentication**: OAuth2 password flow at `POST /v1/token` gives a short-lived bearer token.
   Roles: `investigator` (reverses), `auditor` (reads and verifies the audit log), `admin`
-  (manages users). No role implies another.
+  (manages users), `approver` (approves or refuses others' reversals). No role implies another.
 * **Reversal**: `POST /v1/frames:reconstruct` (one PNG, synchronous) and
   `POST /v1/reconstructions` (a clip, asynchronous job; `GET /v1/reconstructions/{id}` for its
   progress, `GET /v1/reconstructions/{id}/result` for the clip). Both need a `case_id` and a
@@ -66,6 +74,12 @@ authorised investigators, and keeps a tamper-evident record of every attempt.
   **H.264 RGB qp 0 (libx264rgb) in MP4** by default (`video/mp4`), or **FFV1 (RGB) in
   Matroska** (`video/x-matroska`) when `jobs.result_codec` is `ffv1` or the frame size is
   odd.
+* **Dual control** (`jobs.require_approval`, off by default): every reversal waits
+  `pending_approval` until a second user, an `approver`, approves it
+  (`POST /v1/approvals/{id}/approve`, with a `reason`; listed at `GET /v1/approvals`) or
+  refuses it (`.../refuse`). The requester can never decide their own (`self_approval`, 403).
+  A frame then also becomes a job (202, `kind: frame`) whose PNG the requester fetches at
+  `GET /v1/reconstructions/{id}/result` once approved.
 * **Errors** are JSON: `{"error": "<code>", "detail": "<sentence>", ...}` with a stable code
   (`forged_message`, `unknown_model`, `token_expired`, ...). Every refused attempt is audited.
 * **Audit**: `GET /v1/audit`, `GET /v1/audit/verify` (hash chain check).
@@ -186,7 +200,10 @@ def create_app(
     """
     if services is None:
         services = build_services(
-            settings, jwt_key=secrets.jwt_key, camera_keys=secrets.camera_keys
+            settings,
+            jwt_key=secrets.jwt_key,
+            camera_keys=secrets.camera_keys,
+            sealing_keys=secrets.sealing_keys,
         )
 
     @asynccontextmanager
@@ -194,10 +211,11 @@ def create_app(
         services.decoders.load_all()  # a broken model stops the start, not the first request
         services.jobs.start()
         log.info(
-            "authority ready: %d users, decoders %s, %d camera keys",
+            "authority ready: %d users, decoders %s, %d camera keys, sealing key ids %s",
             services.users.count(),
             services.decoders.model_ids,
             len(secrets.camera_keys),
+            services.reconstructor.sealed.key_ids,
         )
         try:
             yield
@@ -213,7 +231,7 @@ def create_app(
         responses=COMMON_ERRORS,
     )
     app.state.services = services
-    for module in (auth, users, reconstructions, frames, audit, health):
+    for module in (auth, users, reconstructions, frames, approvals, audit, health):
         app.include_router(module.router)
     generate_openapi = app.openapi
 

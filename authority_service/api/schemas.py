@@ -6,15 +6,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from authority_service.approvals import REASON_MAX, REASON_MIN, REASON_PATTERN
+from authority_service.job_store import Job, JobStatus
 from authority_service.users import PASSWORD_MAX, USER_NAME_PATTERN, Role, User
 
 __all__ = [
+    "ApprovalOut",
     "AuditPage",
     "AuditProblemOut",
     "AuditRecordOut",
     "AuditVerifyOut",
     "ClipReportOut",
+    "DecisionIn",
     "ErrorOut",
+    "FaceMethodsOut",
     "HealthOut",
     "JobErrorOut",
     "JobOut",
@@ -107,6 +112,31 @@ def apply_password_rule(openapi: dict[str, Any], min_length: int) -> None:
                 variant["minLength"] = min_length
 
 
+class FaceMethodsOut(BaseModel):
+    """How each face was reversed: from its sealed original (exact) or by Ud."""
+
+    sealed: int = Field(0, description="Faces pasted back from their sealed original pixels.")
+    ud: int = Field(0, description="Faces reversed by Ud (approximate).")
+    ud_reasons: dict[str, int] = Field(
+        default_factory=dict,
+        description="Why faces went through Ud: `no_payload` (the message carries no sealed "
+        "faces), `not_in_payload` (it did not fit at the edge), `key_not_held` (sealed only to "
+        "keys this authority does not hold).",
+    )
+    key_ids: list[str] = Field(
+        default_factory=list, description="The authority's keys that opened sealed faces."
+    )
+    missing_key_ids: list[str] = Field(
+        default_factory=list, description="Keys faces were sealed to, none of them held here."
+    )
+    faces: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Per face: `frame`, `box` (index in its message), `method` (`sealed` or "
+        "`ud`), and `codec` (sealed) or `reason` (ud); the clip's first 1000 faces.",
+    )
+    faces_omitted: int = Field(0, description="Faces past that limit (counted, not listed).")
+
+
 class ClipReportOut(BaseModel):
     """What a finished reconstruction did."""
 
@@ -115,15 +145,19 @@ class ClipReportOut(BaseModel):
     frames_with_message: int
     frames_without_message: int = Field(description="Passed through unchanged.")
     faces: int
-    verified_frames: int = Field(description="v1 messages whose tag was checked with the key.")
+    verified_frames: int = Field(
+        description="v1 messages checked with the camera's key (their tag, or from SEI their "
+        "sealed faces)."
+    )
     unverified_frames: int = Field(
-        description="Paper-format, a camera without a known key, or read from SEI (lossy); "
-        "non-zero only when `messages.require_authentication` is false."
+        description="Paper-format, a camera without a known key, or read from SEI (lossy) "
+        "without a sealed payload that verifies all its faces; non-zero only when "
+        "`messages.require_authentication` is false."
     )
     message_source: str = Field(
         "",
         description="Where the messages were read: 'lsb' (lossless pixels, verifiable), 'sei' "
-        "(a lossy stream's H.264 SEI units, never verified, approximate reconstruction).",
+        "(a lossy stream's H.264 SEI units: verified only by sealed faces, Ud approximate).",
     )
     model_ids: list[str]
     camera_ids: list[str]
@@ -134,6 +168,7 @@ class ClipReportOut(BaseModel):
     source_codec: str
     result_codec: str
     seconds: float
+    faces_by_method: FaceMethodsOut = Field(default_factory=FaceMethodsOut)
 
 
 class JobProgressOut(BaseModel):
@@ -146,11 +181,44 @@ class JobErrorOut(BaseModel):
     detail: str
 
 
+class ApprovalOut(BaseModel):
+    """The second user's decision on a job that needs one (``jobs.require_approval``)."""
+
+    decision: Literal["approved", "refused"] | None = Field(
+        description="null while the job is pending approval (or expired undecided)."
+    )
+    decided_by: str | None = Field(description="The approver.")
+    decided_at: str | None
+    reason: str | None = Field(description="The approver's reason.")
+
+
+class DecisionIn(BaseModel):
+    """An approver's decision on a pending job: why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(
+        min_length=REASON_MIN,
+        max_length=REASON_MAX,
+        pattern=REASON_PATTERN,
+        description="Why (a sentence, no control characters); stored in the audit log.",
+    )
+
+
 class JobOut(BaseModel):
     id: str
-    status: Literal["queued", "running", "succeeded", "failed", "expired"]
+    kind: Literal["clip", "frame"] = Field(
+        description="`frame`: a frame sent to `POST /v1/frames:reconstruct` that needed approval; "
+        "its result is a PNG."
+    )
+    status: Literal[
+        "pending_approval", "queued", "running", "succeeded", "failed", "refused", "expired"
+    ]
+    owner: str = Field(description="Who requested the reversal.")
     case_id: str
-    clip_sha256: str
+    justification: str
+    clip_sha256: str = Field(description="SHA-256 of the upload (clip or PNG frame).")
+    clip_bytes: int
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -158,7 +226,49 @@ class JobOut(BaseModel):
     progress: JobProgressOut
     report: ClipReportOut | None
     error: JobErrorOut | None
-    result_url: str | None = Field(description="Where to fetch the clip once it succeeded.")
+    result_url: str | None = Field(description="Where to fetch the result once it succeeded.")
+    approval: ApprovalOut | None = Field(
+        description="null when the job needed no approval (`jobs.require_approval` was off)."
+    )
+
+    @classmethod
+    def of(cls, job: Job) -> JobOut:
+        return cls(
+            id=job.id,
+            kind=job.kind,  # type: ignore[arg-type]
+            status=job.status,  # type: ignore[arg-type]
+            owner=job.owner,
+            case_id=job.case_id,
+            justification=job.justification,
+            clip_sha256=job.clip_sha256,
+            clip_bytes=job.clip_bytes,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            expires_at=job.expires_at,
+            progress=JobProgressOut(frames_done=job.frames_done, frames_total=job.frames_total),
+            report=ClipReportOut(**job.report) if job.report else None,
+            error=(
+                JobErrorOut(error=job.error_code, detail=job.error_detail or "")
+                if job.error_code
+                else None
+            ),
+            result_url=(
+                f"/v1/reconstructions/{job.id}/result"
+                if job.status == JobStatus.succeeded
+                else None
+            ),
+            approval=(
+                ApprovalOut(
+                    decision=job.decision,  # type: ignore[arg-type]
+                    decided_by=job.decided_by,
+                    decided_at=job.decided_at,
+                    reason=job.decision_reason,
+                )
+                if job.approval_required
+                else None
+            ),
+        )
 
 
 class AuditRecordOut(BaseModel):

@@ -26,7 +26,12 @@ CAMERA_ID = "cam-lobby-01"
 CAMERA_KEY = b"k3y-of-cam-lobby-01-for-tests-only!"
 JWT_KEY = b"jwt-signing-key-for-tests-0123456789-abcdefghijklmnop"
 PASSWORD = "correct horse battery staple"
-USERS = {"ivy": Role.investigator, "audrey": Role.auditor, "adam": Role.admin}
+USERS = {
+    "ivy": Role.investigator,
+    "audrey": Role.auditor,
+    "adam": Role.admin,
+    "april": Role.approver,
+}
 # Boxes of the synthetic clip: model size, 2x (integer scale), 1.5x, and smaller than the model.
 SYNTHETIC_BOXES = (Box(8, 16, 64, 64), Box(96, 40, 128, 128), Box(230, 20, 80, 80))
 SMALL_BOX = Box(250, 170, 40, 48)
@@ -154,7 +159,12 @@ class LiveServer:
 
 
 def start_server(settings: AuthoritySettings, secrets: AuthoritySecrets = SECRETS) -> LiveServer:
-    services = build_services(settings, jwt_key=secrets.jwt_key, camera_keys=secrets.camera_keys)
+    services = build_services(
+        settings,
+        jwt_key=secrets.jwt_key,
+        camera_keys=secrets.camera_keys,
+        sealing_keys=secrets.sealing_keys,
+    )
     add_users(services)
     app = create_app(settings, secrets, services=services)
     port = free_port()

@@ -18,11 +18,16 @@ To run the round trip against the real edge agent instead, replace the call to
 
 The tests read the boxes back from the evidence file's messages and align frames by the
 message's frame index, so they do not depend on which of the two made the file.
+
+``sealed_for`` plays the edge's face sealing: it gets each original frame and its boxes and
+returns the sealed-faces payload (:mod:`shared.sealed_faces`) that the message then carries.
+:func:`deidentify_lossy_clip` writes the same public frames as the edge's lossy output (H.264,
+each message in SEI; :class:`edge_agent.outputs.lossy.LossyPublisher`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -30,12 +35,52 @@ import numpy as np
 
 from edge_agent.deid import Deidentifier
 from edge_agent.noise import NoiseBank
+from edge_agent.outputs.base import StreamFormat
+from edge_agent.outputs.lossy import LossyPublisher
+from edge_agent.pipeline import SealedFrame
 from shared.frame_seal import MessageFormat, seal_frame
 from shared.geometry import Box
 from shared.model_dir import load_encoder
 from shared.video_io import LosslessCodec, LosslessWriter
 
 BoxesFor = Callable[[int, np.ndarray], Sequence[Box]]
+#: (frame index, original frame, boxes) -> the frame's sealed-faces payload, or None.
+SealedFor = Callable[[int, np.ndarray, Sequence[Box]], bytes | None]
+
+
+def public_frames(
+    frames: Iterable[np.ndarray],
+    boxes_for: BoxesFor,
+    model_dir: Path,
+    *,
+    camera_id: str,
+    key: bytes,
+    message_format: MessageFormat = "v1",
+    seed: int = 0,
+    sealed_for: SealedFor | None = None,
+) -> Iterator[SealedFrame]:
+    """The de-identified, sealed public frame of each of ``frames``.
+
+    Box ``k`` of a frame gets the noise plane of track ``k`` (``seed`` seeds the noise secret).
+    """
+    encoder, card = load_encoder(model_dir, providers="cpu", threads=1)
+    deidentifier = Deidentifier(encoder, card, NoiseBank(b"edge-role-%d" % seed, card.input_size))
+    for index, frame in enumerate(frames):
+        boxes = list(boxes_for(index, frame))
+        public = frame.copy()
+        deidentifier.apply(public, boxes, list(range(len(boxes))))
+        _, message = seal_frame(
+            public,
+            boxes,
+            message_format=message_format,
+            camera_id=camera_id,
+            model_id=card.model_id,
+            frame_index=index,
+            key=key,
+            sealed=sealed_for(index, frame, boxes) if sealed_for else None,
+            inplace=True,
+        )
+        yield SealedFrame(index, public, tuple(boxes), (), message)
 
 
 def deidentify_clip(
@@ -50,36 +95,55 @@ def deidentify_clip(
     codec: LosslessCodec = "ffv1",
     message_format: MessageFormat = "v1",
     seed: int = 0,
+    sealed_for: SealedFor | None = None,
 ) -> Path:
-    """Write the de-identified, sealed evidence clip of ``frames`` to ``out``; return ``out``.
-
-    Box ``k`` of a frame gets the noise plane of track ``k`` (``seed`` seeds the noise secret).
-    """
-    encoder, card = load_encoder(model_dir, providers="cpu", threads=1)
-    deidentifier = Deidentifier(encoder, card, NoiseBank(b"edge-role-%d" % seed, card.input_size))
+    """Write the de-identified, sealed evidence clip of ``frames`` to ``out``; return ``out``."""
     writer: LosslessWriter | None = None
     try:
-        for index, frame in enumerate(frames):
+        for sealed in public_frames(
+            frames,
+            boxes_for,
+            model_dir,
+            camera_id=camera_id,
+            key=key,
+            message_format=message_format,
+            seed=seed,
+            sealed_for=sealed_for,
+        ):
             if writer is None:
-                height, width = frame.shape[:2]
+                height, width = sealed.rgb.shape[:2]
                 writer = LosslessWriter(out, width, height, fps, codec=codec)
-            boxes = list(boxes_for(index, frame))
-            public = frame.copy()
-            deidentifier.apply(public, boxes, list(range(len(boxes))))
-            seal_frame(
-                public,
-                boxes,
-                message_format=message_format,
-                camera_id=camera_id,
-                model_id=card.model_id,
-                frame_index=index,
-                key=key,
-                inplace=True,
-            )
-            writer.write(public)
+            writer.write(sealed.rgb)
     finally:
         if writer is not None:
             writer.close()
+    return out
+
+
+def deidentify_lossy_clip(
+    frames: Sequence[np.ndarray],
+    boxes_for: BoxesFor,
+    model_dir: Path,
+    out: Path,
+    *,
+    camera_id: str,
+    key: bytes,
+    fps: int = 15,
+    crf: int = 23,
+    sealed_for: SealedFor | None = None,
+) -> Path:
+    """Write the lossy public stream of ``frames`` (H.264 yuv420p, messages in SEI) to ``out``
+    (``.mp4``, ``.ts`` or ``.mkv``) as the edge's lossy output does; return ``out``."""
+    height, width = frames[0].shape[:2]
+    sink = LossyPublisher(str(out), crf=crf)
+    sink.open(StreamFormat(width, height, Fraction(fps)))
+    try:
+        for sealed in public_frames(
+            frames, boxes_for, model_dir, camera_id=camera_id, key=key, sealed_for=sealed_for
+        ):
+            sink.write(sealed)
+    finally:
+        sink.close()
     return out
 
 

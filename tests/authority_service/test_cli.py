@@ -110,6 +110,19 @@ def test_user_add_from_env_then_list_disable_and_refusals(config, monkeypatch, c
         cli(config, "user", "add", "bob", "--role", "admin", "--password", "in-argv-please-no")
 
 
+def test_user_add_approver_then_set_role_keep_the_admin_protections(config, monkeypatch, capsys):
+    monkeypatch.setenv("NEW_PW", "another long passphrase")
+    assert (
+        cli(config, "user", "add", "april", "--role", "approver", "--password-env", "NEW_PW") == 0
+    )
+    assert cli(config, "user", "add", "adam", "--role", "admin", "--password-env", "NEW_PW") == 0
+    assert cli(config, "user", "set-role", "adam", "approver") == 1  # the last admin: refused
+    assert cli(config, "user", "list") == 0
+    out = capsys.readouterr().out
+    assert "april\tapprover\tactive" in out and "adam\tadmin\tactive" in out
+    assert _records(config)[-1]["detail"] == "user adam added as admin"  # no role change
+
+
 def test_audit_verify_exit_codes_follow_the_chain(config, monkeypatch, capsys):
     monkeypatch.setenv("PW", "yet another passphrase")
     for name in ("u1", "u2", "u3"):

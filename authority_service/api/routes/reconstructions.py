@@ -10,15 +10,15 @@ from starlette.concurrency import run_in_threadpool
 
 from authority_service.api.deps import ServicesDep, authorize, current_attempt
 from authority_service.api.reasons import REASON_FIELDS, REASON_SCHEMA, take_reason
-from authority_service.api.schemas import (
-    ClipReportOut,
-    ErrorOut,
-    JobErrorOut,
-    JobOut,
-    JobProgressOut,
-)
+from authority_service.api.schemas import ErrorOut, JobOut
 from authority_service.api.uploads import multipart_schema, read_multipart, save_upload
-from authority_service.errors import AuthorityError, ConflictError, GoneError, NotFoundError
+from authority_service.errors import (
+    AuthorityError,
+    ConflictError,
+    GoneError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from authority_service.jobs import Job, JobStatus
 from authority_service.media import MIN_FRAME_SIDE, inspect_clip
 from authority_service.service import Services
@@ -27,7 +27,7 @@ from shared.video_io import expected_frames
 
 router = APIRouter(prefix="/v1/reconstructions", tags=["reconstruction"])
 
-_MEDIA_TYPES = {".mkv": "video/x-matroska", ".mp4": "video/mp4"}
+_MEDIA_TYPES = {".mkv": "video/x-matroska", ".mp4": "video/mp4", ".png": "image/png"}
 JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="The job's id (24 hex).")]
 
 
@@ -36,29 +36,6 @@ def _errors(*pairs: tuple[int, str]) -> dict[int | str, dict[str, object]]:
 
 
 _AUTH_ERRORS = ((401, "No token, or an expired, forged or revoked one."),)
-
-
-def _job_out(job: Job) -> JobOut:
-    return JobOut(
-        id=job.id,
-        status=job.status,  # type: ignore[arg-type]
-        case_id=job.case_id,
-        clip_sha256=job.clip_sha256,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        expires_at=job.expires_at,
-        progress=JobProgressOut(frames_done=job.frames_done, frames_total=job.frames_total),
-        report=ClipReportOut(**job.report) if job.report else None,
-        error=(
-            JobErrorOut(error=job.error_code, detail=job.error_detail or "")
-            if job.error_code
-            else None
-        ),
-        result_url=(
-            f"/v1/reconstructions/{job.id}/result" if job.status == JobStatus.succeeded else None
-        ),
-    )
 
 
 def _own_job(services: Services, job_id: str, user: User) -> Job:
@@ -73,7 +50,10 @@ def _own_job(services: Services, job_id: str, user: User) -> Job:
     status_code=202,
     response_model=JobOut,
     responses={
-        202: {"description": "Accepted: the job is queued. `Location` names it."},
+        202: {
+            "description": "Accepted: the job is queued, or pending approval when "
+            "`jobs.require_approval` is on. `Location` names it."
+        },
         **_errors(
             (400, "Not valid multipart/form-data."),
             *_AUTH_ERRORS,
@@ -108,6 +88,11 @@ async def submit_reconstruction(
 ) -> JSONResponse:
     """Store the clip and queue a job; returns 202 with the job.
 
+    With ``jobs.require_approval`` the job is ``pending_approval`` instead (audited
+    ``pending``) until a second user, an approver, decides it (``/v1/approvals``); approved, it
+    is queued and runs as any job; refused, it ends ``refused``. Either way ``approval`` says
+    who decided, when and why.
+
     What can be checked at once is (size, fields, that it is a readable video); the frames'
     messages are checked while the job runs, and a job that meets a missing, malformed or
     forged message, an unknown model or a truncated stream ends ``failed`` with that error,
@@ -132,10 +117,12 @@ async def submit_reconstruction(
         info = await run_in_threadpool(inspect_clip, path)
         attempt.frames = expected_frames(info)
         services.jobs.ensure_capacity()
+        pending = services.jobs.require_approval
         services.record(
             attempt.entry(
-                "granted",
-                f"job queued: {info.width}x{info.height} {info.codec}, {size} bytes, "
+                "pending" if pending else "granted",
+                f"job {'pending approval' if pending else 'queued'}: "
+                f"{info.width}x{info.height} {info.codec}, {size} bytes, "
                 f"{attempt.frames if attempt.frames is not None else 'unknown'} frames declared",
             )
         )
@@ -156,7 +143,7 @@ async def submit_reconstruction(
         attempt.recorded = False
         raise
     return JSONResponse(
-        _job_out(job).model_dump(mode="json"),
+        JobOut.of(job).model_dump(mode="json"),
         status_code=202,
         headers={"Location": f"/v1/reconstructions/{job.id}"},
     )
@@ -174,7 +161,7 @@ def get_reconstruction(
     services: ServicesDep,
 ) -> JobOut:
     """The job as stored; ``report`` once it succeeded, ``error`` once it failed."""
-    return _job_out(_own_job(services, job_id, user))
+    return JobOut.of(_own_job(services, job_id, user))
 
 
 @router.get(
@@ -182,16 +169,20 @@ def get_reconstruction(
     response_class=FileResponse,
     responses={
         200: {
-            "content": {"video/x-matroska": {}, "video/mp4": {}},
+            "content": {"video/x-matroska": {}, "video/mp4": {}, "image/png": {}},
             "description": "The reconstructed clip, lossless: H.264 RGB qp 0 in MP4 by "
             "default, FFV1 (RGB) in Matroska when `jobs.result_codec` is `ffv1` or the frame "
-            "size is odd.",
+            "size is odd; a PNG for a frame job (`kind: frame`).",
         },
         **_errors(
             *_AUTH_ERRORS,
-            (403, "Only investigators."),
+            (403, "Only investigators; or an approver refused the job (`job_refused`)."),
             (404, "No such job of yours."),
-            (409, "The job has not finished yet (`Retry-After`)."),
+            (
+                409,
+                "The job has not finished yet (`Retry-After`), or waits for approval "
+                "(`job_pending_approval`).",
+            ),
             (410, "The job expired; its result was deleted."),
             (415, "The job failed: the upload was not a video."),
             (
@@ -202,7 +193,7 @@ def get_reconstruction(
             (500, "The job failed inside the service."),
         ),
     },
-    summary="Download the reconstructed clip",
+    summary="Download the reconstructed clip (or frame)",
 )
 def get_reconstruction_result(
     request: Request,
@@ -222,6 +213,17 @@ def get_reconstruction_result(
             f"job {job.id} failed: {job.error_detail}",
             code=job.error_code or "internal_error",
             job_id=job.id,
+        )
+    if job.status == JobStatus.refused:
+        raise PermissionDeniedError(
+            f"job {job.id} was refused by {job.decided_by}: {job.decision_reason}",
+            code="job_refused",
+        )
+    if job.status == JobStatus.pending_approval:
+        raise ConflictError(
+            f"job {job.id} waits for a second user (role approver) to approve it",
+            code="job_pending_approval",
+            retry_after_s=30,
         )
     if job.status != JobStatus.succeeded:
         raise ConflictError(

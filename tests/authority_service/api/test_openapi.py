@@ -32,6 +32,9 @@ OPERATIONS = [
     "GET /v1/reconstructions/{job_id}",
     "GET /v1/reconstructions/{job_id}/result",
     "POST /v1/frames:reconstruct",
+    "GET /v1/approvals",
+    "POST /v1/approvals/{job_id}/approve",
+    "POST /v1/approvals/{job_id}/refuse",
     "GET /v1/audit",
     "GET /v1/audit/verify",
     "GET /healthz",
@@ -42,6 +45,7 @@ USER_BY_PREFIX = (
     ("/v1/audit", "audrey"),
     ("/v1/reconstructions", "ivy"),
     ("/v1/frames", "ivy"),
+    ("/v1/approvals", "april"),
     ("/v1/me", "ivy"),
 )
 EXAMPLES = 10  # per operation and mode: bounded, the whole module runs in well under a minute
