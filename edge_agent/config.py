@@ -150,7 +150,7 @@ class SealedFacesSettings(StrictModel):
     )
     codec: Literal["png", "jpeg", "webp"] = "png"
     quality: Annotated[int, Field(ge=1, le=100)] = 90
-    sei: Literal["off", "jpeg", "png"] = "png"
+    sei: Literal["off", "jpeg", "png"] = "jpeg"
     sei_quality: Annotated[int, Field(ge=1, le=100)] = 95
 
 

@@ -272,6 +272,15 @@ class FaceSealer:
                 unsealed["capacity"] += 1
         return sorted(chosen, key=lambda f: f.index)
 
+    def _no_faces(self, boxes: Sequence[Box], context: SealContext, budget: int) -> SealedFaces:
+        """A frame without faces gets an empty payload: its HMAC still authenticates the
+        message where the frame's own tag cannot be checked (a lossy stream), so a faceless
+        frame does not make an authenticated lossy clip unverifiable. ~165 characters."""
+        if budget < sealed_field_length(sealed_size([], len(self.options.recipients))):
+            return SealedFaces(None)
+        payload = seal_faces([], boxes, context, self.options.recipients, self.camera_key)
+        return SealedFaces(payload, None, self.options.sei == "off")
+
     def _seal(
         self,
         originals: Sequence[np.ndarray],
@@ -282,6 +291,8 @@ class FaceSealer:
         options, index = self.options, context.frame_index
         unsealed: Counter[str] = Counter()
         budget = self._budget(boxes, context, shape)
+        if not originals:
+            return self._no_faces(boxes, context, budget)
         if budget < sealed_field_length(sealed_size([0], len(options.recipients))):
             unsealed["capacity"] += len(originals)  # no room for even an empty face
             chosen: list[EncodedFace] = []

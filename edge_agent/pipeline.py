@@ -149,7 +149,7 @@ class FrameProcessor:
         self, originals: list[np.ndarray], boxes: list[Box], frame: np.ndarray, index: int
     ) -> SealedFaces | None:
         """The sealed faces of the frame's replaced ROIs (timed; never raises)."""
-        if self.face_sealer is None or not boxes:
+        if self.face_sealer is None:
             return None
         start = time.perf_counter()
         context = SealContext(self.camera_id or "", self.deidentifier.model_id, index)

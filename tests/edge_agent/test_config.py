@@ -28,7 +28,7 @@ def test_defaults_are_valid_and_point_at_the_default_model():
     assert settings.failure.action == "black"
     assert settings.outputs.evidence is None
     assert settings.sealed_faces.recipients == []  # sealing faces is off unless configured
-    assert (settings.sealed_faces.codec, settings.sealed_faces.sei) == ("png", "png")
+    assert (settings.sealed_faces.codec, settings.sealed_faces.sei) == ("png", "jpeg")
     # faces in shadow: the detector's second, brightened pass is on by default
     assert settings.detector.detector_options().low_light_gamma == 0.5
 

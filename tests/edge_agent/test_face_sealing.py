@@ -267,3 +267,22 @@ def test_process_without_recipients_writes_todays_message_byte_for_byte(
     sealed = with_keys.process(CapturedFrame(0, source.copy(), 0.0))
     assert "|S1:" in sealed.message and sealed.boxes == plain.boxes
     np.testing.assert_array_equal(sealed.rgb & 0xFE, plain.rgb & 0xFE)  # the same picture
+
+
+@pytest.mark.parametrize("sei", ["jpeg", "off"])
+def test_process_a_frame_without_faces_carries_an_empty_payload_that_authenticates_it(
+    toy_model, authority, sei
+):
+    private, public_path = authority
+    stats = Stats()
+    processor = _processor(
+        toy_model, FixedDetector([]), stats, [load_public_key(public_path)], sei=sei
+    )
+    sealed = processor.process(CapturedFrame(5, _noise_frame(120, 160), 0.0))
+    message = parse_v1(sealed.message)
+    assert message.boxes == () and message.sealed is not None
+    opened = _open_faces(message, private)
+    assert opened.faces == {} and opened.mac_verified
+    lossy = parse_v1(sealed.lossy_message)
+    assert (lossy.sealed is None) == (sei == "off")
+    assert stats.snapshot()["counters"]["faces_sealed"] == 0
