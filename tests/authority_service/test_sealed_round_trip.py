@@ -1,0 +1,168 @@
+"""End to end with sealed faces: the real edge agent (detection, tracking, Ue, sealing to the
+authority's public key) writes the evidence and a lossy stream of the sample clip; a real
+authority server, holding the private key, reverses both over HTTP. Lossless: every face comes
+back bit-exact; lossy: every face from the SEI payload at >= 40 dB, and the clip verifies with
+authentication required. Without the key the same clip goes through ``Ud``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from itertools import islice
+
+import numpy as np
+import pytest
+
+from authority_service.sealed import key_ring
+from edge_agent.app import build_agent
+from edge_agent.cli import load_edge_settings
+from edge_agent.config import CAMERA_KEY_ENV
+from edge_agent.samples.make_sample import SAMPLE as SAMPLE_CLIP
+from shared import stego
+from shared.roi_message import parse_message
+from shared.sealing_keys import PUBLIC_KEY_NAME
+from shared.sei import parse_sei_payload
+from shared.video_io import read_frames
+from tests.authority_service.conftest import (
+    CAMERA_ID,
+    CAMERA_KEY,
+    SECRETS,
+    reason,
+    settings_for,
+    start_server,
+    wait_for_job,
+)
+from tests.authority_service.sealing import key_pair
+from tests.toy_models import TOY_MODEL_ID
+
+FRAMES = 8
+
+
+@pytest.fixture(scope="module")
+def edge_run(tmp_path_factory, models_dir):
+    """The edge agent's evidence and lossy files of the sample clip, sealed to a new key."""
+    keys_dir = tmp_path_factory.mktemp("keys")
+    private = key_pair(keys_dir)
+    out = tmp_path_factory.mktemp("edge")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(CAMERA_KEY_ENV, CAMERA_KEY.decode())
+        env.delenv("CREDENTIALS_DIRECTORY", raising=False)
+        settings = load_edge_settings(
+            None,
+            {
+                "camera": {"id": CAMERA_ID},
+                "source": {"url": str(SAMPLE_CLIP)},
+                "model": {"dir": str(models_dir / TOY_MODEL_ID), "threads": 1},
+                "privacy": {"allow_public_decoder": True},  # the toy dir holds ud.onnx too
+                "sealed_faces": {"recipients": [str(keys_dir / PUBLIC_KEY_NAME)]},
+                "outputs": {
+                    "evidence": {"path": str(out / "evidence.mkv"), "segment_s": None},
+                    "lossy": {"target": str(out / "public.mp4")},
+                },
+                "metrics": {"enabled": False},
+                "max_frames": FRAMES,
+            },
+        )
+        agent = build_agent(settings)
+        assert agent.run().frames_processed == FRAMES
+    assert agent.stats.get("faces_sealed") == agent.stats.get("faces_deidentified") > 0
+    return private, out / "evidence.mkv", out / "public.mp4"
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory, models_dir):
+    started = []
+
+    def make(name, sealing_keys=()):
+        settings = settings_for(tmp_path_factory.mktemp(name), models_dir)
+        server = start_server(settings, replace(SECRETS, sealing_keys=key_ring(sealing_keys)))
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+def _reverse(live, clip):
+    headers = live.auth("ivy")
+    with live.client() as client:
+        accepted = client.post(
+            "/v1/reconstructions",
+            files={"clip": (clip.name, clip.read_bytes(), "application/octet-stream")},
+            data=reason(),
+            headers=headers,
+        )
+        assert accepted.status_code == 202, accepted.text
+        job = wait_for_job(client, accepted.json()["id"], headers)
+        assert job["status"] == "succeeded", job
+        result = client.get(job["result_url"], headers=headers)
+        assert result.status_code == 200
+    return job["report"], result.content
+
+
+def _write(tmp_path, data: bytes):
+    path = tmp_path / "result.mkv"
+    path.write_bytes(data)
+    return [f.rgb for f in read_frames(path)]
+
+
+def _psnr(a, b) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def _roi(frame, box):
+    return frame[box.y : box.bottom, box.x : box.right]
+
+
+@pytest.mark.slow
+def test_edge_evidence_comes_back_bit_exact_from_the_authority(edge_run, servers, tmp_path):
+    private, evidence, _ = edge_run
+    source = [f.rgb for f in islice(read_frames(SAMPLE_CLIP), FRAMES)]
+    messages = {}
+    for frame in read_frames(evidence):
+        message = parse_message(stego.extract(frame.rgb))
+        messages[message.frame_index] = message
+    report, data = _reverse(servers("keyed", [private]), evidence)
+    methods = report["faces_by_method"]
+    faces = sum(len(m.boxes) for m in messages.values())
+    assert report["verified_frames"] == FRAMES and faces > 0
+    assert methods["sealed"] == faces and methods["ud"] == 0
+    assert methods["key_ids"] == [private.key_id]
+    result = _write(tmp_path, data)
+    for index, message in messages.items():
+        for box in message.boxes:  # every ROI pixel is the source's
+            np.testing.assert_array_equal(_roi(result[index], box), _roi(source[index], box))
+
+
+@pytest.mark.slow
+def test_edge_lossy_stream_faces_come_back_from_the_sei_at_40_db(edge_run, servers, tmp_path):
+    private, _, lossy = edge_run
+    source = [f.rgb for f in islice(read_frames(SAMPLE_CLIP), FRAMES)]
+    messages = {}
+    for frame in read_frames(lossy):
+        (payload,) = frame.sei
+        message = parse_message(parse_sei_payload(payload))
+        messages[message.frame_index] = message
+    report, data = _reverse(servers("lossy", [private]), lossy)
+    assert report["message_source"] == "sei"
+    assert report["verified_frames"] == FRAMES  # authenticated by the sealed payloads' HMAC
+    faces = sum(len(m.boxes) for m in messages.values())
+    assert report["faces_by_method"]["sealed"] == faces > 0
+    result = _write(tmp_path, data)
+    worst = min(
+        _psnr(_roi(result[i], box), _roi(source[i], box))
+        for i, message in messages.items()
+        for box in message.boxes
+    )
+    assert worst >= 40.0, worst
+
+
+@pytest.mark.slow
+def test_without_the_private_key_the_edge_evidence_goes_through_ud(edge_run, servers):
+    _, evidence, _ = edge_run
+    other = key_pair(evidence.parent / "other")
+    report, _ = _reverse(servers("other-key", [other]), evidence)
+    methods = report["faces_by_method"]
+    assert methods["sealed"] == 0 and methods["ud"] > 0
+    assert methods["ud_reasons"] == {"key_not_held": methods["ud"]}
