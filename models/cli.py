@@ -5,6 +5,8 @@
     uunet-train deid     --config deid.yml    --run runs/uu  [--matcher-run runs/da] [--steps N]
     uunet-train export   --run runs/uu --out models/weights/mine [--data-summary-from PACK]
     uunet-train evaluate --media DIR [--model DIR] --out REPORT_DIR
+    uunet-train attack   --ue MODEL_DIR/ue.onnx --pack PACK --work DIR --out DIR [--minutes M]
+    uunet-train attack-eval --model MODEL_DIR --attack DIR --identities DIR --report FILE
 
 Every training command resumes from ``<run>/checkpoint.pt`` when it exists; SIGTERM/SIGINT
 stop it cleanly after a checkpoint. Multi-GPU/multi-process: launch ``deid`` with
@@ -116,9 +118,7 @@ def _cmd_deid(args: argparse.Namespace) -> int:
 def _cmd_package(args: argparse.Namespace) -> int:
     from models.package import package_model
 
-    packages = package_model(
-        args.model, args.edge_out, args.decoders_out, published=args.published
-    )
+    packages = package_model(args.model, args.edge_out, args.decoders_out, published=args.published)
     print(
         json.dumps(
             {
@@ -160,6 +160,118 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def _cmd_attack(args: argparse.Namespace) -> int:
+    import torch
+
+    from models.attack import AttackSettings, run_attack
+    from models.data import PackedFaces
+
+    torch.set_num_threads(args.threads)
+    settings = AttackSettings(
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        loss=args.loss,
+        roi_sizes=args.roi_sizes,
+        holdout_fraction=args.holdout_fraction,
+        seed=args.seed,
+        log_every=args.log_every,
+        checkpoint_every=args.checkpoint_every,
+    )
+    summary = run_attack(
+        args.ue,
+        PackedFaces.open(args.pack),
+        args.work,
+        args.out,
+        settings,
+        threads=args.threads,
+        minutes=args.minutes,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    print(json.dumps({k: summary[k] for k in ("target_model_id", "steps", "held_l1")}))
+    return 0
+
+
+def _cmd_attack_eval(args: argparse.Namespace) -> int:
+    from models.attack_eval import attack_file, evaluate_attack, render_table
+    from models.evaluation.card import pool_identity_faces
+    from models.evaluation.recognizers import make_recognizers
+    from models.evaluation.report import json_ready
+    from shared.model_dir import ModelDirError
+
+    if not attack_file(args.attack).is_file():  # before minutes of face detection
+        raise ModelDirError(f"{attack_file(args.attack)}: attack decoder not found")
+    faces, sources = pool_identity_faces(
+        args.identities, max_identities=args.max_identities, max_per_identity=args.max_per_identity
+    )
+    report = evaluate_attack(
+        args.model,
+        args.attack,
+        faces,
+        recognizers=make_recognizers([n for n in args.recognizers.split(",") if n], args.threads),
+        roi_sizes=args.roi_sizes,
+        seed=args.seed,
+        threads=args.threads,
+        max_impostors=args.max_impostors,
+    )
+    report["evaluation_data"] = sources
+    report["arguments"] = {k: v for k, v in vars(args).items() if k != "func"}
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(json_ready(report), indent=2, allow_nan=False)
+    args.report.write_text(text + "\n", encoding="utf-8")
+    for line in render_table(report["table"]):
+        log.info("%s", line)
+    log.info("report written to %s", args.report)
+    return 0
+
+
+def _attack_parsers(sub: argparse._SubParsersAction) -> None:
+    from models.evaluation.config import DEFAULT_ROI_SIZES
+
+    attack = sub.add_parser(
+        "attack", help="train a decoder from ue.onnx alone (the attack on Ue, measured)"
+    )
+    attack.add_argument("--ue", type=Path, required=True, help="a model directory's ue.onnx")
+    attack.add_argument("--pack", type=Path, required=True, help="face pack (its training split)")
+    attack.add_argument("--work", type=Path, required=True, help="checkpoints (resumed if any)")
+    attack.add_argument("--out", type=Path, required=True, help="where attack_ud.onnx goes")
+    attack.add_argument("--steps", type=int, default=20_000, help="total steps (default 20000)")
+    attack.add_argument("--minutes", type=float, help="wall-clock budget of this invocation")
+    attack.add_argument("--batch", type=int, default=32)
+    attack.add_argument("--lr", type=float, default=2e-4)
+    attack.add_argument("--loss", choices=("mse", "l1"), default="mse")
+    attack.add_argument("--roi-sizes", type=_ints, default=DEFAULT_ROI_SIZES, help="e.g. 64")
+    attack.add_argument("--holdout-fraction", type=float, help="default: the card's training's")
+    attack.add_argument("--seed", type=int, help="split seed (default: the card's training's)")
+    attack.add_argument("--log-every", type=int, default=50)
+    attack.add_argument("--checkpoint-every", type=int, default=500)
+    attack.add_argument("--threads", type=int, default=1, help="torch and ONNX Runtime threads")
+    attack.add_argument("--no-progress", action="store_true", help="no progress bar")
+    attack.set_defaults(func=_cmd_attack)
+
+    evaluate = sub.add_parser(
+        "attack-eval", help="the attacker's decoder beside the real Ud on held-out faces"
+    )
+    evaluate.add_argument("--model", type=Path, required=True, help="edge package or export")
+    evaluate.add_argument("--attack", type=Path, required=True, help="attack_ud.onnx or its dir")
+    evaluate.add_argument(
+        "--identities", type=Path, action="append", required=True, help="held-out identities"
+    )
+    evaluate.add_argument("--max-identities", type=int, help="per folder")
+    evaluate.add_argument("--max-per-identity", type=int, default=6)
+    evaluate.add_argument("--recognizers", default="sface,dlib", help="comma list of sface,dlib")
+    evaluate.add_argument("--roi-sizes", type=_ints, default=DEFAULT_ROI_SIZES)
+    evaluate.add_argument("--max-impostors", type=int, default=200_000)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--threads", type=int, default=1)
+    evaluate.add_argument("--report", type=Path, required=True, help="JSON report to write")
+    evaluate.set_defaults(func=_cmd_attack_eval)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="uunet-train", description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -197,6 +309,8 @@ def _parser() -> argparse.ArgumentParser:
         "--published", action="store_true", help="the decoder is public (a demo model)"
     )
     package.set_defaults(func=_cmd_package)
+
+    _attack_parsers(sub)
 
     # `pack` is dispatched to models.data's own parser before this one runs (see main()).
     sub.add_parser("pack", help="pack face datasets into one training file (pack -h for more)")

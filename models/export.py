@@ -19,6 +19,7 @@ import logging
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,14 @@ from models.runloop import RunDir
 from models.uunet_parts import architecture_of, build_generators
 from shared.model_dir import CARD_FILE, DECODER_FILE, ENCODER_FILE, load_decoder, load_encoder
 
-__all__ = ["ExportParityError", "export_run", "load_generators", "weights_id"]
+__all__ = [
+    "ExportParityError",
+    "export_network",
+    "export_run",
+    "load_generators",
+    "max_abs_diff",
+    "weights_id",
+]
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +92,7 @@ def _matcher_summary(matcher_run: Path | None) -> dict[str, Any]:
     return {"run": Path(matcher_run).name, "held_out": metrics}
 
 
-def _export_one(
+def export_network(
     module: nn.Module,
     in_name: str,
     out_name: str,
@@ -94,6 +102,13 @@ def _export_one(
     metadata: dict[str, str],
     dynamic_size: bool = False,
 ) -> None:
+    """Export ``module`` (``N x channels x size x size`` in) to one ONNX file at ``path``
+    (tensors named ``in_name``/``out_name``, dynamic batch, and dynamic height and width with
+    ``dynamic_size``) whose metadata is exactly ``metadata``.
+
+    Raises:
+        onnx.checker.ValidationError: the exported graph is invalid.
+    """
     example = torch.rand(1, channels, size, size)
     axes: dict[int, str] = {0: "N", 2: "H", 3: "W"} if dynamic_size else {0: "N"}
     with warnings.catch_warnings():
@@ -118,6 +133,16 @@ def _export_one(
     onnx.save(model, str(path))
 
 
+def max_abs_diff(
+    session: Callable[[np.ndarray], np.ndarray], module: nn.Module, batch: np.ndarray
+) -> float:
+    """Largest ``|session(batch) - module(batch)|``: an ONNX Runtime model against its torch
+    source on one batch."""
+    with torch.no_grad():
+        want = module(torch.from_numpy(batch)).numpy()
+    return float(np.abs(session(batch) - want).max())
+
+
 def _parity(
     directory: Path, ue: nn.Module, ud: nn.Module, sizes: tuple[int, ...], seed: int
 ) -> dict[str, float]:
@@ -128,15 +153,8 @@ def _parity(
     for size in sizes:
         x = rng.random((5, 4, size, size), dtype=np.float32)
         a = rng.random((5, 3, size, size), dtype=np.float32)
-        with torch.no_grad():
-            want_a = ue(torch.from_numpy(x)).numpy()
-            want_r = ud(torch.from_numpy(a)).numpy()
-        worst["ue_max_abs_diff"] = max(
-            worst["ue_max_abs_diff"], float(np.abs(encoder(x) - want_a).max())
-        )
-        worst["ud_max_abs_diff"] = max(
-            worst["ud_max_abs_diff"], float(np.abs(decoder(a) - want_r).max())
-        )
+        worst["ue_max_abs_diff"] = max(worst["ue_max_abs_diff"], max_abs_diff(encoder, ue, x))
+        worst["ud_max_abs_diff"] = max(worst["ud_max_abs_diff"], max_abs_diff(decoder, ud, a))
     return worst
 
 
@@ -182,10 +200,10 @@ def export_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir.parent) as tmp:
         staging = Path(tmp)
-        _export_one(
+        export_network(
             ue, "x", "a", 4, size, staging / ENCODER_FILE, {**common, "role": "ue"}, dynamic
         )
-        _export_one(
+        export_network(
             ud, "a", "r", 3, size, staging / DECODER_FILE, {**common, "role": "ud"}, dynamic
         )
         card: dict[str, Any] = {

@@ -120,12 +120,14 @@ def run_steps(
     on_checkpoint: Callable[[int], None],
     progress: bool = True,
     description: str = "training",
+    deadline: float | None = None,
 ) -> int:
     """Run steps ``start+1 .. schedule.steps``; log means every ``log_every``, checkpoint
     every ``checkpoint_every``.
 
-    SIGTERM/SIGINT end the loop after the current step. A checkpoint is always written at the
-    end (reached the last step or a stop signal). Returns the last completed step.
+    SIGTERM/SIGINT end the loop after the current step, and so does reaching ``deadline`` (a
+    :func:`time.monotonic` value: a wall-clock budget). A checkpoint is always written at the
+    end (reached the last step, a stop signal or the deadline). Returns the last completed step.
     """
     total = schedule.steps
     bar = None
@@ -139,6 +141,9 @@ def run_steps(
     with stop_on_signals() as stop:
         try:
             while current < total and not stop.requested:
+                if deadline is not None and time.monotonic() >= deadline:
+                    log.info("%s: time budget reached at step %d", description, current)
+                    break
                 averager.add(step(current))
                 current += 1
                 if bar is not None:

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from models.evaluation.card_metrics import DEFAULT_ROI_SIZES, measure_clips, measure_model
 from models.evaluation.deid import UUNetCodec
 from models.evaluation.detectors import edge_detector, leak_detector, photo_detector
@@ -35,7 +37,41 @@ from models.evaluation.report import json_ready
 from shared.model_dir import ModelDirError
 from shared.onnx_runner import ModelLoadError, ModelSignatureError
 
-__all__ = ["main", "measure_card"]
+__all__ = ["main", "measure_card", "pool_identity_faces"]
+
+
+def pool_identity_faces(
+    identity_dirs: Sequence[Path],
+    *,
+    max_identities: int | None = None,
+    max_per_identity: int | None = 10,
+    exclude: Sequence[str] = (),
+) -> tuple[dict[str, list[np.ndarray]], dict[str, dict[str, int]]]:
+    """Head crops of every identity folder, pooled (``"<folder name>/<identity>"``), and per
+    folder the counts of identities, faces and images without a face.
+
+    Raises:
+        EvaluationError: a folder is missing or has fewer than 2 usable identities.
+    """
+    detector = photo_detector()
+    pooled: dict[str, list[np.ndarray]] = {}
+    sources: dict[str, dict[str, int]] = {}
+    for folder in identity_dirs:
+        faces = load_identity_faces(
+            folder,
+            detector,
+            max_identities=max_identities,
+            max_per_identity=max_per_identity,
+            exclude=dict.fromkeys(exclude),
+        )
+        for identity, crops in faces.faces.items():
+            pooled[f"{folder.name}/{identity}"] = crops
+        sources[str(folder)] = {
+            "identities": len(faces.faces),
+            "faces": faces.count,
+            "images_without_face": len(faces.skipped),
+        }
+    return pooled, sources
 
 
 def measure_card(
@@ -68,24 +104,12 @@ def measure_card(
     unknown = sorted(set(detectors) - set(makers))
     if unknown:
         raise EvaluationError(f"unknown detector(s) {unknown}; known: yunet, centerface")
-    detector = photo_detector()
-    pooled: dict[str, list] = {}
-    sources = {}
-    for folder in identity_dirs:
-        faces = load_identity_faces(
-            folder,
-            detector,
-            max_identities=max_identities,
-            max_per_identity=max_per_identity,
-            exclude=dict.fromkeys(exclude),
-        )
-        for identity, crops in faces.faces.items():
-            pooled[f"{folder.name}/{identity}"] = crops
-        sources[str(folder)] = {
-            "identities": len(faces.faces),
-            "faces": faces.count,
-            "images_without_face": len(faces.skipped),
-        }
+    pooled, sources = pool_identity_faces(
+        identity_dirs,
+        max_identities=max_identities,
+        max_per_identity=max_per_identity,
+        exclude=exclude,
+    )
     made = make_recognizers(recognizers)
     codec = UUNetCodec(model, seed=seed)
     edge = edge_detector() if detectors else None  # the edge's boxes make the replaced ROIs

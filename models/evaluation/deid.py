@@ -37,6 +37,7 @@ from edge_agent.noise import NoiseBank
 from shared.compositing import Composition, CompositionError
 from shared.geometry import Box
 from shared.model_dir import ModelCard, find_decoder_dir, load_decoder, load_encoder
+from shared.onnx_runner import OnnxModel
 
 __all__ = ["FRESH_IDS_START", "UUNetCodec", "noise_secret"]
 
@@ -118,6 +119,14 @@ class UUNetCodec:
         other.card = dataclasses.replace(self.card, composition=composition)
         other.deidentifier = Deidentifier(self.deidentifier.encoder, other.card, self.noise)
         other.decoder = Decoder(self.decoder.model, other.card, self.model_dir)
+        return other
+
+    def with_decoder(self, model: OnnxModel) -> UUNetCodec:
+        """The same ``Ue`` and noise planes with another decoder in the authority's place
+        (``model``: ``a`` [N, 3, S, S] -> ``r``), run through the same crop -> decode -> paste
+        path; e.g. a decoder an attacker trained from ``Ue`` alone (:mod:`models.attack`)."""
+        other = copy.copy(self)
+        other.decoder = Decoder(model, self.card, self.model_dir)
         return other
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from dataclasses import dataclass
 
 from models.runloop import RunDir, run_steps
@@ -63,6 +64,25 @@ def test_sigterm_stops_after_the_current_step_with_a_checkpoint():
     )
     assert last == 3 and saved == [3]
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
+
+
+def test_a_deadline_ends_the_loop_with_a_checkpoint():
+    saved = []
+
+    def step(i: int) -> dict[str, float]:
+        time.sleep(0.02)
+        return {}
+
+    last = run_steps(
+        start=0,
+        schedule=_Schedule(steps=10_000, checkpoint_every=5_000),
+        step=step,
+        on_log=lambda s, v: None,
+        on_checkpoint=saved.append,
+        progress=False,
+        deadline=time.monotonic() + 0.2,
+    )
+    assert 1 <= last < 100 and saved == [last]
 
 
 def test_history_is_truncated_to_the_checkpoint_on_resume(tmp_path):
