@@ -144,6 +144,13 @@ def record_hash(values: dict[str, object]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _utc_iso(moment: datetime) -> str:
+    """``moment`` as the log writes ``at`` (a naive datetime is taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
 def _row_to_record(row: sqlite3.Row) -> AuditRecord:
     return AuditRecord(**{key: row[key] for key in row.keys()})  # noqa: SIM118 (sqlite3.Row)
 
@@ -300,16 +307,23 @@ class AuditLog:
         limit: int = 100,
         case_id: str | None = None,
         actor: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[AuditRecord]:
-        """Records with ``seq > after_seq`` (oldest first), optionally filtered."""
+        """Records with ``seq > after_seq`` (oldest first), optionally filtered: one case,
+        actor or outcome, recorded at or after ``since`` and before ``until``."""
         query = "SELECT * FROM audit_log WHERE seq > ?"
         params: list[object] = [after_seq]
-        if case_id is not None:
-            query += " AND case_id = ?"
-            params.append(case_id)
-        if actor is not None:
-            query += " AND actor = ?"
-            params.append(actor)
+        for column, value in (("case_id", case_id), ("actor", actor), ("outcome", outcome)):
+            if value is not None:
+                query += f" AND {column} = ?"
+                params.append(value)
+        # ``at`` is UTC ISO 8601 (microseconds, +00:00): text order is time order.
+        for operator, moment in ((">=", since), ("<", until)):
+            if moment is not None:
+                query += f" AND at {operator} ?"
+                params.append(_utc_iso(moment))
         query += " ORDER BY seq LIMIT ?"
         params.append(limit)
         rows = self.db.connection().execute(query, params).fetchall()

@@ -25,6 +25,7 @@ __all__ = [
     "NotAVideoError",
     "NotFoundError",
     "PermissionDeniedError",
+    "PreviewUnavailableError",
     "RateLimitedError",
     "SealedFacesError",
     "SealingKeyNotHeldError",
@@ -100,6 +101,14 @@ class NotFoundError(AuthorityError):
     """The named resource does not exist (or is not the caller's)."""
 
     code = "not_found"
+
+
+class PreviewUnavailableError(AuthorityError):
+    """A succeeded job has no such preview or face data: a frame job, or one that finished
+    before they were recorded (its uploaded clip is deleted, so its public preview cannot be
+    made any more)."""
+
+    code = "preview_unavailable"
 
 
 class ConflictError(AuthorityError):

@@ -220,6 +220,18 @@ class JobStore:
         )
         return [_row_to_job(r) for r in rows]
 
+    def owned_by(self, owner: str, limit: int = 50) -> list[Job]:
+        """The ``limit`` latest jobs ``owner`` requested, newest first."""
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT * FROM jobs WHERE owner = ? ORDER BY created_at DESC LIMIT ?",
+                (owner, limit),
+            )
+            .fetchall()
+        )
+        return [_row_to_job(r) for r in rows]
+
     def queued(self) -> list[Job]:
         return self.with_status(JobStatus.queued)
 

@@ -7,9 +7,13 @@ upload deleted; :mod:`authority_service.approvals`). Any job becomes ``expired``
 result deleted, its row kept) ``jobs.ttl_s`` after submission. Jobs survive a restart: at
 start-up, jobs left ``running`` by a stopped or crashed process go back to ``queued`` and every
 queued job is run again from its stored upload; pending ones keep waiting. A job interrupted by
-shutdown is requeued the same way. Every finished job is audited (``completed``, ``refused`` for
-bad input, ``failed`` for an internal error; naming the approver when there was one), as is
-every expiry.
+shutdown is requeued the same way. A clip job that succeeds also leaves, beside its result, its
+face data (every frame's boxes and how each was reversed, :mod:`authority_service.face_sidecar`)
+and the watermarked preview of its uploaded clip (made before the upload is deleted,
+:mod:`authority_service.preview_media`); expiry deletes them with the result (every
+``<job id>.*`` file of the results directory). Every finished job is audited (``completed``,
+``refused`` for bad input, ``failed`` for an internal error; naming the approver when there was
+one), as is every expiry.
 """
 
 from __future__ import annotations
@@ -26,10 +30,19 @@ from pathlib import Path
 
 from authority_service.audit import AuditEntry
 from authority_service.config import JobSettings
-from authority_service.errors import AuthorityError, ClipError, ConflictError, ServiceBusyError
+from authority_service.errors import (
+    AuthorityError,
+    ClipError,
+    ConflictError,
+    GoneError,
+    PermissionDeniedError,
+    ServiceBusyError,
+)
+from authority_service.face_sidecar import FACES_SUFFIX, FaceSidecarWriter
 from authority_service.frame_job import FRAME_RESULT_SUFFIX, reconstruct_frame_file
 from authority_service.job_store import Decision, Job, JobKind, JobStatus, JobStore
 from authority_service.metrics import Metrics
+from authority_service.preview_media import make_public_preview
 from authority_service.reconstruction import (
     RESULT_SUFFIX,
     ClipReport,
@@ -40,13 +53,50 @@ from shared.log_safety import escape_control
 from shared.malloc_tuning import release_free_memory
 from shared.private_files import private_dir
 
-__all__ = ["Job", "JobKind", "JobManager", "JobStatus", "JobStore"]
+__all__ = ["Job", "JobKind", "JobManager", "JobStatus", "JobStore", "require_succeeded"]
 
 log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def require_succeeded(job: Job) -> None:
+    """Raise unless ``job`` succeeded, so its output (result, previews, face data) can be read.
+
+    Raises:
+        GoneError: ``job_expired``: it expired; its files were deleted.
+        AuthorityError: it failed, with the job's own error code (``forged_message``, ...).
+        PermissionDeniedError: ``job_refused``: an approver refused it.
+        ConflictError: ``job_pending_approval`` (it waits for an approver) or
+            ``job_not_finished`` (queued or running), with ``retry_after_s``.
+    """
+    if job.status == JobStatus.expired:
+        raise GoneError(f"job {job.id} expired at {job.expires_at}; its result was deleted")
+    if job.status == JobStatus.failed:
+        raise AuthorityError(
+            f"job {job.id} failed: {job.error_detail}",
+            code=job.error_code or "internal_error",
+            job_id=job.id,
+        )
+    if job.status == JobStatus.refused:
+        raise PermissionDeniedError(
+            f"job {job.id} was refused by {job.decided_by}: {job.decision_reason}",
+            code="job_refused",
+        )
+    if job.status == JobStatus.pending_approval:
+        raise ConflictError(
+            f"job {job.id} waits for a second user (role approver) to approve it",
+            code="job_pending_approval",
+            retry_after_s=30,
+        )
+    if job.status != JobStatus.succeeded:
+        raise ConflictError(
+            f"job {job.id} is {job.status} ({job.frames_done} frames done)",
+            code="job_not_finished",
+            retry_after_s=2,
+        )
 
 
 class JobManager:
@@ -259,6 +309,7 @@ class JobManager:
     def _run(self, job: Job) -> None:
         upload = self.upload_path(job.id)
         partial = self.results_dir / f"{job.id}.partial"
+        faces_partial = self.results_dir / f"{job.id}.faces.partial"
         self.store.mark_running(job.id)
         started = time.monotonic()
         last_update = [0.0]
@@ -276,14 +327,16 @@ class JobManager:
             if job.kind == JobKind.frame:
                 report = reconstruct_frame_file(self.reconstructor, upload, partial)
             else:
-                report = self.reconstructor.reconstruct_clip(
-                    upload,
-                    partial,
-                    codec=self.settings.result_codec,
-                    fallback_to_ffv1=True,
-                    progress=progress,
-                    cancelled=self._stopping.is_set,
-                )
+                with FaceSidecarWriter(faces_partial) as faces:  # removed if this fails
+                    report = self.reconstructor.reconstruct_clip(
+                        upload,
+                        partial,
+                        codec=self.settings.result_codec,
+                        fallback_to_ffv1=True,
+                        progress=progress,
+                        cancelled=self._stopping.is_set,
+                        on_frame=faces.add,
+                    )
         except ReconstructionCancelledError:
             log.warning("job %s: interrupted by shutdown; it stays queued", job.id)
             self.store.requeue(job.id)
@@ -313,6 +366,10 @@ class JobManager:
         suffix = FRAME_RESULT_SUFFIX if job.kind == JobKind.frame else None
         result_name = job.id + (suffix or RESULT_SUFFIX[report.result_codec])
         partial.replace(self.results_dir / result_name)
+        if job.kind == JobKind.clip:
+            faces_partial.replace(self.results_dir / (job.id + FACES_SUFFIX))
+            # The uploaded clip is deleted next: its watermarked preview is made now.
+            make_public_preview(self.results_dir, job, upload, report.fps)
         self.store.mark_succeeded(job.id, result_name, report)
         upload.unlink(missing_ok=True)
         detail = (
@@ -354,6 +411,8 @@ class JobManager:
             if result is not None:
                 result.unlink(missing_ok=True)
             (self.results_dir / f"{job.id}.partial").unlink(missing_ok=True)
+            for derived in self.results_dir.glob(f"{job.id}.*"):  # previews, face data
+                derived.unlink(missing_ok=True)
             self.store.mark_expired(job.id)
             self.audit(
                 AuditEntry(
@@ -365,7 +424,7 @@ class JobManager:
                     job_id=job.id,
                     detail=f"job of {job.owner} expired"
                     + (" unapproved" if job.status == JobStatus.pending_approval else "")
-                    + "; upload and result deleted",
+                    + "; upload, result and previews deleted",
                 )
             )
             expired += 1

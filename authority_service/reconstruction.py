@@ -474,6 +474,7 @@ class Reconstructor:
         fallback_to_ffv1: bool = False,
         progress: Callable[[int, int | None], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
+        on_frame: Callable[[int, Sequence[Box] | None, FrameFaces], None] | None = None,
     ) -> ClipReport:
         """Reverse every frame of ``source`` into the lossless clip ``destination``.
 
@@ -482,7 +483,11 @@ class Reconstructor:
         ``fallback_to_ffv1`` an odd-sized clip is written as FFV1 instead (the report's
         ``result_codec`` says which), otherwise that is a ``ValueError``.
         ``progress(frames_done, frames_expected)`` is called after each batch; ``cancelled()``
-        is polled per frame. On any error ``destination`` is removed.
+        is polled per frame. ``on_frame(index, boxes, faces)`` is called for every frame as it
+        is read, before its faces are reversed: the message's boxes (``None``: the frame carries
+        no message) and what its sealed payload gave (which boxes open exactly, why the others
+        go through ``Ud``), e.g. :class:`authority_service.face_sidecar.FaceSidecarWriter`.
+        On any error ``destination`` is removed.
 
         Raises:
             NotAVideoError / CorruptVideoError: the clip cannot be read, fails part-way, or has
@@ -542,6 +547,8 @@ class Reconstructor:
                 report.count(opened, decoder)
                 all_boxes = opened.message.boxes if opened else ()
                 report.faces_by_method.add(frame.index, sealed, all_boxes)
+                if on_frame is not None:
+                    on_frame(frame.index, all_boxes if opened else None, sealed)
                 boxes = sealed.ud_boxes(all_boxes) if decoder is not None else ()
                 exact = sealed.exact_pastes(all_boxes)
                 window.append(_Pending(frame, boxes, decoder if boxes else None, exact))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from authority_service.audit import AuditEntry, AuditLog, AuditRecord
@@ -21,6 +21,7 @@ from authority_service.db import Database
 from authority_service.decoders import DecoderRegistry
 from authority_service.jobs import JobManager, JobStore
 from authority_service.metrics import Metrics
+from authority_service.previews import PreviewState
 from authority_service.reconstruction import Reconstructor, message_sources
 from authority_service.refusals import RefusalAggregator
 from authority_service.sealed import SealedFaceOpener
@@ -95,6 +96,8 @@ class Services:
     refusals: RefusalAggregator
     tokens: TokenService | None = None
     login_limiter: LoginRateLimiter | None = None
+    #: Locks of previews being made and when views were last audited (:mod:`.previews`).
+    previews: PreviewState = field(default_factory=PreviewState)
 
     def close(self) -> None:
         self.refusals.close()  # their pending counts go to the log before it closes

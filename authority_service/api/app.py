@@ -3,7 +3,9 @@
 ``create_app(settings, secrets)`` wires the services (:mod:`authority_service.service`), the
 routers, the JSON/audit error handlers and two small ASGI middlewares: a body-size cap for every
 route that is not an upload route (the upload routes enforce their own, larger, limits after
-authenticating) and request metrics. Workers start and stop with the app's lifespan.
+authenticating) and request metrics. The web console (:mod:`authority_service.console`, at
+``/console/``) is installed last: its headers middleware puts ``Cache-Control: no-store`` on
+every response. Workers start and stop with the app's lifespan.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,12 +30,15 @@ from authority_service.api.routes import (
     auth,
     frames,
     health,
+    previews,
     reconstructions,
     users,
 )
 from authority_service.api.schemas import ErrorOut, apply_password_rule
 from authority_service.api.uploads import check_declared_length, limited_receive
 from authority_service.config import AuthoritySecrets, AuthoritySettings
+from authority_service.console import UPLOAD_PATHS as CONSOLE_UPLOAD_PATHS
+from authority_service.console import install_console
 from authority_service.errors import UploadTooLargeError
 from authority_service.metrics import Metrics, method_label
 from authority_service.service import Services, build_services
@@ -43,7 +48,7 @@ __all__ = ["API_DESCRIPTION", "create_app"]
 log = logging.getLogger(__name__)
 
 #: Routes that parse their (large) bodies themselves, after authentication.
-UPLOAD_PATHS = ("/v1/reconstructions", "/v1/frames:reconstruct")
+UPLOAD_PATHS = ("/v1/reconstructions", "/v1/frames:reconstruct", *CONSOLE_UPLOAD_PATHS)
 SMALL_BODY_LIMIT = 64 * 1024
 #: Errors any route may return (the JSON error body, not FastAPI's default validation body).
 COMMON_ERRORS: dict[int | str, dict[str, object]] = {
@@ -62,7 +67,9 @@ authorised investigators, and keeps a tamper-evident record of every attempt.
   (manages users), `approver` (approves or refuses others' reversals). No role implies another.
 * **Reversal**: `POST /v1/frames:reconstruct` (one PNG, synchronous) and
   `POST /v1/reconstructions` (a clip, asynchronous job; `GET /v1/reconstructions/{id}` for its
-  progress, `GET /v1/reconstructions/{id}/result` for the clip). Both need a `case_id` and a
+  progress, `GET /v1/reconstructions/{id}/result` for the clip; `.../preview/{public|result}.mp4`
+  for watermarked previews a browser plays, with byte ranges, and `.../faces` for every
+  frame's face boxes and how each was reversed). Both need a `case_id` and a
   `justification`. Clips are lossless recordings whose frames carry the ROI message in their
   least significant bits (the edge's evidence output: FFV1/MKV or H.264 RGB qp 0), or the
   edge's lossy public stream, whose messages travel in H.264 SEI units: those cannot be
@@ -136,7 +143,7 @@ class SmallBodyLimit:
 
         await self.app(scope, replay, send)
 
-    def _refuse(self, request: Request) -> JSONResponse:
+    def _refuse(self, request: Request) -> Response:
         services: Services = request.app.state.services
         actor = "anonymous"
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -231,7 +238,7 @@ def create_app(
         responses=COMMON_ERRORS,
     )
     app.state.services = services
-    for module in (auth, users, reconstructions, frames, approvals, audit, health):
+    for module in (auth, users, reconstructions, previews, frames, approvals, audit, health):
         app.include_router(module.router)
     generate_openapi = app.openapi
 
@@ -244,4 +251,5 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(SmallBodyLimit)
     app.add_middleware(RequestMetrics, metrics=services.metrics)
+    install_console(app, services)  # its headers middleware outermost: on every response
     return app

@@ -16,7 +16,9 @@ from authority_service.users import Role, User
 
 __all__ = [
     "ServicesDep",
+    "admit",
     "authorize",
+    "check_role",
     "client_address",
     "count_unauthenticated_refusal",
     "current_attempt",
@@ -63,6 +65,66 @@ def count_unauthenticated_refusal(
             services.metrics.reversals.labels(attempt.reversal_kind, "refused").inc()
 
 
+def admit(
+    request: Request,
+    services: Services,
+    token: str | None,
+    *,
+    action: str,
+    roles: set[Role] | None,
+    audit_success: bool = True,
+    reversal_kind: str | None = None,
+    missing: str = f"a bearer token is required: log in at {TOKEN_URL}",
+) -> User:
+    """Start the audited attempt of ``action``, authenticate ``token``, check the role.
+
+    What :func:`authorize` does for a bearer token; the console
+    (:mod:`authority_service.console`) calls it with the token of a signed-in session, so both
+    authenticate, refuse and audit alike. ``missing`` is the detail of the refusal when there
+    is no token.
+
+    Raises:
+        AuthenticationError: no token, or a bad/expired/revoked one (401).
+        PermissionDeniedError: the user's role is not in ``roles`` (403).
+    """
+    attempt = Attempt(
+        action=action,
+        client=client_address(request),
+        audit_success=audit_success,
+        reversal_kind=reversal_kind,
+    )
+    request.state.attempt = attempt
+    if not token:
+        refused = AuthenticationError(missing)
+        count_unauthenticated_refusal(services, attempt, refused)
+        raise refused
+    assert services.tokens is not None
+    try:
+        user = services.tokens.authenticate(token, services.users)
+    except AuthenticationError as exc:
+        claimed = services.tokens.unverified_subject(token)
+        if claimed:
+            attempt.actor = f"unverified:{claimed}"
+        count_unauthenticated_refusal(services, attempt, exc)
+        raise
+    attempt.actor, attempt.role = user.name, user.role.value
+    check_role(user, action, roles)
+    return user
+
+
+def check_role(user: User, action: str, roles: set[Role] | None) -> None:
+    """Refuse ``user`` unless their role is in ``roles`` (``None``: any role).
+
+    Raises:
+        PermissionDeniedError: it is not (403).
+    """
+    if roles is not None and user.role not in roles:
+        needed = " or ".join(sorted(r.value for r in roles))
+        raise PermissionDeniedError(
+            f"role {user.role.value!r} may not {action.replace('_', ' ')}; it needs {needed}"
+        )
+
+
 def authorize(
     action: str,
     roles: set[Role] | None,
@@ -70,7 +132,8 @@ def authorize(
     audit_success: bool = True,
     reversal_kind: str | None = None,
 ) -> Callable[..., User]:
-    """A dependency: start the audited attempt, authenticate the bearer, check the role.
+    """A dependency: start the audited attempt, authenticate the bearer, check the role
+    (:func:`admit`).
 
     ``roles=None`` admits any authenticated user. With ``audit_success=False`` only refusals
     are recorded (status polling would otherwise flood the log).
@@ -85,32 +148,14 @@ def authorize(
         services: ServicesDep,
         token: Annotated[str | None, Depends(bearer_scheme)],
     ) -> User:
-        attempt = Attempt(
+        return admit(
+            request,
+            services,
+            token,
             action=action,
-            client=client_address(request),
+            roles=roles,
             audit_success=audit_success,
             reversal_kind=reversal_kind,
         )
-        request.state.attempt = attempt
-        if not token:
-            missing = AuthenticationError(f"a bearer token is required: log in at {TOKEN_URL}")
-            count_unauthenticated_refusal(services, attempt, missing)
-            raise missing
-        assert services.tokens is not None
-        try:
-            user = services.tokens.authenticate(token, services.users)
-        except AuthenticationError as exc:
-            claimed = services.tokens.unverified_subject(token)
-            if claimed:
-                attempt.actor = f"unverified:{claimed}"
-            count_unauthenticated_refusal(services, attempt, exc)
-            raise
-        attempt.actor, attempt.role = user.name, user.role.value
-        if roles is not None and user.role not in roles:
-            needed = " or ".join(sorted(r.value for r in roles))
-            raise PermissionDeniedError(
-                f"role {user.role.value!r} may not {action.replace('_', ' ')}; it needs {needed}"
-            )
-        return user
 
     return dependency

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from authority_service.audit import AuditEntry
@@ -28,6 +29,7 @@ from authority_service.errors import AuthorityError
 __all__ = [
     "STATUS_BY_CODE",
     "Attempt",
+    "ErrorRenderer",
     "error_response",
     "install_error_handlers",
     "refusal_detail",
@@ -44,10 +46,12 @@ STATUS_BY_CODE: dict[str, int] = {
     "token_expired": 401,
     "token_revoked": 401,
     "permission_denied": 403,
+    "csrf_failed": 403,
     "self_role_change": 403,
     "self_approval": 403,
     "job_refused": 403,
     "not_found": 404,
+    "preview_unavailable": 404,
     "method_not_allowed": 405,
     "conflict": 409,
     "user_exists": 409,
@@ -57,6 +61,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "job_not_pending": 409,
     "job_expired": 410,
     "upload_too_large": 413,
+    "range_not_satisfiable": 416,
     "not_a_video": 415,
     "unsupported_image": 415,
     "invalid_request": 422,
@@ -76,6 +81,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "audit_unavailable": 503,
 }
 _CODE_BY_STATUS = {404: "not_found", 405: "method_not_allowed", 400: "malformed_request"}
+_NO_AUDIT = "the audit log cannot be written"
+#: Renders an error (request, status, code, detail, headers, extra facts) as a response.
+ErrorRenderer = Callable[[Request, int, str, str, dict[str, str], dict[str, Any]], Response]
 
 
 @dataclass
@@ -136,7 +144,7 @@ def _audit_refusal(request: Request, status: int, code: str, detail: str) -> JSO
         services.record(attempt.entry(outcome, refusal_detail(status, code, detail)))
     except (sqlite3.Error, OSError) as exc:
         log.error("cannot write the audit record of a refused %s: %s", attempt.action, exc)
-        return error_response(503, "audit_unavailable", "the audit log cannot be written")
+        return error_response(503, "audit_unavailable", _NO_AUDIT)
     attempt.recorded = True
     if attempt.reversal_kind is not None:
         services.metrics.reversals.labels(attempt.reversal_kind, outcome).inc()
@@ -150,16 +158,25 @@ def refusal_response(
     detail: str,
     headers: dict[str, str] | None = None,
     **extra: Any,
-) -> JSONResponse:
+) -> Response:
     """The JSON error response, once the request's attempt (if any) is audited as refused;
-    a 503 when that audit record cannot be written."""
+    a 503 when that audit record cannot be written.
+
+    A request whose scope state holds an :data:`ErrorRenderer` under ``render_error`` (the
+    console's pages, :mod:`authority_service.console`) gets what it renders instead, after the
+    same audit."""
     failed = _audit_refusal(request, status, code, detail)
+    if failed is not None:
+        status, code, detail, headers, extra = 503, "audit_unavailable", _NO_AUDIT, None, {}
+    render: ErrorRenderer | None = getattr(request.state, "render_error", None)
+    if render is not None:
+        return render(request, status, code, detail, headers or {}, extra)
     if failed is not None:
         return failed
     return error_response(status, code, detail, headers, **extra)
 
 
-async def _authority_error(request: Request, exc: Exception) -> JSONResponse:
+async def _authority_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AuthorityError)
     status = STATUS_BY_CODE.get(exc.code, 400)
     headers = {}
@@ -171,7 +188,7 @@ async def _authority_error(request: Request, exc: Exception) -> JSONResponse:
     return refusal_response(request, status, exc.code, exc.detail, headers, **exc.extra)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = []
     for error in exc.errors():
@@ -181,14 +198,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return refusal_response(request, 422, "invalid_request", detail, errors=problems)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _CODE_BY_STATUS.get(exc.status_code, f"http_{exc.status_code}")
     headers = dict(exc.headers or {})
     return refusal_response(request, exc.status_code, code, str(exc.detail), headers)
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return refusal_response(
         request, 500, "internal_error", f"the service failed: {type(exc).__name__}; see its log"

@@ -8,6 +8,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -60,6 +61,18 @@ def test_append_links_each_record_to_the_previous(log):
     assert record_hash(fields) == records[2].hash
     report = log.verify()
     assert report.valid and report.records == 5 and report.anchor_seq == 5
+
+
+def test_records_filter_by_outcome_and_time_range(log):
+    records = log.records()
+    assert [r.seq for r in log.records(outcome="refused")] == [1, 3, 5]
+    third = datetime.fromisoformat(records[2].at)
+    assert [r.seq for r in log.records(since=third)] == [3, 4, 5]  # at or after
+    assert [r.seq for r in log.records(until=third)] == [1, 2]  # before
+    naive = third.astimezone(timezone.utc).replace(tzinfo=None)  # naive: taken as UTC
+    assert [r.seq for r in log.records(since=naive, outcome="granted")] == [4]
+    elsewhere = third.astimezone(timezone(timedelta(hours=-5)))  # the same moment
+    assert [r.seq for r in log.records(since=elsewhere, until=elsewhere)] == []
 
 
 def test_database_triggers_refuse_update_and_delete(log):

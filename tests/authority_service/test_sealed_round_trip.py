@@ -13,24 +13,19 @@ import numpy as np
 import pytest
 
 from authority_service.sealed import key_ring
-from edge_agent.app import build_agent
-from edge_agent.cli import load_edge_settings
-from edge_agent.config import CAMERA_KEY_ENV
 from edge_agent.samples.make_sample import SAMPLE as SAMPLE_CLIP
 from shared import stego
 from shared.roi_message import parse_message
-from shared.sealing_keys import PUBLIC_KEY_NAME
 from shared.sei import parse_sei_payload
 from shared.video_io import read_frames
 from tests.authority_service.conftest import (
-    CAMERA_ID,
-    CAMERA_KEY,
     SECRETS,
     reason,
     settings_for,
     start_server,
     wait_for_job,
 )
+from tests.authority_service.edge_run import run_edge_on_sample
 from tests.authority_service.sealing import key_pair
 from tests.toy_models import TOY_MODEL_ID
 
@@ -40,32 +35,8 @@ FRAMES = 8
 @pytest.fixture(scope="module")
 def edge_run(tmp_path_factory, models_dir):
     """The edge agent's evidence and lossy files of the sample clip, sealed to a new key."""
-    keys_dir = tmp_path_factory.mktemp("keys")
-    private = key_pair(keys_dir)
-    out = tmp_path_factory.mktemp("edge")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv(CAMERA_KEY_ENV, CAMERA_KEY.decode())
-        env.delenv("CREDENTIALS_DIRECTORY", raising=False)
-        settings = load_edge_settings(
-            None,
-            {
-                "camera": {"id": CAMERA_ID},
-                "source": {"url": str(SAMPLE_CLIP)},
-                "model": {"dir": str(models_dir / TOY_MODEL_ID), "threads": 1},
-                "privacy": {"allow_public_decoder": True},  # the toy dir holds ud.onnx too
-                "sealed_faces": {"recipients": [str(keys_dir / PUBLIC_KEY_NAME)]},
-                "outputs": {
-                    "evidence": {"path": str(out / "evidence.mkv"), "segment_s": None},
-                    "lossy": {"target": str(out / "public.mp4")},
-                },
-                "metrics": {"enabled": False},
-                "max_frames": FRAMES,
-            },
-        )
-        agent = build_agent(settings)
-        assert agent.run().frames_processed == FRAMES
-    assert agent.stats.get("faces_sealed") == agent.stats.get("faces_deidentified") > 0
-    return private, out / "evidence.mkv", out / "public.mp4"
+    run = run_edge_on_sample(tmp_path_factory.mktemp("edge"), models_dir / TOY_MODEL_ID, FRAMES)
+    return run.private_key, run.evidence, run.lossy
 
 
 @pytest.fixture(scope="module")

@@ -91,26 +91,49 @@ def _decider(decision: str) -> Callable[..., Awaitable[User]]:
         services: ServicesDep,
         user: User = Depends(authenticated),  # noqa: B008
     ) -> User:
-        attempt = current_attempt(request)
         job_id = str(request.path_params.get("job_id", ""))
-        if _JOB_ID.fullmatch(job_id):
-            attempt.job_id = job_id
-            job = await run_in_threadpool(services.jobs.store.get, job_id)
-            if job is not None:
-                attempt.case_id, attempt.clip_sha256 = job.case_id, job.clip_sha256
-        attempt.justification = await _claimed_reason(request)
-        if user.role is not Role.approver:
-            raise PermissionDeniedError(
-                f"role {user.role.value!r} may not decide a reversal; it needs approver"
-            )
+        claimed = await _claimed_reason(request)
+        await run_in_threadpool(name_decision, request, services, job_id, claimed)
+        require_approver(user)
         return user
 
     return dependency
 
 
-def _decide(
+def name_decision(request: Request, services: Services, job_id: str, reason: str | None) -> None:
+    """Name the job (its case and upload) and the reason as sent in the request's attempt, so
+    that a refused decision is audited with them (the console does the same)."""
+    attempt = current_attempt(request)
+    if _JOB_ID.fullmatch(job_id):
+        attempt.job_id = job_id
+        job = services.jobs.store.get(job_id)
+        if job is not None:
+            attempt.case_id, attempt.clip_sha256 = job.case_id, job.clip_sha256
+    attempt.justification = reason[:REASON_MAX] if reason is not None else None
+
+
+def require_approver(user: User) -> None:
+    """Refuse anyone but an approver.
+
+    Raises:
+        PermissionDeniedError: ``user`` is not an approver (403).
+    """
+    if user.role is not Role.approver:
+        raise PermissionDeniedError(
+            f"role {user.role.value!r} may not decide a reversal; it needs approver"
+        )
+
+
+def decide(
     request: Request, services: Services, user: User, job_id: str, reason: str, decision: str
 ) -> JobOut:
+    """Take ``user``'s ``decision`` on the job, audited before it takes effect.
+
+    Raises:
+        PermissionDeniedError / NotFoundError / ConflictError: as
+            :func:`authority_service.approvals.check_decision`, or a race lost
+            (``job_not_pending``).
+    """
     attempt = current_attempt(request)
     attempt.justification = reason
     job = services.jobs.store.get(job_id)
@@ -147,7 +170,7 @@ def approve_job(
     """Queue the job; it then runs as any job, and its final audit record names the approver.
     Audited (``approve_job``, the reason as the record's justification) before the response,
     refusals too. Raises the errors of :func:`authority_service.approvals.check_decision`."""
-    return _decide(request, services, user, job_id, body.reason, Decision.approved)
+    return decide(request, services, user, job_id, body.reason, Decision.approved)
 
 
 @router.post(
@@ -166,4 +189,4 @@ def refuse_job(
     """End the job ``refused`` and delete its upload; nothing is reversed. Audited
     (``refuse_job``, the reason as the record's justification) before the response, refusals
     too. Raises the errors of :func:`authority_service.approvals.check_decision`."""
-    return _decide(request, services, user, job_id, body.reason, Decision.refused)
+    return decide(request, services, user, job_id, body.reason, Decision.refused)

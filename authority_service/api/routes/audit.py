@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BeforeValidator
 
 from authority_service.api.deps import ServicesDep, authorize, current_attempt
 from authority_service.api.schemas import (
@@ -16,6 +19,22 @@ from authority_service.api.schemas import (
     ErrorOut,
 )
 from authority_service.users import Role, User
+
+_ISO_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:\d{2})?"
+)
+
+
+def _iso_date_time(value: object) -> object:
+    """Only an ISO 8601 date-time (the schema's ``format: date-time``): pydantic alone would
+    also take a bare number as a Unix time."""
+    if isinstance(value, str) and not _ISO_DATE_TIME.fullmatch(value):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-12-01T09:30:00Z")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_date_time)]
+
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -35,11 +54,21 @@ def read_audit(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     case_id: Annotated[str | None, Query(max_length=128)] = None,
     actor: Annotated[str | None, Query(max_length=128)] = None,
+    outcome: Annotated[str | None, Query(max_length=32)] = None,
+    since: Annotated[IsoDateTime | None, Query(description="At or after (UTC if naive).")] = None,
+    until: Annotated[IsoDateTime | None, Query(description="Before (UTC if naive).")] = None,
 ) -> AuditPage:
-    """Records with ``seq > after_seq``, oldest first, optionally for one case or actor. The
-    read itself is audited."""
+    """Records with ``seq > after_seq``, oldest first, optionally for one case, actor or
+    outcome (``granted``, ``refused``, ``pending``, ``completed``, ``failed``) and a time
+    range. The read itself is audited."""
     records = services.audit_log.records(
-        after_seq=after_seq, limit=limit, case_id=case_id, actor=actor
+        after_seq=after_seq,
+        limit=limit,
+        case_id=case_id,
+        actor=actor,
+        outcome=outcome,
+        since=since,
+        until=until,
     )
     attempt = current_attempt(request)
     attempt.case_id = case_id

@@ -12,14 +12,8 @@ from authority_service.api.deps import ServicesDep, authorize, current_attempt
 from authority_service.api.reasons import REASON_FIELDS, REASON_SCHEMA, take_reason
 from authority_service.api.schemas import ErrorOut, JobOut
 from authority_service.api.uploads import multipart_schema, read_multipart, save_upload
-from authority_service.errors import (
-    AuthorityError,
-    ConflictError,
-    GoneError,
-    NotFoundError,
-    PermissionDeniedError,
-)
-from authority_service.jobs import Job, JobStatus
+from authority_service.errors import GoneError, NotFoundError
+from authority_service.jobs import Job, require_succeeded
 from authority_service.media import MIN_FRAME_SIDE, inspect_clip
 from authority_service.service import Services
 from authority_service.users import Role, User
@@ -38,7 +32,12 @@ def _errors(*pairs: tuple[int, str]) -> dict[int | str, dict[str, object]]:
 _AUTH_ERRORS = ((401, "No token, or an expired, forged or revoked one."),)
 
 
-def _own_job(services: Services, job_id: str, user: User) -> Job:
+def own_job(services: Services, job_id: str, user: User) -> Job:
+    """The job ``job_id`` if ``user`` requested it.
+
+    Raises:
+        NotFoundError: no such job, or another user's (which does not exist for ``user``).
+    """
     job = services.jobs.store.get(job_id)
     if job is None or job.owner != user.name:  # another user's job does not exist for you
         raise NotFoundError(f"no reconstruction job {job_id!r} of yours")
@@ -161,7 +160,7 @@ def get_reconstruction(
     services: ServicesDep,
 ) -> JobOut:
     """The job as stored; ``report`` once it succeeded, ``error`` once it failed."""
-    return JobOut.of(_own_job(services, job_id, user))
+    return JobOut.of(own_job(services, job_id, user))
 
 
 @router.get(
@@ -202,35 +201,11 @@ def get_reconstruction_result(
     services: ServicesDep,
 ) -> FileResponse:
     """The clip with the original faces; each download is audited."""
-    job = _own_job(services, job_id, user)
+    job = own_job(services, job_id, user)
     attempt = current_attempt(request)
     attempt.case_id, attempt.justification = job.case_id, job.justification
     attempt.clip_sha256, attempt.job_id = job.clip_sha256, job.id
-    if job.status == JobStatus.expired:
-        raise GoneError(f"job {job.id} expired at {job.expires_at}; its result was deleted")
-    if job.status == JobStatus.failed:
-        raise AuthorityError(
-            f"job {job.id} failed: {job.error_detail}",
-            code=job.error_code or "internal_error",
-            job_id=job.id,
-        )
-    if job.status == JobStatus.refused:
-        raise PermissionDeniedError(
-            f"job {job.id} was refused by {job.decided_by}: {job.decision_reason}",
-            code="job_refused",
-        )
-    if job.status == JobStatus.pending_approval:
-        raise ConflictError(
-            f"job {job.id} waits for a second user (role approver) to approve it",
-            code="job_pending_approval",
-            retry_after_s=30,
-        )
-    if job.status != JobStatus.succeeded:
-        raise ConflictError(
-            f"job {job.id} is {job.status} ({job.frames_done} frames done)",
-            code="job_not_finished",
-            retry_after_s=2,
-        )
+    require_succeeded(job)
     path = services.jobs.result_path(job)
     if path is None or not path.is_file():
         raise GoneError(f"the result of job {job.id} is no longer on disk")

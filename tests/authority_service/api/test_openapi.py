@@ -31,6 +31,8 @@ OPERATIONS = [
     "POST /v1/reconstructions",
     "GET /v1/reconstructions/{job_id}",
     "GET /v1/reconstructions/{job_id}/result",
+    "GET /v1/reconstructions/{job_id}/preview/{which}.mp4",
+    "GET /v1/reconstructions/{job_id}/faces",
     "POST /v1/frames:reconstruct",
     "GET /v1/approvals",
     "POST /v1/approvals/{job_id}/approve",

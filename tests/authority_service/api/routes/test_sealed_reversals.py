@@ -27,7 +27,9 @@ from tests.authority_service.edge_role import public_frames, synthetic_frames
 from tests.authority_service.sealing import (
     BOX_A,
     BOX_B,
+    BOX_C,
     LOSSLESS_SIZE,
+    NO_PAYLOAD_FRAME,
     SEALED_BOXES,
     flipped,
     key_pair,
@@ -191,3 +193,29 @@ def test_a_payload_that_does_not_open_is_a_typed_422_and_audited(keyed, keys, mo
     assert_no_internals(body)
     record = keyed.services.audit_log.records(limit=10_000)[-1]
     assert record.outcome == "refused" and "sealed_faces_invalid" in record.detail
+
+
+def test_face_data_says_per_frame_which_faces_were_sealed_and_why_the_others_not(
+    keyed, sealed_clip
+):
+    clip, _ = sealed_clip
+    job, _ = _job(keyed, clip.read_bytes())
+    with keyed.client() as client:
+        response = client.get(f"/v1/reconstructions/{job['id']}/faces", headers=keyed.auth("ivy"))
+    assert response.status_code == 200, response.text
+    faces = response.json()
+    methods = job["report"]["faces_by_method"]
+    assert (faces["sealed"], faces["ud"], faces["ud_reasons"]) == (
+        methods["sealed"],
+        methods["ud"],
+        methods["ud_reasons"],
+    )
+    for frame in faces["frames"]:
+        how = [(b["method"], b.get("codec") or b.get("reason")) for b in frame["boxes"]]
+        if frame["index"] == NO_PAYLOAD_FRAME:
+            assert how == [("ud", "no_payload")] * 3
+        else:
+            assert how == [("sealed", "png"), ("sealed", "png"), ("ud", "not_in_payload")]
+        assert [(b["x"], b["y"]) for b in frame["boxes"]] == [
+            (b.x, b.y) for b in (BOX_A, BOX_B, BOX_C)
+        ]
