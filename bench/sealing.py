@@ -24,6 +24,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +36,9 @@ from edge_agent.app import build_agent
 from edge_agent.cli import load_edge_settings
 from edge_agent.config import CAMERA_KEY_ENV
 from shared import stego
-from shared.roi_message import parse_message
+from shared.roi_message import RoiMessage, parse_message
 from shared.sealed_faces import SealContext, open_sealed_faces
-from shared.sealing_keys import generate_key_pair, load_private_key
+from shared.sealing_keys import SealingPrivateKey, generate_key_pair, load_private_key
 from shared.sei import parse_sei_payload
 from shared.video_io import probe, read_frames
 
@@ -80,39 +81,34 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
-def check_faces(clip: Path, evidence: Path, lossy: Path, key_path: Path) -> tuple[str, str]:
-    """Open the sealed faces of both files against the camera frames: (exact, lossy PSNR)."""
-    key = load_private_key(key_path)
-    keys = {key.key_id: key}
-    sources = [f.rgb for f in read_frames(clip)]
-    exact = total = 0
-    for frame in read_frames(evidence):
-        message = parse_message(stego.extract(frame.rgb))
+def _opened_pairs(
+    messages: Iterable[RoiMessage],
+    keys: dict[str, SealingPrivateKey],
+    sources: list[np.ndarray],
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(opened face, the camera frame's pixels at its box) for every sealed face of messages."""
+    for message in messages:
         if message.sealed is None:
             continue
         context = SealContext(message.camera_id, message.model_id, message.frame_index)
         opened = open_sealed_faces(message.sealed, message.boxes, context, keys, CAMERA_KEY)
         for index, face in opened.faces.items():
             box = message.boxes[index]
-            source = sources[message.frame_index][box.y : box.bottom, box.x : box.right]
-            exact += int(np.array_equal(face, source))
-            total += 1
-    worst = float("inf")
-    lossy_faces = 0
-    for frame in read_frames(lossy):
-        for payload in frame.sei:
-            message = parse_message(parse_sei_payload(payload))
-            if message.sealed is None:
-                continue
-            context = SealContext(message.camera_id, message.model_id, message.frame_index)
-            opened = open_sealed_faces(message.sealed, message.boxes, context, keys, CAMERA_KEY)
-            for index, face in opened.faces.items():
-                box = message.boxes[index]
-                source = sources[message.frame_index][box.y : box.bottom, box.x : box.right]
-                worst = min(worst, _psnr(face, source))
-                lossy_faces += 1
-    lossy_text = "no faces" if not lossy_faces else f"{worst:.1f} dB worst of {lossy_faces}"
-    return f"{exact}/{total}", lossy_text
+            yield face, sources[message.frame_index][box.y : box.bottom, box.x : box.right]
+
+
+def check_faces(clip: Path, evidence: Path, lossy: Path, key_path: Path) -> tuple[str, str]:
+    """Open the sealed faces of both files against the camera frames: (exact, lossy PSNR)."""
+    key = load_private_key(key_path)
+    keys = {key.key_id: key}
+    sources = [f.rgb for f in read_frames(clip)]
+    lossless = (parse_message(stego.extract(f.rgb)) for f in read_frames(evidence))
+    pairs = _opened_pairs(lossless, keys, sources)
+    exact = [np.array_equal(face, source) for face, source in pairs]
+    sei = (parse_message(parse_sei_payload(p)) for f in read_frames(lossy) for p in f.sei)
+    psnrs = [_psnr(face, source) for face, source in _opened_pairs(sei, keys, sources)]
+    lossy_text = f"{min(psnrs):.1f} dB worst of {len(psnrs)}" if psnrs else "no faces"
+    return f"{sum(exact)}/{len(exact)}", lossy_text
 
 
 def bench_size(clip_source: Path, size: tuple[int, int], frames: int, model: Path) -> None:
