@@ -4,7 +4,11 @@ A secret is refused (:class:`WeakSecretError`) when it is
 
 * shorter than the minimum its use needs (16 bytes for a camera key, 32 for the JWT key);
 * a placeholder or a documented example: it contains one of :data:`PLACEHOLDERS`
-  (case-insensitive; ``demo-camera-key-change-me`` is refused for its ``change-me``);
+  (case-insensitive; ``demo-camera-key-change-me`` is refused for its ``change-me``) as a word
+  of its own (at the start or end, or next to a character that is not a letter or digit), or
+  anywhere in a value without capital letters (``mysecretkey2024``). A random base64 key holds
+  one of them inside other letters about once in 20,000 (``...tDEMOGoz...``): that is chance,
+  not a placeholder, and is accepted;
 * low in entropy: fewer than 8 distinct bytes, or fewer than three quarters of the minimum
   length in *unpredictable* bytes. A byte is predictable when it continues a run of constant
   step from the two before it (``aaaa``, ``abcd``, ``9876``) or completes a three-byte sequence
@@ -16,6 +20,8 @@ Generate keys with ``python3 -c 'import secrets; print(secrets.token_urlsafe(32)
 """
 
 from __future__ import annotations
+
+import re
 
 __all__ = [
     "MIN_DISTINCT_BYTES",
@@ -63,6 +69,19 @@ def unpredictable_bytes(value: bytes) -> int:
     return count
 
 
+def _placeholder_in(text: str) -> str | None:
+    """The placeholder word ``text`` holds (see the module docstring), or ``None``."""
+    lowered = text.lower()
+    anywhere = text == lowered  # no capital letter: typed by a person, not generated
+    for word in PLACEHOLDERS:
+        for match in re.finditer(re.escape(word), lowered):
+            before = lowered[match.start() - 1] if match.start() else ""
+            after = lowered[match.end()] if match.end() < len(lowered) else ""
+            if anywhere or not (before.isalnum() or after.isalnum()):
+                return word
+    return None
+
+
 def check_secret(name: str, value: bytes, minimum: int) -> None:
     """Refuse ``value`` (the secret called ``name``) when it is too short, a placeholder or
     low in entropy; return quietly otherwise. The value never appears in the message.
@@ -74,8 +93,7 @@ def check_secret(name: str, value: bytes, minimum: int) -> None:
         raise WeakSecretError(
             f"secret {name!r} is {len(value)} bytes; at least {minimum} bytes needed"
         )
-    lowered = value.decode("utf-8", "replace").lower()
-    word = next((w for w in PLACEHOLDERS if w in lowered), None)
+    word = _placeholder_in(value.decode("utf-8", "replace"))
     if word is not None:
         raise WeakSecretError(
             f"secret {name!r} looks like a placeholder (contains {word!r}); {_GENERATE_HINT}"

@@ -61,3 +61,22 @@ def test_readme_demo_command_generates_a_key_that_passes():
     )
     assert "demo-camera-key-change-me" not in (REPO / "README.md").read_text()
     check_secret("camera-key", result.stdout, MIN_KEY_BYTES)
+
+
+def test_a_random_key_that_happens_to_spell_a_placeholder_is_accepted():
+    # a token_urlsafe(32) seen refused before: "demo" inside other letters is chance
+    check_secret("camera-key", b"i0bmwWN3tCxtvaH6aOCt_O2uoyqPI5tDEMOGoz90ecw", MIN_KEY_BYTES)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"demo-camera-key-change-me",
+        b"Camera-Key-DEMO-x7Qp9Lm2",
+        b"mysecretkey2024-z8w",
+        b"Q7mZ_Default_k2Rw9Tp4",
+    ],
+)
+def test_placeholder_words_standing_alone_or_in_a_lowercase_value_are_refused(value):
+    with pytest.raises(WeakSecretError, match="placeholder"):
+        check_secret("camera-key", value, MIN_KEY_BYTES)
