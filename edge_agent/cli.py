@@ -8,11 +8,11 @@
 
 Quick-form options override the file's values (``--seal-to`` adds to its recipients). Exit
 codes: 0 done (source ended, max frames, or SIGTERM/SIGINT), 2 bad configuration or arguments
-(also: an unusable or private sealing key file), 3 bad source (also: a live source that
-never opened, with --exit-on-source-failure), 4 bad model (or a card that fails the privacy
-thresholds), 5 detector unavailable, 6 missing or bad secret, 7 metrics port unavailable,
-8 a file source ended early (fewer frames decoded than its container declares, or a decoding
-error part-way; counted in uunet_edge_source_incomplete_total).
+(also: an unusable or private sealing key file, or no output configured), 3 bad source (also:
+a live source that never opened, with --exit-on-source-failure), 4 bad model (or a card that
+fails the privacy thresholds), 5 detector unavailable, 6 missing or bad secret, 7 metrics port
+unavailable, 8 a file source ended early (fewer frames decoded than its container declares, or
+a decoding error part-way; counted in uunet_edge_source_incomplete_total).
 """
 
 from __future__ import annotations
@@ -182,6 +182,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+NO_OUTPUT = (
+    "no output configured (outputs.evidence, .rtsp, .hls or .lossy; or --evidence, --public, "
+    "--hls, --lossy): every frame would be discarded"
+)
+
+
+def _has_output(settings: EdgeSettings) -> bool:
+    out = settings.outputs
+    return any(o is not None for o in (out.evidence, out.rtsp, out.hls, out.lossy))
+
+
 def _validate(path: Path) -> int:
     try:
         settings = load_edge_settings(path)
@@ -206,6 +217,8 @@ def _validate(path: Path) -> int:
         check_model_privacy(card.raw, settings.privacy, settings.model.dir)
     except (ModelDirError, ModelRefusedError) as exc:
         problems.append(f"model.dir: {exc}")
+    if not _has_output(settings):
+        problems.append(f"outputs: {NO_OUTPUT}")
     if settings.seal.message_format == "v1":
         try:
             check_secret("camera-key", camera_key(), MIN_KEY_BYTES)
@@ -261,6 +274,9 @@ def _run(args: argparse.Namespace) -> int:
                     )
                 return code
         raise
+    if not _has_output(settings):  # after the build, so a bad source/model/key has its own code
+        print(f"error (configuration): {NO_OUTPUT}", file=sys.stderr)
+        return EXIT_CONFIG
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda s, _f: agent.stop(f"signal {signal.Signals(s).name}"))
     try:

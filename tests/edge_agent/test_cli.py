@@ -90,6 +90,20 @@ def test_run_with_weak_camera_key_exits_6_like_the_authority(
     assert code == 2 and "secret camera-key: secret 'camera-key' " in err and reason in err
 
 
+def test_run_or_validate_with_no_output_is_a_config_error_exit_2(
+    sample_clip, toy_model, camera_key_env, tmp_path, capsys
+):
+    """Before: the run went through and discarded every frame (exit 0)."""
+    code, out, err = _run(
+        ["run", "--source", sample_clip, "--model", toy_model, "--metrics-port", 0], capsys
+    )
+    assert code == 2 and "no output configured" in err and out == ""
+    config = tmp_path / "edge.yml"
+    config.write_text(f"source: {{url: '{sample_clip}'}}\nmodel: {{dir: '{toy_model}'}}\n")
+    code, _, err = _run(["validate-config", config], capsys)
+    assert code == 2 and "outputs: no output configured" in err
+
+
 def test_run_with_bad_config_exits_2_naming_the_key(tmp_path, capsys):
     config = tmp_path / "edge.yml"
     config.write_text("tracker: {max_missed: -1}\noutputs: {evidence: {codec: h264, path: x}}\n")
@@ -102,7 +116,10 @@ def test_validate_config_reports_ok_and_problems(
     tmp_path, toy_model, sample_clip, camera_key_env, capsys
 ):
     good = tmp_path / "good.yml"
-    good.write_text(f"source: {{url: '{sample_clip}'}}\nmodel: {{dir: '{toy_model}'}}\n")
+    good.write_text(
+        f"source: {{url: '{sample_clip}'}}\nmodel: {{dir: '{toy_model}'}}\n"
+        f"outputs: {{evidence: {{path: '{tmp_path / 'ev'}'}}}}\n"
+    )
     code, out, _ = _run(["validate-config", good], capsys)
     assert code == 0 and "OK" in out
     bad = tmp_path / "bad.yml"
@@ -250,11 +267,12 @@ def _edge_command(*args) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-m", "edge_agent", "run", *map(str, args)], env
 
 
-def test_exit_on_source_failure_gives_up_on_an_rtsp_url_that_never_answers(toy_model):
+def test_exit_on_source_failure_gives_up_on_an_rtsp_url_that_never_answers(toy_model, tmp_path):
     url = f"rtsp://127.0.0.1:{_closed_port()}/cam"
     argv, env = _edge_command(
-        "--source", url, "--model", toy_model, "--metrics-port", 0, "--exit-on-source-failure"
-    )
+        "--source", url, "--model", toy_model, "--metrics-port", 0, "--exit-on-source-failure",
+        "--evidence", tmp_path / "evidence",
+    )  # fmt: skip
     env["UUNET_EDGE_SOURCE__OPEN_TIMEOUT_S"] = "1.5"
     done = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 3, done.stderr
@@ -262,10 +280,12 @@ def test_exit_on_source_failure_gives_up_on_an_rtsp_url_that_never_answers(toy_m
     assert json.loads(done.stdout)["frames_processed"] == 0
 
 
-def test_without_exit_on_source_failure_an_unreachable_url_is_retried_until_sigterm(toy_model):
+def test_without_exit_on_source_failure_an_unreachable_url_is_retried_until_sigterm(
+    toy_model, tmp_path
+):
     argv, env = _edge_command(
         "--source", f"rtsp://127.0.0.1:{_closed_port()}/cam", "--model", toy_model,
-        "--metrics-port", 0,
+        "--metrics-port", 0, "--evidence", tmp_path / "evidence",
     )  # fmt: skip
     env["UUNET_EDGE_SOURCE__OPEN_TIMEOUT_S"] = "1"
     process = subprocess.Popen(
@@ -323,7 +343,18 @@ def test_run_on_a_truncated_file_warns_counts_and_exits_8(
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="edge_agent.capture"):
             code, out, err = _run(
-                ["run", "--source", cut, "--model", toy_model, "--metrics-port", 0], capsys
+                [
+                    "run",
+                    "--source",
+                    cut,
+                    "--model",
+                    toy_model,
+                    "--metrics-port",
+                    0,
+                    "--evidence",
+                    tmp_path / f"ev-{name}",
+                ],
+                capsys,
             )
         summary = json.loads(out)
         processed = summary["frames_processed"]
@@ -386,7 +417,7 @@ def test_run_seal_to_adds_to_the_files_recipients_and_reports_the_counters(
     assert summary["mean_latency_ms"]["seal_faces"] > 0
     frame = next(iter(read_frames(out_file)))
     message = open_frame(frame.rgb, {"cam-test": CAMERA_KEY})
-    context = SealContext(message.camera_id, message.model_id, message.frame_index)
+    context = SealContext.of(message)
     for key_path in (first_key, second_key):  # sealed to both: either authority key opens it
         private = load_private_key(key_path)
         opened = open_sealed_faces(
