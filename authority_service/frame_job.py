@@ -46,6 +46,7 @@ def frame_report(result: ImageResult, seconds: float) -> ClipReport:
         model_ids=[result.model_id] if result.model_id else [],
         camera_ids=[message.camera_id] if message.camera_id else [],
         message_versions=[message.version],
+        run_ids=[message.run_id] if message.run_id else [],
         width=result.rgb.shape[1],
         height=result.rgb.shape[0],
         source_codec="png",

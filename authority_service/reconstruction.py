@@ -353,6 +353,7 @@ class ClipReport:
     model_ids: list[str] = field(default_factory=list)
     camera_ids: list[str] = field(default_factory=list)
     message_versions: list[str] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
     width: int = 0
     height: int = 0
     fps: float = 0.0
@@ -379,6 +380,7 @@ class ClipReport:
             (self.model_ids, decoder.model_id if decoder else None),
             (self.camera_ids, message.camera_id),
             (self.message_versions, message.version),
+            (self.run_ids, message.run_id),
         ):
             if value is not None and value not in values:
                 values.append(value)

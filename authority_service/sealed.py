@@ -178,7 +178,7 @@ class SealedFaceOpener:
         if message.sealed is None:
             return FrameFaces(ud=dict.fromkeys(range(len(boxes)), "no_payload"))
         assert message.camera_id is not None and message.model_id is not None
-        context = SealContext(message.camera_id, message.model_id, message.frame_index or 0)
+        context = SealContext.of(message)
         camera_key = self.camera_keys.get(message.camera_id)
         try:
             opened = open_sealed_faces(

@@ -90,7 +90,7 @@ def _opened_pairs(
     for message in messages:
         if message.sealed is None:
             continue
-        context = SealContext(message.camera_id, message.model_id, message.frame_index)
+        context = SealContext.of(message)
         opened = open_sealed_faces(message.sealed, message.boxes, context, keys, CAMERA_KEY)
         for index, face in opened.faces.items():
             box = message.boxes[index]

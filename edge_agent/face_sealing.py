@@ -189,6 +189,7 @@ class FaceSealer:
             key=self.camera_key,
             frame=frame,
             sealed=faces.sei_payload,
+            run_id=context.run_id,
         )
 
     def record(self, faces: SealedFaces) -> None:
@@ -209,6 +210,7 @@ class FaceSealer:
             camera_id=context.camera_id,
             model_id=context.model_id,
             frame_index=context.frame_index,
+            run_id=context.run_id,
         )
         return stego.capacity(shape) - len(bare.signed_text) - TAG_HEX_CHARS
 

@@ -39,11 +39,13 @@ def seal_frame(
     key: bytes | None = None,
     sealed: bytes | None = None,
     inplace: bool = False,
+    run_id: str | None = None,
 ) -> tuple[np.ndarray, str]:
     """Embed the ROI message for ``boxes`` into ``frame``; return the frame and the message.
 
     ``sealed`` (v1 only) is the frame's sealed-faces payload (:mod:`shared.sealed_faces`),
-    carried in the message's ``sealed`` field and covered by its tag.
+    carried in the message's ``sealed`` field and covered by its tag. ``run_id`` (v1 only) is
+    the edge's run id (:func:`shared.roi_message.new_run_id`), written in the frame field.
 
     For ``v1`` the tag is computed over ``frame`` as given, with its LSB plane cleared, so the
     embedding that follows (LSBs only) keeps it valid.
@@ -65,6 +67,7 @@ def seal_frame(
             key=key,
             frame=frame,
             sealed=sealed,
+            run_id=run_id,
         )
     elif message_format == "paper":
         if sealed is not None:

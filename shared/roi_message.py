@@ -17,12 +17,22 @@ authentication tag::
     v1       = "UU1|" camera "|" model "|" frame "|" paper "|" [sealed "|"] tag
     camera   = 1*64 idchar               ; the camera's id (selects its key at the authority)
     model    = 1*64 idchar               ; the id of the Ue model that made the faces
-    frame    = nat-long                  ; index of the frame in the camera's stream
+    frame    = [run "."] nat-long        ; [the run,] index of the frame in the run's stream
+    run      = 16 (DIGIT / %x61-66)      ; the edge's run id: random per start, lowercase hex
     idchar   = ALPHA / DIGIT / "-" / "_" / "."
     nat-long = "0" / %x31-39 *18DIGIT
     tag      = 32 (DIGIT / %x61-66)      ; lowercase hex
     sealed   = "S1:" 1*b64url            ; the frame's sealed original faces, version 1
     b64url   = ALPHA / DIGIT / "-" / "_" ; RFC 4648 section 5, no padding
+
+``run`` (optional; absent in every message written before it existed, which therefore parse
+and verify as before) tells the edge's runs apart: the frame index restarts at 0 on every start,
+so without it frame ``n`` of one run and frame ``n`` of the next were interchangeable under the
+tag. It is part of the ``frame`` field, not a field of its own, because together they are the
+frame's identity: the field count (and so the position of ``sealed``) stays as it was, and a
+message of run A with index ``n`` is a different text, with a different tag, from run B's. It is
+random (64 bits from the OS) rather than the start time, because an edge's clock can be reset or
+stand still across a reboot, and two starts can fall in the same second.
 
 ``sealed`` (optional; absent in every message written before it existed, which therefore parse
 as before) carries the bytes of a :mod:`shared.sealed_faces` payload: the original pixels of the
@@ -35,7 +45,7 @@ so the payload can change without a new message version.
     "<H>x<W>x<C>" NUL   <the frame's pixels, row-major, with every least significant bit
                          cleared>
 
-so the tag binds the boxes, camera, model, frame index and sealed faces to the frame's visible
+so the tag binds the boxes, camera, model, run, frame index and sealed faces to the frame's visible
 content: an edited message, an edited picture (any change above the LSB plane) or a message
 moved onto another frame fails verification. The LSB plane is excluded because the message
 itself lives there (see :mod:`shared.stego`).
@@ -51,6 +61,7 @@ import base64
 import hashlib
 import hmac
 import re
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -72,6 +83,7 @@ __all__ = [
     "compute_tag",
     "format_paper",
     "format_v1",
+    "new_run_id",
     "parse_message",
     "parse_paper",
     "parse_v1",
@@ -91,13 +103,20 @@ _NAT_LONG = r"(?:0|[1-9][0-9]{0,18})"
 _ID = r"[A-Za-z0-9._-]{1,64}"
 _ID_RE = re.compile(_ID)
 _NAT_RE = re.compile(_NAT)
-_NAT_LONG_RE = re.compile(_NAT_LONG)
 _TAG_RE = re.compile(f"[0-9a-f]{{{TAG_HEX_CHARS}}}")
 _V1_RE = re.compile(
     r"UU1\|(?P<camera>[^|]*)\|(?P<model>[^|]*)\|(?P<frame>[^|]*)\|(?P<paper>[^|]*)\|"
     r"(?:(?P<sealed>[^|]*)\|)?(?P<tag>[^|]*)"
 )
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]+")
+RUN_ID_HEX_CHARS = 16
+_RUN_RE = re.compile(f"[0-9a-f]{{{RUN_ID_HEX_CHARS}}}")
+_FRAME_RE = re.compile(f"(?:(?P<run>[0-9a-f]{{{RUN_ID_HEX_CHARS}}})\\.)?(?P<index>{_NAT_LONG})")
+
+
+def new_run_id() -> str:
+    """A fresh run id for the v1 ``frame`` field: 16 random lowercase hex characters."""
+    return secrets.token_hex(RUN_ID_HEX_CHARS // 2)
 
 
 class RoiMessageError(ValueError):
@@ -130,7 +149,8 @@ class MessageAuthenticationError(RoiMessageError):
 
 @dataclass(frozen=True)
 class RoiMessage:
-    """A parsed ROI message. ``version`` is ``"paper"`` (no header fields) or ``"1"``."""
+    """A parsed ROI message. ``version`` is ``"paper"`` (no header fields) or ``"1"``;
+    ``run_id`` is ``None`` for a v1 message written before run ids existed."""
 
     boxes: tuple[Box, ...]
     version: Literal["paper", "1"] = "paper"
@@ -139,6 +159,7 @@ class RoiMessage:
     frame_index: int | None = None
     tag: str | None = None
     sealed: bytes | None = None
+    run_id: str | None = None
 
     @property
     def signed_text(self) -> str:
@@ -155,6 +176,7 @@ class RoiMessage:
             self.frame_index or 0,
             format_paper(self.boxes),
             self.sealed,
+            self.run_id,
         )
 
 
@@ -248,10 +270,16 @@ def sealed_field_length(payload_bytes: int) -> int:
 
 
 def _v1_header(
-    camera_id: str, model_id: str, frame_index: int, paper: str, sealed: bytes | None = None
+    camera_id: str,
+    model_id: str,
+    frame_index: int,
+    paper: str,
+    sealed: bytes | None = None,
+    run_id: str | None = None,
 ) -> str:
     extra = "" if sealed is None else _sealed_text(sealed) + "|"
-    return f"{V1_PREFIX}{camera_id}|{model_id}|{frame_index}|{paper}|{extra}"
+    frame = str(frame_index) if run_id is None else f"{run_id}.{frame_index}"
+    return f"{V1_PREFIX}{camera_id}|{model_id}|{frame}|{paper}|{extra}"
 
 
 def _parse_sealed(text: str) -> bytes:
@@ -300,12 +328,14 @@ def format_v1(
     key: bytes,
     frame: np.ndarray,
     sealed: bytes | None = None,
+    run_id: str | None = None,
 ) -> str:
     """Write a v1 message for ``frame`` (the public frame, before the message is embedded),
-    with the frame's sealed-faces payload when ``sealed`` is given.
+    with the frame's sealed-faces payload when ``sealed`` is given, and the edge's run id
+    (:func:`new_run_id`) in the frame field when ``run_id`` is given.
 
     Raises:
-        MessageFormatError: a bad camera id, model id or frame index.
+        MessageFormatError: a bad camera id, model id, run id or frame index.
         BoxOutOfFrameError: a box extends beyond the frame.
         ValueError: the key is too short, or too many boxes.
     """
@@ -317,6 +347,10 @@ def format_v1(
         or not (0 <= frame_index < 10**19)
     ):
         raise MessageFormatError(f"frame: {frame_index!r} must be an integer in [0, 1e19)", "frame")
+    if run_id is not None and (not isinstance(run_id, str) or not _RUN_RE.fullmatch(run_id)):
+        raise MessageFormatError(
+            f"run: {run_id!r} must be {RUN_ID_HEX_CHARS} lowercase hex characters", "run"
+        )
     height, width = frame.shape[:2]
     for i, box in enumerate(boxes):
         if not box.fits_in(width, height):
@@ -326,7 +360,7 @@ def format_v1(
             )
     if sealed is not None and not sealed:
         raise ValueError("an empty sealed payload: omit it instead")
-    header = _v1_header(camera_id, model_id, frame_index, format_paper(boxes), sealed)
+    header = _v1_header(camera_id, model_id, frame_index, format_paper(boxes), sealed, run_id)
     return header + compute_tag(header, key, frame)
 
 
@@ -353,8 +387,13 @@ def parse_v1(text: str, frame_size: tuple[int, int] | None = None) -> RoiMessage
         )
     _check_id(match["camera"], "camera")
     _check_id(match["model"], "model")
-    if not _NAT_LONG_RE.fullmatch(match["frame"]):
-        raise MessageFormatError(f"frame: {match['frame']!r} is not a natural number", "frame")
+    frame = _FRAME_RE.fullmatch(match["frame"])
+    if frame is None:
+        raise MessageFormatError(
+            f"frame: {match['frame']!r} is not a natural number, optionally after a run id "
+            f"({RUN_ID_HEX_CHARS} lowercase hex characters) and '.'",
+            "frame",
+        )
     boxes = parse_paper(match["paper"], frame_size)
     sealed = None if match["sealed"] is None else _parse_sealed(match["sealed"])
     if not _TAG_RE.fullmatch(match["tag"]):
@@ -366,9 +405,10 @@ def parse_v1(text: str, frame_size: tuple[int, int] | None = None) -> RoiMessage
         version="1",
         camera_id=match["camera"],
         model_id=match["model"],
-        frame_index=int(match["frame"]),
+        frame_index=int(frame["index"]),
         tag=match["tag"],
         sealed=sealed,
+        run_id=frame["run"],
     )
 
 
@@ -385,7 +425,8 @@ def verify_v1(message: RoiMessage, key: bytes, frame: np.ndarray) -> None:
     expected = compute_tag(message.signed_text, key, frame)
     if not hmac.compare_digest(expected, message.tag):
         raise MessageAuthenticationError(
-            f"tag does not match: frame {message.frame_index} of camera {message.camera_id!r} "
+            f"tag does not match: frame {message.frame_index} (run {message.run_id or '-'}) of "
+            f"camera {message.camera_id!r} "
             f"was altered or forged, or the key is not this camera's",
             "tag",
         )

@@ -51,6 +51,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 
 from shared.geometry import Box
+from shared.roi_message import RoiMessage
 from shared.sealing_keys import KEY_ID_BYTES, SealingPrivateKey, SealingPublicKey
 
 __all__ = [
@@ -128,14 +129,29 @@ class FaceDecodeError(SealedPayloadError):
 @dataclass(frozen=True)
 class SealContext:
     """What a payload is bound to: the camera, the model that made the frame's surrogates, and
-    the frame's index (all as in the frame's v1 ROI message)."""
+    the frame's index and run id (all as in the frame's v1 ROI message). Without a run id (a
+    payload written before run ids existed) the binding is the one it had then, so such a
+    payload still opens."""
 
     camera_id: str
     model_id: str
     frame_index: int
+    run_id: str | None = None
+
+    @classmethod
+    def of(cls, message: RoiMessage) -> SealContext:
+        """The context a v1 message's sealed payload is bound to.
+
+        Raises:
+            ValueError: ``message`` is not a v1 message.
+        """
+        if message.version != "1" or message.camera_id is None or message.model_id is None:
+            raise ValueError("only a v1 message binds a sealed payload")
+        return cls(message.camera_id, message.model_id, message.frame_index or 0, message.run_id)
 
     def header(self) -> bytes:
-        text = f"{self.camera_id}\x00{self.model_id}\x00{self.frame_index}\x00"
+        frame = self.frame_index if self.run_id is None else f"{self.run_id}.{self.frame_index}"
+        text = f"{self.camera_id}\x00{self.model_id}\x00{frame}\x00"
         return _DOMAIN + text.encode("utf-8")
 
 

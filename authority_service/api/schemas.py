@@ -162,6 +162,11 @@ class ClipReportOut(BaseModel):
     model_ids: list[str]
     camera_ids: list[str]
     message_versions: list[str]
+    run_ids: list[str] = Field(
+        default_factory=list,
+        description="The edge runs (v1 run ids) the frames came from; a clip that spans a "
+        "restart lists two. Empty for messages written before run ids existed.",
+    )
     width: int
     height: int
     fps: float

@@ -98,6 +98,8 @@ def test_edge_evidence_comes_back_bit_exact_from_the_authority(edge_run, servers
     methods = report["faces_by_method"]
     faces = sum(len(m.boxes) for m in messages.values())
     assert report["verified_frames"] == FRAMES and faces > 0
+    (run_id,) = {m.run_id for m in messages.values()}  # one run, its id in every message
+    assert run_id is not None and len(run_id) == 16 and report["run_ids"] == [run_id]
     assert methods["sealed"] == faces and methods["ud"] == 0
     assert methods["key_ids"] == [private.key_id]
     result = _write(tmp_path, data)

@@ -70,7 +70,7 @@ def _processor(toy_model, detector, stats, recipients=(), **options) -> FramePro
 
 
 def _open_faces(message: RoiMessage, private):
-    context = SealContext(message.camera_id, message.model_id, message.frame_index)
+    context = SealContext.of(message)
     return open_sealed_faces(
         message.sealed, message.boxes, context, {private.key_id: private}, CAMERA_KEY
     )
@@ -260,6 +260,7 @@ def test_process_without_recipients_writes_todays_message_byte_for_byte(
         frame_index=0,
         key=CAMERA_KEY,
         frame=plain.rgb,
+        run_id=parse_v1(plain.message).run_id,  # the run's id, in every message since
     )
     assert plain.message == expected and "|S1:" not in plain.message
     assert stego.extract(plain.rgb) == expected

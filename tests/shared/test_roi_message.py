@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from shared.roi_message import (
     UnknownVersionError,
     format_paper,
     format_v1,
+    new_run_id,
     parse_message,
     parse_paper,
     parse_v1,
@@ -259,3 +262,70 @@ def test_format_v1_refuses_an_empty_sealed_payload():
         format_v1(
             [], camera_id="c", model_id="m", frame_index=0, key=KEY, frame=_frame(), sealed=b""
         )
+
+
+RUN_A, RUN_B = "0123456789abcdef", "fedcba9876543210"
+
+
+def _run_v1(frame: np.ndarray, run_id: str | None, frame_index: int = 5) -> str:
+    return format_v1(
+        [Box(1, 2, 3, 4)],
+        camera_id="cam-01",
+        model_id="m",
+        frame_index=frame_index,
+        key=KEY,
+        frame=frame,
+        run_id=run_id,
+    )
+
+
+def test_v1_run_id_round_trips_in_the_frame_field():
+    frame = _frame()
+    text = _run_v1(frame, RUN_A)
+    assert text.startswith(f"UU1|cam-01|m|{RUN_A}.5|1,1,2,3,4,|")
+    message = parse_message(text, frame_size=(160, 120))
+    assert (message.run_id, message.frame_index) == (RUN_A, 5)
+    verify_v1(message, KEY, frame)
+    assert len(new_run_id()) == 16 and new_run_id() != new_run_id()
+
+
+def test_frame_n_of_run_a_is_not_valid_as_frame_n_of_run_b_or_of_no_run():
+    """Before run ids, frame 5 of one start and frame 5 of the next were interchangeable."""
+    frame = _frame()
+    message = parse_v1(_run_v1(frame, RUN_A))
+    for run_id in (RUN_B, None):
+        with pytest.raises(MessageAuthenticationError):
+            verify_v1(dataclasses.replace(message, run_id=run_id), KEY, frame)
+    with pytest.raises(MessageAuthenticationError):
+        verify_v1(parse_v1(_run_v1(frame, RUN_A).replace(RUN_A, RUN_B)), KEY, frame)
+    assert _run_v1(frame, RUN_A)[-32:] != _run_v1(frame, RUN_B)[-32:]
+
+
+def test_a_message_written_before_run_ids_still_parses_and_verifies():
+    """A v1 text without a run id, its tag computed here from the documented definition."""
+    frame = _frame()
+    signed = "UU1|cam-01|m|5|1,1,2,3,4,|"
+    mac = hmac.new(KEY, b"uunet-roi-v1\x00" + signed.encode(), hashlib.sha256)
+    mac.update(b"\x00120x160x3\x00" + (frame & 0xFE).tobytes())
+    text = signed + mac.hexdigest()[:32]
+    message = parse_message(text)
+    assert (message.run_id, message.frame_index, message.signed_text) == (None, 5, signed)
+    verify_v1(message, KEY, frame)
+    assert _run_v1(frame, None) == text  # and without a run id the edge writes it the same
+
+
+@pytest.mark.parametrize(
+    "frame_field",
+    [f"{RUN_A.upper()}.5", f"{RUN_A[:-1]}.5", f"{RUN_A}.", f"{RUN_A}.05", ".5", f"{RUN_A}5"],
+)
+def test_parse_v1_refuses_a_malformed_run_id_naming_the_frame(frame_field):
+    with pytest.raises(MessageFormatError) as info:
+        parse_v1(f"UU1|c|m|{frame_field}|0,|" + "0" * 32)
+    assert info.value.field == "frame"
+
+
+@pytest.mark.parametrize("run_id", ["", "0123", RUN_A.upper(), RUN_A + "0", 7])
+def test_format_v1_refuses_a_bad_run_id(run_id):
+    with pytest.raises(MessageFormatError) as info:
+        _run_v1(_frame(), run_id)
+    assert info.value.field == "run"

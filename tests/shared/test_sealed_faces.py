@@ -111,6 +111,7 @@ def test_a_key_that_claims_a_recipients_id_does_not_open_it():
         SealContext("cam-1", "model-a", 42),  # replayed into the next frame
         SealContext("cam-2", "model-a", 41),  # another camera
         SealContext("cam-1", "model-b", 41),  # another model
+        SealContext("cam-1", "model-a", 41, "0123456789abcdef"),  # frame 41 of a run
     ],
 )
 def test_a_payload_moved_to_another_frame_camera_or_model_fails(context):
@@ -209,3 +210,21 @@ def test_jpeg_keeps_full_colour_resolution():
     decoded = decode_face(encode_face(pixels, "jpeg", 95), "jpeg", box)
     error = np.mean((decoded.astype(float) - pixels) ** 2)
     assert 10 * np.log10(255**2 / error) > 35.0
+
+
+def test_a_payload_of_one_run_does_not_open_as_the_same_frame_of_another_run():
+    """Before run ids, frame 41 of one start and frame 41 of the next shared a binding."""
+    key = _key()
+    run_a = SealContext("cam-1", "model-a", 41, "0123456789abcdef")
+    data = _sealed(key, context=run_a)
+    assert len(_open(data, key, context=run_a).faces) == len(BOXES)
+    for other in (dataclasses.replace(run_a, run_id="fedcba9876543210"), CONTEXT):
+        with pytest.raises(PayloadAuthenticationError):
+            _open(data, key, context=other)
+
+
+def test_a_context_without_run_id_binds_as_before():
+    """Payloads sealed before run ids keep their binding (so they still open)."""
+    assert CONTEXT.header().endswith(b"cam-1\x00model-a\x0041\x00")
+    run = dataclasses.replace(CONTEXT, run_id="0123456789abcdef")
+    assert run.header().endswith(b"cam-1\x00model-a\x000123456789abcdef.41\x00")
