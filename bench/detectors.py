@@ -1,6 +1,7 @@
 """Compare the face detector plug-ins on real media: recall, false positives, speed.
 
     python bench/detectors.py [--detectors yunet,centerface,mtcnn] [--frames 60]
+    python bench/detectors.py --working-size [--frames 40] [--size 1920x1080]
 
 * Recall on the dlib example photos with ground-truth boxes (``images/dlib_faces``,
   ``training.xml`` + ``testing.xml``, boxes marked ``ignore`` skipped): a face counts as found
@@ -11,6 +12,13 @@
 * Milliseconds per frame (median) on the first ``--frames`` frames of
   ``videos/hamilton_640x360.mp4``, at its size and resized to 640x480 and 1280x720.
 
+``--working-size``: the edge's detection path (``edge_agent.config.DetectorSettings``
+defaults: a shrunk pass plus full-resolution regions, the low-light pass on dark images only)
+against the same detector at full size with the low-light pass on every frame, on clips of
+``videos/`` resized to ``--size`` (every 3rd frame, so faces move): recall is the share of the
+full-size detector's boxes matched (IoU >= 0.5) by a box of the edge path, with the median
+milliseconds per frame of both.
+
 Detectors whose package is missing are reported as such (MTCNN lives in its own venv, see
 ``edge_agent/README.md``). Media come from ``../shared/media`` (``--media`` to change).
 """
@@ -18,6 +26,8 @@ Detectors whose package is missing are reported as such (MTCNN lives in its own 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import statistics
 import sys
 import time
@@ -105,14 +115,86 @@ def _speed(detector: FaceDetector, frames: list[np.ndarray]) -> float:
     return statistics.median(times) * 1000.0
 
 
+WORKING_SIZE_CLIPS = (
+    "hamilton_640x360.mp4",
+    "mrsingh63_crowd.mp4",
+    "pawarsuraj_pedestrians.mp4",
+    "MOT20-05_826x540.mp4",
+)
+
+
+def _clip_frames(path: Path, size: tuple[int, int], count: int, step: int = 3) -> list[np.ndarray]:
+    frames = []
+    for index, frame in enumerate(read_frames(path)):
+        if index % step == 0:
+            frames.append(cv2.resize(frame.rgb, size, interpolation=cv2.INTER_CUBIC))
+        if len(frames) >= count:
+            break
+    return frames
+
+
+def _timed_detect(detector: FaceDetector, frames: list[np.ndarray]) -> tuple[list, float]:
+    found, times = [], []
+    for frame in frames:
+        start = time.perf_counter()
+        found.append([d.box for d in detector.detect(frame)])
+        times.append(time.perf_counter() - start)
+    return found, statistics.median(times) * 1000.0
+
+
+def working_size(media: Path, size: tuple[int, int], count: int, overrides: dict) -> None:
+    """Print recall and speed of the edge's detection path against the full-size detector."""
+    from edge_agent.config import DetectorSettings
+
+    settings = DetectorSettings(**overrides)
+    edge_options = settings.detector_options()
+    reference = create_detector(
+        settings.kind,
+        dataclasses.replace(
+            edge_options, max_input_side=None, low_light_max_luma=None, full_res_regions=False
+        ),
+    )
+    print(f"{size[0]}x{size[1]}, {count} frames per clip (every 3rd); edge path: {edge_options}")
+    print(
+        f"{'clip':<28} {'ref boxes':>9} {'matched':>8} {'recall':>7} {'ms ref':>7} {'ms edge':>8}"
+    )
+    total = matched_total = 0
+    for name in WORKING_SIZE_CLIPS:
+        frames = _clip_frames(media / "videos" / name, size, count)
+        edge = create_detector(settings.kind, edge_options)  # fresh state per clip
+        want, ms_ref = _timed_detect(reference, frames)
+        got, ms_edge = _timed_detect(edge, frames)
+        boxes = sum(len(w) for w in want)
+        matched = sum(
+            1
+            for w, g in zip(want, got, strict=True)
+            for box in w
+            if any(iou(box, b) >= 0.5 for b in g)
+        )
+        total, matched_total = total + boxes, matched_total + matched
+        recall = matched / boxes if boxes else 1.0
+        print(f"{name:<28} {boxes:>9} {matched:>8} {recall:>7.1%} {ms_ref:>7.0f} {ms_edge:>8.0f}")
+    print(f"{'all':<28} {total:>9} {matched_total:>8} {matched_total / max(1, total):>7.1%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--detectors", default="yunet,centerface,mtcnn")
+    parser.add_argument("--working-size", action="store_true")
+    parser.add_argument("--size", default="1920x1080")
+    parser.add_argument(
+        "--set", action="append", default=[], help="detector setting override, key=value (JSON)"
+    )
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--threshold", type=float, default=0.6)
     default_media = Path(__file__).resolve().parents[1].parent / "shared" / "media"
     parser.add_argument("--media", type=Path, default=default_media)
     args = parser.parse_args()
+    if args.working_size:
+        size = tuple(int(v) for v in args.size.lower().split("x"))
+        overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+        working_size(args.media, size, args.frames, overrides)
+        return
     items = _ground_truth(args.media / "images" / "dlib_faces")
     clip = [f.rgb for f in read_frames(args.media / "videos" / "hamilton_640x360.mp4")]
     clip = clip[: args.frames]

@@ -1,17 +1,22 @@
 """Edge agent throughput, side by side in one run: our pipeline, the codec alone, and deface.
 
-    python bench/edge.py [--clip ../shared/media/videos/hamilton_640x360.mp4] [--size 640x480]
-                         [--frames 150] [--model models/weights/default] [--detector yunet]
+    python bench/edge.py [--clip ../shared/media/videos/hamilton_640x360.mp4]
+                         [--size 1920x1080,640x360,640x480] [--frames 150]
+                         [--model models/weights/default] [--detector yunet]
 
-The clip is first resized to ``--size`` and written once as H.264 (yuv420p, CRF 18): that file
-plays the camera for all contenders, which all decode it themselves.
+For each ``--size``, the clip is first resized to it and written once as H.264 (yuv420p, CRF
+18): that file plays the camera for all contenders, which all decode it themselves. Each row
+gives frames/s, the ratio to the codec alone (the ceiling) and to deface, and, for the agent,
+its peak resident memory during the run (each agent runs in a fresh process; ``VmHWM`` after
+resetting it, Linux).
 
 * ``codec``: decode + lossless encode (libx264rgb qp 0, the evidence/RTSP encoding): the
   ceiling of any pipeline that writes a message-preserving stream.
 * ``uunet-edge``: the real agent (``edge_agent.app``: capture thread, detect, track, Ue,
   paste, seal, evidence writer thread), file read as fast as possible, FFV1 evidence output;
   with its per-stage mean latencies (detect, Ue per face, seal = HMAC + LSB embed, encode);
-  once with the default settings, once without the detector's low-light pass.
+  once with the default settings, once without the detector's low-light pass, once detecting
+  at a working size (``max_input_side`` 640 with full-resolution regions and tiles).
 * ``deface``: deface 1.5.0's own video pipeline (``deface.deface.video_detect``: imageio read,
   CenterFace on ONNX Runtime's CPU provider, ellipse blur, libx264 write), default threshold.
 
@@ -25,10 +30,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import multiprocessing
 import os
+import resource
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 
@@ -78,28 +86,48 @@ def bench_codec(clip: Path, out: Path) -> float:
     return count / (time.perf_counter() - start)
 
 
+def _reset_peak_rss() -> bool:
+    """Reset this process's peak RSS (Linux ``clear_refs`` 5); false where that is refused."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _peak_rss_mib() -> float:
+    """Peak RSS since the last reset (``VmHWM``), else since start (``getrusage``), in MiB."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def bench_edge(
-    clip: Path, model: Path, detector: str, out: Path, *, low_light: bool = True
-) -> tuple[float, dict]:
+    clip: Path, model: Path, detector: str, out: Path, **overrides: object
+) -> tuple[float, dict, float]:
+    """Run the agent on ``clip``; return frames/s, its stats and its peak RSS (MiB)."""
     os.environ.setdefault(CAMERA_KEY_ENV, "bench-camera-key-0123456789")
-    detector_settings: dict[str, object] = {"kind": detector}
-    if not low_light:
-        detector_settings["low_light_gamma"] = None
+    detector_settings: dict[str, object] = {"kind": detector, **overrides}
     settings = load_edge_settings(
         None,
         {
             "source": {"url": str(clip), "queue_size": 8},
             "model": {"dir": str(model)},
+            # the shipped demo model's decoder is public: fine for measuring its cost
+            "privacy": {"allow_public_decoder": True},
             "detector": detector_settings,
             "outputs": {"evidence": {"path": str(out), "queue_size": 256}},
             "metrics": {"enabled": False},
         },
     )
+    _reset_peak_rss()
     agent = build_agent(settings)
     start = time.perf_counter()
     result = agent.run()
     elapsed = time.perf_counter() - start
-    return result.frames_processed / elapsed, result.stats
+    return result.frames_processed / elapsed, result.stats, _peak_rss_mib()
 
 
 def bench_deface(clip: Path, out: Path) -> float | str:
@@ -132,55 +160,71 @@ def bench_deface(clip: Path, out: Path) -> float | str:
     return count / elapsed
 
 
+EDGE_VARIANTS: tuple[tuple[str, dict[str, object]], ...] = (
+    ("uunet-edge (detect+Ue+seal+FFV1; default)", {}),
+    ("uunet-edge, no low-light pass", {"low_light_gamma": None}),
+    ("uunet-edge, detect at 640 + full-res regions", {"max_input_side": 640}),
+)
+
+
+def bench_size(args: argparse.Namespace, width: int, height: int, tmpdir: Path) -> None:
+    """Print the side-by-side table for one camera size."""
+    clip = tmpdir / f"camera_{width}x{height}.mp4"
+    frames = _make_camera_clip(args.clip, (width, height), args.frames, clip)
+    print(f"\nclip: {args.clip.name} -> {width}x{height}, {frames} frames (H.264 CRF 18)")
+    codec = bench_codec(clip, tmpdir / "codec.mkv")
+    # each agent in a fresh process, so its peak RSS is its own (not what earlier runs left)
+    spawn = multiprocessing.get_context("spawn")
+    runs = []
+    for name, extra in EDGE_VARIANTS:
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+            job = pool.submit(
+                bench_edge, clip, args.model, args.detector, tmpdir / "evidence.mkv", **extra
+            )
+            runs.append((name, *job.result()))
+    deface = bench_deface(clip, tmpdir / "deface.mp4")
+    print(f"{'pipeline':<46} {'frames/s':>9} {'vs codec':>9} {'vs deface':>10} {'peak MiB':>9}")
+    rows = [("codec alone (decode + x264rgb qp0)", codec, None)]
+    rows += [(name, fps, rss) for name, fps, _, rss in runs]
+    if isinstance(deface, float):
+        rows.append(("deface 1.5.0 (CenterFace CPU)", deface, None))
+    for name, fps, rss in rows:
+        vs_deface = f"{fps / deface:>9.2f}x" if isinstance(deface, float) else "       n/a"
+        memory = f"{rss:>9.0f}" if rss is not None else f"{'':>9}"
+        print(f"{name:<46} {fps:>9.1f} {fps / codec:>8.0%} {vs_deface} {memory}")
+    if not isinstance(deface, float):
+        print(f"deface: {deface}")
+    print("uunet-edge per-stage mean latency (ms):")
+    stages = ("detect", "track", "deidentify", "ue_per_face", "seal", "encode:evidence")
+    print(f"  {'':<16}" + "".join(f"{name.split(',')[-1].strip()[:14]:>16}" for name, *_ in runs))
+    for stage in stages:
+        values = [stats["mean_latency_ms"].get(stage) for _, _, stats, _ in runs]
+        if any(v is not None for v in values):
+            cells = "".join(f"{v:>16.2f}" if v is not None else f"{'':>16}" for v in values)
+            print(f"  {stage:<16}{cells}")
+    for name, _, stats, _ in runs:
+        counters = stats["counters"]
+        faces = counters.get("faces_deidentified", 0)
+        processed = counters.get("frames_processed", 0)
+        dropped = stats["labelled"].get("frames_dropped", {})
+        print(f"  {name}: {faces:.0f} faces de-identified in {processed:.0f} frames", end="")
+        print(f", dropped {dropped}" if dropped else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     media = REPO.parent / "shared" / "media"
     parser.add_argument("--clip", type=Path, default=media / "videos" / "hamilton_640x360.mp4")
-    parser.add_argument("--size", default="640x480")
+    parser.add_argument("--size", default="1920x1080,640x360,640x480")
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--model", type=Path, default=REPO / "models" / "weights" / "default")
     parser.add_argument("--detector", default="yunet")
     args = parser.parse_args()
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    print(f"model: {args.model}; detector: {args.detector}; cpus: {os.cpu_count()}")
     with tempfile.TemporaryDirectory() as tmp:
-        tmpdir = Path(tmp)
-        clip = tmpdir / "camera.mp4"
-        frames = _make_camera_clip(args.clip, (width, height), args.frames, clip)
-        print(f"clip: {args.clip.name} -> {width}x{height}, {frames} frames (H.264 CRF 18)")
-        print(f"model: {args.model}; detector: {args.detector}; cpus: {os.cpu_count()}")
-        codec = bench_codec(clip, tmpdir / "codec.mkv")
-        edge, stats = bench_edge(clip, args.model, args.detector, tmpdir / "evidence.mkv")
-        one_pass, one_pass_stats = bench_edge(
-            clip, args.model, args.detector, tmpdir / "evidence1.mkv", low_light=False
-        )
-        deface = bench_deface(clip, tmpdir / "deface.mp4")
-    print(f"\n{'pipeline':<42} {'frames/s':>9} {'vs deface':>10}")
-    rows = [
-        ("codec alone (decode + x264rgb qp0)", codec),
-        ("uunet-edge (detect+Ue+seal+FFV1; default)", edge),
-        ("uunet-edge, no low-light detection pass", one_pass),
-    ]
-    for name, fps in rows:
-        ratio = f"{fps / deface:>9.2f}x" if isinstance(deface, float) else "       n/a"
-        print(f"{name:<42} {fps:>9.1f} {ratio}")
-    if isinstance(deface, float):
-        print(f"{'deface 1.5.0 (CenterFace CPU)':<42} {deface:>9.1f} {'1.00x':>10}")
-    else:
-        print(f"deface: {deface}")
-    latency = stats["mean_latency_ms"]
-    counters = stats["counters"]
-    print("\nuunet-edge per-stage mean latency (ms):")
-    for stage in ("detect", "track", "deidentify", "ue_per_face", "seal", "encode:evidence"):
-        if stage in latency:
-            print(f"  {stage:<16} {latency[stage]:>8.2f}")
-    faces = counters.get("faces_deidentified", 0)
-    print(f"  faces de-identified: {faces:.0f} in {counters.get('frames_processed', 0):.0f} frames")
-    one_pass_detect = one_pass_stats["mean_latency_ms"].get("detect")
-    if one_pass_detect is not None:
-        print(f"  detect without the low-light pass: {one_pass_detect:.2f} ms")
-    dropped = stats["labelled"].get("frames_dropped", {})
-    if dropped:
-        print(f"  frames dropped: {dropped}")
+        for size in args.size.split(","):
+            width, height = (int(v) for v in size.lower().split("x"))
+            bench_size(args, width, height, Path(tmp))
 
 
 if __name__ == "__main__":

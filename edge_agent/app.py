@@ -8,6 +8,7 @@ reached or :meth:`EdgeAgent.stop` is called (SIGTERM), then finishes every outpu
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -21,6 +22,8 @@ from edge_agent.capture import CaptureThread, FrameQueue
 from edge_agent.config import EdgeSettings, camera_key, noise_key
 from edge_agent.deid import Deidentifier
 from edge_agent.face_sealing import build_face_sealer
+from edge_agent.lookahead import LookaheadBuffer
+from edge_agent.margins import CoverPlan, Zone
 from edge_agent.metrics import MetricsServer
 from edge_agent.model_check import check_model_privacy
 from edge_agent.noise import NoiseBank
@@ -51,6 +54,7 @@ __all__ = [
     "PyAvOpener",
     "RunResult",
     "build_agent",
+    "build_lookahead",
     "build_processor",
 ]
 
@@ -172,6 +176,7 @@ class EdgeAgent:
         self.stop_reason = ""
         self._threaded: list[ThreadedSink] = []
         self._fmt: StreamFormat | None = None
+        self.lookahead = build_lookahead(settings, processor)
 
     def stop(self, reason: str = "stop requested") -> None:
         """Ask the run loop to finish (safe from a signal handler)."""
@@ -253,16 +258,17 @@ class EdgeAgent:
                     if queue.finished:
                         break
                     continue
-                sealed = self.processor.process(item)
                 processed += 1
                 self.stats.frame_handled()
-                if sealed is not None:
+                for sealed in self.lookahead.push(item):
                     self._emit(sealed)
                 if settings.max_frames is not None and processed >= settings.max_frames:
                     reason = f"max_frames ({settings.max_frames}) reached"
                     break
             if self._stop.is_set():
                 reason = self.stop_reason
+            for sealed in self.lookahead.flush():  # the frames still held: none is lost
+                self._emit(sealed)
         finally:
             self.notifier.stopping()
             if self.metrics is not None:
@@ -333,11 +339,25 @@ def build_processor(
         threads=model.threads,
         max_batch=model.max_batch,
     )
+    margins = settings.margins
     if detector is None:
         det = settings.detector
-        detector = create_detector(det.kind, det.detector_options(), **det.options)
+        options = det.detector_options()
+        if margins.low_score_threshold is not None:  # the low tier needs the weak detections
+            options = dataclasses.replace(options, score_threshold=margins.low_score_threshold)
+        detector = create_detector(det.kind, options, **det.options)
     tracker = IouTracker(
-        settings.tracker.iou_threshold, settings.tracker.max_missed, settings.tracker.hold_growth
+        settings.tracker.iou_threshold,
+        settings.tracker.max_missed,
+        settings.tracker.hold_growth,
+        hold_velocity=settings.tracker.hold_velocity,
+    )
+    cover_plan = CoverPlan(
+        settings.detector.score_threshold,
+        margins.low_score_threshold,
+        margins.low_cover,
+        [Zone(tuple(z.points), z.cover, z.name) for z in margins.zones],
+        settings.detector.head_margin,
     )
     noise = NoiseBank(noise_secret or noise_key(), card.input_size)
     return FrameProcessor(
@@ -351,6 +371,15 @@ def build_processor(
         key=key,
         failure_action=settings.failure.action,
         face_sealer=face_sealer,
+        cover_plan=cover_plan,
+    )
+
+
+def build_lookahead(settings: EdgeSettings, processor: FrameProcessor) -> LookaheadBuffer:
+    """The look-ahead buffer of ``settings.margins`` in front of ``processor`` (the daemon's,
+    and the leak benchmark's)."""
+    return LookaheadBuffer(
+        processor, settings.margins.lookahead_frames, settings.tracker.hold_growth
     )
 
 

@@ -20,7 +20,12 @@ from shared.config_base import StrictModel, StrictSettings, read_secret
 from shared.detectors import DEFAULT_DETECTOR, DEFAULT_LOW_LIGHT_GAMMA, DetectorOptions
 from shared.geometry import HEAD_MARGIN
 from shared.sealed_faces import MAX_RECIPIENTS
-from shared.tracking import DEFAULT_HOLD_GROWTH, DEFAULT_IOU_THRESHOLD, DEFAULT_MAX_MISSED
+from shared.tracking import (
+    DEFAULT_HOLD_GROWTH,
+    DEFAULT_HOLD_VELOCITY,
+    DEFAULT_IOU_THRESHOLD,
+    DEFAULT_MAX_MISSED,
+)
 
 __all__ = [
     "CAMERA_KEY_ENV",
@@ -86,8 +91,18 @@ class DetectorSettings(StrictModel):
     score_threshold: Annotated[float, Field(ge=0, le=1)] = 0.6
     min_face_size: Annotated[int, Field(ge=1)] = 10
     nms_threshold: Annotated[float, Field(gt=0, le=1)] = 0.3
+    # Large frames: a shrunk pass plus full-resolution regions (shared.detectors.regions);
+    # defaults measured with bench/detectors.py --working-size (edge_agent/README.md).
+    # None (full size) by default: the shrunk path measured below 98 % recall (README).
     max_input_side: Annotated[int, Field(ge=32)] | None = None
+    full_res_regions: bool = True
+    candidate_threshold: Annotated[float, Field(ge=0, le=1)] = 0.3
+    region_face_side: Annotated[int, Field(ge=16)] | None = 128
+    region_memory: Annotated[int, Field(ge=1)] = 5
+    tile_grid: Annotated[int, Field(ge=0)] = 2
     low_light_gamma: Annotated[float, Field(gt=0, lt=1)] | None = DEFAULT_LOW_LIGHT_GAMMA
+    # The low-light pass runs only on images whose mean luma is at most this (None: always).
+    low_light_max_luma: Annotated[float, Field(ge=0, le=255)] | None = 100.0
     head_margin: Annotated[float, Field(ge=0, le=2)] = HEAD_MARGIN
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -99,6 +114,12 @@ class DetectorSettings(StrictModel):
             nms_threshold=self.nms_threshold,
             max_input_side=self.max_input_side,
             low_light_gamma=self.low_light_gamma,
+            low_light_max_luma=self.low_light_max_luma,
+            full_res_regions=self.full_res_regions,
+            candidate_threshold=self.candidate_threshold,
+            region_face_side=self.region_face_side,
+            region_memory=self.region_memory,
+            tile_grid=self.tile_grid,
         )
 
 
@@ -108,6 +129,34 @@ class TrackerSettings(StrictModel):
     iou_threshold: Annotated[float, Field(gt=0, lt=1)] = DEFAULT_IOU_THRESHOLD
     max_missed: Annotated[int, Field(ge=0, le=1000)] = DEFAULT_MAX_MISSED
     hold_growth: Annotated[float, Field(ge=0, le=1)] = DEFAULT_HOLD_GROWTH
+    #: Held boxes move on at the track's velocity (``shared.tracking``).
+    hold_velocity: bool = DEFAULT_HOLD_VELOCITY
+
+
+class ZoneSettings(StrictModel):
+    """A static privacy zone: a polygon of ``[x, y]`` fractions of the frame, always covered."""
+
+    name: str = ""
+    points: Annotated[
+        list[tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]],
+        Field(min_length=3),
+    ]
+    cover: Literal["black", "blur"] = "black"
+
+
+class MarginSettings(StrictModel):
+    """Safety margins against missed faces (``edge_agent.lookahead``, ``edge_agent.margins``).
+
+    ``lookahead_frames``: frames wait this long before ``Ue`` so a face's first detection also
+    covers the frames before it (latency: that many frames; 0: off). ``low_score_threshold``:
+    detections from it up to ``detector.score_threshold`` are covered (``low_cover``), not
+    reversibly replaced (``None``: off). ``zones``: privacy zones of this camera.
+    """
+
+    lookahead_frames: Annotated[int, Field(ge=0, le=250)] = 5
+    low_score_threshold: Annotated[float, Field(ge=0, le=1)] | None = 0.3
+    low_cover: Literal["blur", "black"] = "blur"
+    zones: list[ZoneSettings] = Field(default_factory=list)
 
 
 class ModelSettings(StrictModel):
@@ -253,6 +302,7 @@ class EdgeSettings(StrictSettings):
     source: SourceSettings = Field(default_factory=SourceSettings)
     detector: DetectorSettings = Field(default_factory=DetectorSettings)
     tracker: TrackerSettings = Field(default_factory=TrackerSettings)
+    margins: MarginSettings = Field(default_factory=MarginSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     seal: SealSettings = Field(default_factory=SealSettings)
@@ -262,6 +312,13 @@ class EdgeSettings(StrictSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     max_frames: Annotated[int, Field(ge=1)] | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _check_low_score(self) -> EdgeSettings:
+        low = self.margins.low_score_threshold
+        if low is not None and low >= self.detector.score_threshold:
+            raise ValueError("margins.low_score_threshold must be below detector.score_threshold")
+        return self
 
     @model_validator(mode="after")
     def _check_sealed_faces(self) -> EdgeSettings:

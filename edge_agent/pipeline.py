@@ -22,13 +22,20 @@ logged. The ROI message lists only the ROIs that ``Ue`` replaced (the reversible
 :class:`~edge_agent.face_sealing.FaceSealer`, the original pixels of those ROIs are copied before
 ``Ue`` replaces them and, once it has, sealed to the authority's keys into the v1 message
 (:mod:`edge_agent.face_sealing`); a frame whose ``Ue`` failed seals nothing (its ROIs are black).
+
+Safety margins (:mod:`edge_agent.margins`, :mod:`edge_agent.lookahead`): with a
+:class:`~edge_agent.margins.CoverPlan`, privacy zones and weak detections are covered
+irreversibly right after detection (never listed in the message); the look-ahead buffer runs
+the detector when a frame arrives and calls :meth:`FrameProcessor.process` N frames later with
+those detections and the boxes back-filled from later frames, which are tracked and replaced by
+``Ue`` like any detection (``faces_backfilled``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -36,12 +43,14 @@ import numpy as np
 
 from edge_agent.deid import Deidentifier
 from edge_agent.face_sealing import FaceSealer, SealedFaces, copy_originals
+from edge_agent.margins import CoverPlan
 from edge_agent.sources import CapturedFrame
 from edge_agent.stats import Stats
 from shared import stego
-from shared.detectors import FaceDetector
+from shared.detectors import FaceDetection, FaceDetector
 from shared.frame_seal import MessageFormat, seal_frame
 from shared.geometry import HEAD_MARGIN, Box, expand_to_head
+from shared.roi_message import new_run_id
 from shared.sealed_faces import SealContext
 from shared.tracking import IouTracker
 
@@ -99,8 +108,11 @@ class FrameProcessor:
         head_margin: face box -> head ROI margin (see :func:`shared.geometry.expand_to_head`).
         message_format: ``v1`` (needs camera id and key) or ``paper``.
         camera_id / key: for v1 messages.
+        run_id: this run's id in every v1 message and sealed payload (default: a fresh
+            :func:`shared.roi_message.new_run_id`, so two starts never share frame ids).
         failure_action: ``black`` or ``drop`` (see the module docstring).
         face_sealer: seal the replaced faces' original pixels into the message (v1 only).
+        cover_plan: privacy zones and the low-confidence tier (:mod:`edge_agent.margins`).
 
     Raises:
         ValueError: v1 without a camera id or key; a face sealer with the paper format.
@@ -119,6 +131,8 @@ class FrameProcessor:
         key: bytes | None = None,
         failure_action: FailureAction = "black",
         face_sealer: FaceSealer | None = None,
+        cover_plan: CoverPlan | None = None,
+        run_id: str | None = None,
     ) -> None:
         if message_format == "v1" and (not camera_id or not key):
             raise ValueError("v1 messages need a camera id and a key")
@@ -131,9 +145,11 @@ class FrameProcessor:
         self.head_margin = head_margin
         self.message_format = message_format
         self.camera_id = camera_id
+        self.run_id = (run_id or new_run_id()) if message_format == "v1" else None
         self.key = key
         self.failure_action = failure_action
         self.face_sealer = face_sealer
+        self.cover_plan = cover_plan
         self.frame_size = (0, 0)
 
     def _timed(self, stage: str, call: Callable[[], T]) -> T:
@@ -152,7 +168,7 @@ class FrameProcessor:
         if self.face_sealer is None:
             return None
         start = time.perf_counter()
-        context = SealContext(self.camera_id or "", self.deidentifier.model_id, index)
+        context = SealContext(self.camera_id or "", self.deidentifier.model_id, index, self.run_id)
         try:
             return self.face_sealer.seal(originals, boxes, context, frame.shape)
         finally:
@@ -186,22 +202,32 @@ class FrameProcessor:
             camera_id=self.camera_id,
             model_id=self.deidentifier.model_id,
             frame_index=index,
+            run_id=self.run_id,
             key=self.key,
             sealed=faces.payload if faces is not None else None,
             inplace=True,
         )
         if faces is None or self.face_sealer is None:
             return text, None
-        context = SealContext(self.camera_id or "", self.deidentifier.model_id, index)
+        context = SealContext(self.camera_id or "", self.deidentifier.model_id, index, self.run_id)
         sei_text = self.face_sealer.sei_message(faces, boxes, context, frame)
         self.face_sealer.record(faces)
         return text, sei_text
 
-    def process(self, captured: CapturedFrame) -> SealedFrame | None:
+    def process(
+        self,
+        captured: CapturedFrame,
+        *,
+        detections: Sequence[FaceDetection] | Exception | None = None,
+        backfilled: Sequence[Box] = (),
+    ) -> SealedFrame | None:
         """Return the public version of a captured frame, or ``None`` when it is dropped.
 
         The captured pixels are modified in place (no copy of the raw frame is kept). Never
         raises for a failing stage: failures are handled as the module docstring says.
+        ``detections`` are the frame's, found earlier (an exception: detection failed then);
+        ``None`` runs the detector now. ``backfilled`` are face boxes known from later frames
+        (the look-ahead), tracked and de-identified like detections.
         """
         frame = captured.rgb
         if not frame.flags.writeable:
@@ -213,11 +239,24 @@ class FrameProcessor:
         boxes: list[Box] = []
         try:
             try:
-                detections = self._timed("detect", lambda: self.detector.detect(frame))
+                if isinstance(detections, Exception):
+                    raise _StageError("detect", detections)
+                if detections is None:
+                    detections = self._timed("detect", lambda: self.detector.detect(frame))
             except _StageError as failed:
                 return self._fail(failed, captured, frame, None)
+            if self.cover_plan is not None:
+                detections, weak = self.cover_plan.split(detections)
+                zones, covered = self.cover_plan.apply(frame, weak)
+                if zones:
+                    self.stats.count("zones_covered", zones)
+                if covered:
+                    self.stats.count("faces_low_confidence", covered)
             face_boxes = [d.box for d in detections]
             self.stats.count("faces_detected", len(face_boxes))
+            if backfilled:
+                face_boxes += backfilled
+                self.stats.count("faces_backfilled", len(backfilled))
             try:
                 tracks = self._timed(
                     "track", lambda: self.tracker.update(face_boxes, width, height)

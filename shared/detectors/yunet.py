@@ -80,9 +80,9 @@ class YuNetDetector(FaceDetector):
                 str(self.model_path),
                 "",
                 (320, 320),
-                # The common threshold is applied afterwards; keep OpenCV's a little lower so
-                # borderline faces are scored rather than silently cut.
-                float(min(self.options.score_threshold, 0.5)),
+                # The common thresholds are applied afterwards; keep OpenCV's a little lower so
+                # borderline faces (and shrunk-pass candidates) are scored, not silently cut.
+                float(min(self.options.score_threshold, self.options.candidate_threshold, 0.5)),
                 float(self.options.nms_threshold),
                 int(top_k),
             )

@@ -105,3 +105,15 @@ def test_noise_key_is_random_per_process_unless_configured(monkeypatch):
     assert len(first) == 32 and first != second
     monkeypatch.setenv(NOISE_KEY_ENV, "fixed-noise")
     assert noise_key() == noise_key() == b"fixed-noise"
+
+
+def test_margins_low_threshold_must_be_below_the_detector_threshold_and_zones_are_checked():
+    settings = load_edge_settings(
+        None, {"margins": {"zones": [{"points": [[0, 0], [0.5, 0], [0.5, 0.5]]}]}}
+    )
+    assert settings.margins.lookahead_frames == 5 and settings.tracker.hold_velocity
+    assert settings.margins.zones[0].cover == "black"
+    with pytest.raises(ValueError, match="low_score_threshold"):
+        load_edge_settings(None, {"margins": {"low_score_threshold": 0.6}})
+    with pytest.raises(ValueError):
+        load_edge_settings(None, {"margins": {"zones": [{"points": [[0, 0], [2, 0], [1, 1]]}]}})

@@ -190,3 +190,16 @@ def test_tracker_failure_blacks_detections_and_previous_tracks(toy_model, clip_f
     assert len(sealed.blacked) == len(before) >= 3  # the previous tracks' ROIs cover them
     _assert_no_face_leaks(source, sealed.rgb, [d.box for d in yunet.detect(source)])
     assert stats.get("fail_closed", stage="track", action="black") == 1
+
+
+def test_two_starts_write_different_run_ids_so_their_frames_are_not_interchangeable(
+    toy_model, clip_frames, yunet
+):
+    """Before: both starts wrote ``...|0|...`` for frame 0, a message valid for either."""
+    source = clip_frames[0]
+    runs = [_processor(toy_model, yunet, Stats()) for _ in range(2)]
+    sealed = [p.process(CapturedFrame(0, source.copy(), 0.0)) for p in runs]
+    messages = [open_frame(s.rgb, {CAMERA_ID: CAMERA_KEY}) for s in sealed]
+    assert [m.run_id for m in messages] == [p.run_id for p in runs]
+    assert messages[0].run_id != messages[1].run_id and all(m.frame_index == 0 for m in messages)
+    assert _processor(toy_model, yunet, Stats(), message_format="paper").run_id is None

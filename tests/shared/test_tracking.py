@@ -84,3 +84,26 @@ def test_held_box_without_growth_stays_at_the_last_detection():
     tracker = IouTracker(max_missed=2, hold_growth=0.0)
     tracker.update([Box(50, 50, 20, 20)], 200, 200)
     assert [t.box for t in tracker.update([], 200, 200)] == [Box(50, 50, 20, 20)]
+
+
+def test_held_box_follows_the_track_velocity_clipped_to_the_frame():
+    tracker = IouTracker(max_missed=3, hold_growth=0.0, hold_velocity=True)
+    tracker.update([Box(100, 50, 20, 20)], 200, 200)
+    tracker.update([Box(105, 51, 20, 20)], 200, 200)  # 5 px right, 1 down per frame
+    assert [t.box for t in tracker.update([], 200, 200)] == [Box(110, 52, 20, 20)]
+    assert [t.box for t in tracker.update([], 200, 200)] == [Box(115, 53, 20, 20)]
+    (back,) = tracker.update([Box(120, 54, 20, 20)], 200, 200)
+    assert (back.id, back.missed) == (0, 0)
+    far = IouTracker(max_missed=5, hold_growth=0.0, hold_velocity=True)
+    far.update([Box(160, 0, 20, 20)], 200, 200)
+    far.update([Box(170, 0, 20, 20)], 200, 200)
+    assert [t.box for t in far.update([], 200, 200)] == [Box(180, 0, 20, 20)]  # clipped
+
+
+def test_fast_face_matches_its_predicted_box_after_a_miss():
+    tracker = IouTracker(max_missed=2, hold_growth=0.0, hold_velocity=True)
+    tracker.update([Box(0, 0, 20, 20)], 300, 100)
+    tracker.update([Box(8, 0, 20, 20)], 300, 100)
+    tracker.update([], 300, 100)
+    (track,) = tracker.update([Box(24, 0, 20, 20)], 300, 100)  # IoU 0.11 with the last box
+    assert (track.id, track.missed) == (0, 0)

@@ -11,6 +11,7 @@ from shared.detectors.base import (
     FaceDetection,
     FaceDetector,
     finish_detections,
+    is_dark,
     merge_detections,
 )
 from shared.geometry import Box
@@ -156,3 +157,31 @@ def test_merge_detections_keeps_the_best_of_overlapping_and_every_separate_face(
     elsewhere = FaceDetection(Box(60, 60, 30, 30), 0.65)
     merged = merge_detections([weak_same_face], [strong, elsewhere], iou_threshold=0.3)
     assert merged == [strong, elsewhere]
+
+
+class _CountsPasses(FaceDetector):
+    key = "counts"
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        self.means = []
+
+    def _detect(self, frame):
+        self.means.append(float(frame.mean()))
+        return []
+
+
+def test_low_light_pass_with_max_luma_runs_on_a_dark_frame_only():
+    options = DetectorOptions(low_light_gamma=0.5, low_light_max_luma=60.0)
+    dark, bright = _CountsPasses(options), _CountsPasses(options)
+    dark.detect(np.full((64, 64, 3), 30, np.uint8))
+    bright.detect(np.full((64, 64, 3), 150, np.uint8))
+    assert dark.means == [30.0, 87.0]  # the frame, then the frame brightened by gamma 0.5
+    assert bright.means == [150.0]
+
+
+def test_is_dark_weighs_channels_as_luma():
+    blue = np.zeros((8, 8, 3), np.uint8)
+    blue[..., 2] = 255  # luma 0.114 * 255 = 29
+    assert is_dark(blue, 30.0) and not is_dark(blue, 28.0)
+    assert is_dark(np.full((8, 8, 3), 255, np.uint8), None)
