@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -210,8 +210,9 @@ class EdgeAgent:
             sink.close()
         self._threaded = []
 
-    def run(self) -> RunResult:
-        """Process frames until the source ends, ``max_frames``, or :meth:`stop`.
+    def run(self, on_frame: Callable[[], None] | None = None) -> RunResult:
+        """Process frames until the source ends, ``max_frames``, or :meth:`stop`;
+        ``on_frame`` is called after each frame is handled (a progress bar).
 
         Never raises for a frame's failure (fail-closed, counted). Returns a
         :class:`RunResult`; ``error`` is set when a file source failed to decode or ended
@@ -262,6 +263,8 @@ class EdgeAgent:
                 self.stats.frame_handled()
                 for sealed in self.lookahead.push(item):
                     self._emit(sealed)
+                if on_frame is not None:
+                    on_frame()
                 if settings.max_frames is not None and processed >= settings.max_frames:
                     reason = f"max_frames ({settings.max_frames}) reached"
                     break

@@ -31,6 +31,7 @@ from edge_agent.app import build_agent
 from edge_agent.config import CAMERA_KEY_ENV, EdgeSettings, camera_key
 from edge_agent.face_sealing import load_recipients
 from edge_agent.model_check import ModelRefusedError, check_model_privacy
+from edge_agent.progress import file_run_progress
 from edge_agent.sources import SourceError, parse_source
 from shared.config_base import ConfigError, SecretNotFoundError, deep_merge, load_settings
 from shared.detectors import (
@@ -279,11 +280,15 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda s, _f: agent.stop(f"signal {signal.Signals(s).name}"))
+    progress = file_run_progress(agent.opener.spec, agent.stats)
     try:
-        result = agent.run()
+        result = agent.run(on_frame=progress[0] if progress else None)
     except OSError as exc:
         print(f"error (metrics): cannot serve metrics: {exc}", file=sys.stderr)
         return EXIT_METRICS
+    finally:
+        if progress:
+            progress[1]()
     summary = {"frames_processed": result.frames_processed, "stopped": result.reason}
     summary.update(result.stats)
     print(json.dumps(summary, indent=2, sort_keys=True))
