@@ -38,11 +38,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_agent.config import DetectorSettings
 from shared.detectors import (
     DEFAULT_DETECTOR,
-    DEFAULT_LOW_LIGHT_GAMMA,
     DetectorError,
-    DetectorOptions,
     FaceDetector,
     create_detector,
 )
@@ -72,13 +71,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The edge's default detector thresholds (``edge_agent.config.DetectorSettings``).
-EDGE_DETECTOR_OPTIONS = DetectorOptions(
-    score_threshold=0.6,
-    min_face_size=10,
-    nms_threshold=0.3,
-    low_light_gamma=DEFAULT_LOW_LIGHT_GAMMA,
-)
+#: The edge's default detector settings (the faces it replaces), taken from its own config.
+EDGE_DETECTOR_OPTIONS = DetectorSettings().detector_options()
 _TRACKS_HEADER = ("video", "track", "subject")
 
 

@@ -1,12 +1,13 @@
 """The evaluation runs the edge's own frame path: same pixels as the edge's Deidentifier, the
 edge's default settings, a model card the evaluation may not yet have measured."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
-from edge_agent.config import DetectorSettings
+from edge_agent.config import DetectorSettings, MarginSettings
 from models.evaluation.deid import UUNetCodec
 from models.evaluation.edge_path import build_edge_processor, run_clip, staged_card
 from shared.compositing import Composition
@@ -53,7 +54,13 @@ def test_processor_has_the_edges_default_detector_settings(tmp_path, monkeypatch
     monkeypatch.setenv("UUNET_EDGE_DETECTOR__MIN_FACE_SIZE", "40")  # not the edge's default
     codec = UUNetCodec(write_toy_model_dir(tmp_path / "toy"))
     processor = build_edge_processor(codec)
-    assert processor.detector.options == DetectorSettings().detector_options()
+    # the edge's detector runs down to the low-confidence tier's threshold (those faces are
+    # covered, not replaced); everything else is the edge's default
+    expected = dataclasses.replace(
+        DetectorSettings().detector_options(),
+        score_threshold=MarginSettings().low_score_threshold,
+    )
+    assert processor.detector.options == expected
     assert processor.detector.options.min_face_size == 10
 
 
