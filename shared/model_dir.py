@@ -35,6 +35,7 @@ from typing import Any
 
 from shared.compositing import Composition, CompositionError
 from shared.onnx_runner import OnnxModel, TensorSpec
+from shared.ort_providers import GpuOptions
 
 __all__ = [
     "CARD_FILE",
@@ -124,6 +125,7 @@ def _load(
     providers: str | Sequence[str],
     threads: int | None,
     max_batch: int | None,
+    gpu: GpuOptions | None = None,
 ) -> tuple[OnnxModel, ModelCard]:
     directory = Path(directory)
     card = load_card(directory)
@@ -141,6 +143,8 @@ def _load(
         providers=providers,
         threads=threads,
         max_batch=max_batch,
+        gpu=gpu,
+        profile_sides=sizes,
     )
     meta_id = model.metadata.get("model_id")
     if meta_id != card.model_id:
@@ -158,14 +162,18 @@ def load_encoder(
     providers: str | Sequence[str] = "auto",
     threads: int | None = None,
     max_batch: int | None = None,
+    gpu: GpuOptions | None = None,
 ) -> tuple[OnnxModel, ModelCard]:
     """Load ``ue.onnx`` of a model directory, checked against its card.
+
+    ``gpu``: CUDA/TensorRT options; the TensorRT profile spans the card's model sizes.
 
     Raises:
         ModelDirError: missing files or disagreeing model ids.
         shared.onnx_runner.ModelLoadError / ModelSignatureError / ProviderError: see there.
+        ValueError: ``gpu`` options that do not fit ``max_batch``.
     """
-    return _load(directory, "ue", providers, threads, max_batch)
+    return _load(directory, "ue", providers, threads, max_batch, gpu)
 
 
 def load_decoder(

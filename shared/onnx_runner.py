@@ -8,7 +8,11 @@ The edge runs ``Ue`` and the authority ``Ud`` through :class:`OnnxModel`. It
   caller expects, so a wrong model fails at start-up with a clear message instead of at the
   first frame;
 * exposes the model's metadata (``model_id``, ``input_size``, ...; see ``models/export.py``);
-* warms the session up once, and runs batches (split into chunks of ``max_batch``).
+* warms the session up once, and runs batches (split into chunks of ``max_batch``);
+* on a GPU, passes :class:`GpuOptions` to the CUDA and TensorRT providers
+  (:func:`provider_options`: device, TensorRT fp16, engine cache, and one explicit shape profile
+  over every batch size and model size the caller feeds, so no new face count or size rebuilds
+  an engine mid-stream; :mod:`shared.ort_providers`). The CPU provider is given no options.
 """
 
 from __future__ import annotations
@@ -22,14 +26,19 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from shared.ort_providers import GPU_PROVIDERS, GpuOptions, provider_options
+
 __all__ = [
+    "GPU_PROVIDERS",
     "PROVIDER_PREFERENCE",
+    "GpuOptions",
     "ModelLoadError",
     "ModelRunError",
     "ModelSignatureError",
     "OnnxModel",
     "ProviderError",
     "TensorSpec",
+    "provider_options",
     "resolve_providers",
 ]
 
@@ -130,11 +139,18 @@ class OnnxModel:
         warmup: run one batch of zeros at load time.
         warmup_shape: per input, the shape of that batch where the model's sizes are
             symbolic (default: 1 for every symbolic size).
+        gpu: options of the CUDA/TensorRT providers, where one is chosen (``None``: ORT's
+            defaults); see :func:`provider_options`, which takes ``inputs`` (the names the
+            TensorRT profile gives) and ``profile_sides``.
+        profile_sides: the sizes the model's free non-batch dimensions take (a Ue offered at
+            several sizes: the card's sizes).
 
     Raises:
         ModelLoadError: missing or invalid file.
         ModelSignatureError: inputs/outputs differ from ``inputs``/``outputs``.
         ProviderError: unknown provider requested.
+        ValueError: ``max_batch`` below 1, or ``gpu`` options that do not fit (see
+            :func:`provider_options`).
     """
 
     def __init__(
@@ -148,13 +164,17 @@ class OnnxModel:
         max_batch: int | None = None,
         warmup: bool = True,
         warmup_shape: Sequence[int] | None = None,
+        gpu: GpuOptions | None = None,
+        profile_sides: Sequence[int] = (),
     ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelLoadError(f"model file not found: {self.path}")
         if max_batch is not None and max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
-        chosen = resolve_providers(providers)
+        chosen = provider_options(
+            resolve_providers(providers), gpu, inputs or (), profile_sides, max_batch
+        )
         options = ort.SessionOptions()
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -117,3 +117,35 @@ def test_margins_low_threshold_must_be_below_the_detector_threshold_and_zones_ar
         load_edge_settings(None, {"margins": {"low_score_threshold": 0.6}})
     with pytest.raises(ValueError):
         load_edge_settings(None, {"margins": {"zones": [{"points": [[0, 0], [2, 0], [1, 1]]}]}})
+
+
+def test_model_gpu_keys_become_provider_options_and_bad_profiles_are_refused(tmp_path, monkeypatch):
+    path = tmp_path / "edge.yml"
+    path.write_text(
+        "model:\n  max_batch: 8\n  gpu: {fp16: true, trt_engine_cache_dir: /var/cache/trt,"
+        " trt_batch_opt: 2}\n"
+    )
+    monkeypatch.setenv("UUNET_EDGE_MODEL__GPU__DEVICE_ID", "1")
+    gpu = load_edge_settings(path).model.gpu.gpu_options()
+    assert (gpu.device_id, gpu.fp16, gpu.trt_engine_cache_dir) == (1, True, Path("/var/cache/trt"))
+    assert gpu.batch_profile(8) == (1, 2, 8)
+    monkeypatch.delenv("UUNET_EDGE_MODEL__GPU__DEVICE_ID")
+    default = load_edge_settings(None).model.gpu.gpu_options()
+    assert (default.fp16, default.trt_engine_cache_dir, default.batch_profile(16)) == (
+        False,
+        None,
+        (1, 16, 16),
+    )
+    # a profile smaller than the batches Ue is fed would rebuild the engine mid-stream
+    with pytest.raises(ConfigError, match="below max_batch 16"):
+        load_edge_settings(None, {"model": {"gpu": {"trt_batch_max": 4}}})
+    with pytest.raises(ConfigError, match="min <= opt <= max"):
+        load_edge_settings(None, {"model": {"gpu": {"trt_batch_min": 8, "trt_batch_opt": 2}}})
+    with pytest.raises(ConfigError, match=r"model\.gpu\.device_id:"):
+        load_edge_settings(None, {"model": {"gpu": {"device_id": -1}}})
+    with pytest.raises(ConfigError, match=r"model\.gpu\.int8: unknown key"):
+        load_edge_settings(None, {"model": {"gpu": {"int8": True}}})
+    text = EXAMPLE.read_text()
+    for key in ("gpu:", "device_id:", "fp16:", "trt_engine_cache_dir:", "trt_batch_min:"):
+        assert key in text, f"model.gpu {key} undocumented"
+    assert "trt_batch_opt:" in text and "trt_batch_max:" in text

@@ -19,6 +19,7 @@ from shared.onnx_runner import (
     TensorSpec,
     resolve_providers,
 )
+from shared.ort_providers import GpuOptions
 
 
 def _slice_model(path: Path, size: int = 8, metadata: dict[str, str] | None = None) -> Path:
@@ -115,3 +116,12 @@ def test_bad_batch_raises_run_error(tmp_path):
         model(np.zeros((1, 4, 9, 9), np.float32))
     with pytest.raises(ValueError):
         model.run({"y": np.zeros((1, 4, 8, 8), np.float32)})
+
+
+def test_gpu_options_do_not_change_a_cpu_session(tmp_path):
+    path = _slice_model(tmp_path / "m.onnx")
+    # no maximum batch and no profile maximum: refused on TensorRT, irrelevant on the CPU
+    model = OnnxModel(path, inputs=UE_IN, providers="cpu", gpu=GpuOptions(fp16=True))
+    batch = np.random.default_rng(2).random((3, 4, 8, 8), dtype=np.float32)
+    assert model.providers == ["CPUExecutionProvider"]
+    np.testing.assert_array_equal(model(batch), OnnxModel(path, providers="cpu")(batch))
