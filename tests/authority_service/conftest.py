@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import uvicorn
 
 from authority_service.api.app import create_app
 from authority_service.config import AuthoritySecrets, AuthoritySettings
+from authority_service.sealed import key_ring
 from authority_service.service import Services, build_services
 from authority_service.users import Role
 from shared.geometry import Box
@@ -199,6 +200,23 @@ def server_factory(tmp_path, models_dir) -> Iterator[Callable[..., LiveServer]]:
     def make(data_root: Path | None = None, **overrides: Any) -> LiveServer:
         settings = settings_for(data_root or tmp_path, models_dir, **overrides)
         server = start_server(settings)
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory, models_dir) -> Iterator[Callable[..., LiveServer]]:
+    """Start servers holding the given sealing keys, with overridden settings (stopped at the
+    end of the module): ``servers(name, sealing_keys=(), **overrides)``."""
+    started: list[LiveServer] = []
+
+    def make(name: str, sealing_keys: Any = (), **overrides: Any) -> LiveServer:
+        settings = settings_for(tmp_path_factory.mktemp(name), models_dir, **overrides)
+        server = start_server(settings, replace(SECRETS, sealing_keys=key_ring(sealing_keys)))
         started.append(server)
         return server
 

@@ -28,9 +28,6 @@ from authority_service.reconstruction import (
     message_sources,
     paste_reconstruction,
 )
-from edge_agent.app import build_agent
-from edge_agent.cli import load_edge_settings
-from edge_agent.config import CAMERA_KEY_ENV
 from edge_agent.samples.make_sample import SAMPLE
 from shared import stego
 from shared.frame_seal import seal_frame
@@ -39,6 +36,7 @@ from shared.sei import UUNET_SEI_UUID
 from shared.video_io import LosslessWriter, VideoFrame, probe, read_frames
 from tests.authority_service.conftest import CAMERA_ID, CAMERA_KEY, SMALL_BOX, SYNTHETIC_BOXES
 from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
+from tests.authority_service.edge_run import run_edge_on_sample
 from tests.toy_models import TOY_MODEL_ID, write_toy_model_dir
 
 
@@ -314,27 +312,11 @@ def edge_outputs(models_dir, tmp_path_factory):
     """The real edge agent (YuNet, tracker, toy Ue) on the sample clip: a lossy H.264 public
     file with the messages in SEI and the lossless evidence of the same frames."""
     out = tmp_path_factory.mktemp("edge")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv(CAMERA_KEY_ENV, CAMERA_KEY.decode())
-        env.delenv("CREDENTIALS_DIRECTORY", raising=False)
-        settings = load_edge_settings(
-            None,
-            {
-                "camera": {"id": CAMERA_ID},
-                "source": {"url": str(SAMPLE)},
-                # The edge package of the toy the authority holds (no ud.onnx on the camera).
-                "model": {"dir": str(write_toy_model_dir(out / "ue", decoder=False)), "threads": 1},
-                "metrics": {"enabled": False},
-                "max_frames": LOSSY_FRAMES,
-                "outputs": {
-                    "lossy": {"target": str(out / "public.mp4"), "queue_size": 64},
-                    "evidence": {"path": str(out / "evidence.mkv"), "queue_size": 64},
-                },
-            },
-        )
-        assert build_agent(settings).run().frames_processed == LOSSY_FRAMES
+    # the edge package of the toy the authority holds (no ud.onnx on the camera)
+    package = write_toy_model_dir(out / "ue", decoder=False)
+    run = run_edge_on_sample(out, package, LOSSY_FRAMES, seal=False)
     originals = {f.index: f.rgb for f in read_frames(SAMPLE) if f.index < LOSSY_FRAMES}
-    return out / "public.mp4", out / "evidence.mkv", originals
+    return run.lossy, run.evidence, originals
 
 
 def _roi_psnrs(result: Path, public: Path, originals) -> tuple[list[float], list[float]]:

@@ -6,23 +6,18 @@ authentication required. Without the key the same clip goes through ``Ud``."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from itertools import islice
 
 import numpy as np
 import pytest
 
-from authority_service.sealed import key_ring
 from edge_agent.samples.make_sample import SAMPLE as SAMPLE_CLIP
 from shared import stego
 from shared.roi_message import parse_message
 from shared.sei import parse_sei_payload
 from shared.video_io import read_frames
 from tests.authority_service.conftest import (
-    SECRETS,
     reason,
-    settings_for,
-    start_server,
     wait_for_job,
 )
 from tests.authority_service.edge_run import run_edge_on_sample
@@ -37,21 +32,6 @@ def edge_run(tmp_path_factory, models_dir):
     """The edge agent's evidence and lossy files of the sample clip, sealed to a new key."""
     run = run_edge_on_sample(tmp_path_factory.mktemp("edge"), models_dir / TOY_MODEL_ID, FRAMES)
     return run.private_key, run.evidence, run.lossy
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory, models_dir):
-    started = []
-
-    def make(name, sealing_keys=()):
-        settings = settings_for(tmp_path_factory.mktemp(name), models_dir)
-        server = start_server(settings, replace(SECRETS, sealing_keys=key_ring(sealing_keys)))
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
 
 
 def _reverse(live, clip):

@@ -4,23 +4,17 @@ method and why, and a payload that does not open is a typed 422, audited."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
 from authority_service.media import decode_png, encode_png
-from authority_service.sealed import key_ring
 from shared.geometry import crop
 from shared.video_io import read_frames
 from tests.authority_service.conftest import (
     CAMERA_ID,
     CAMERA_KEY,
-    SECRETS,
     assert_no_internals,
     reason,
-    settings_for,
-    start_server,
     wait_for_job,
 )
 from tests.authority_service.edge_role import public_frames, synthetic_frames
@@ -51,22 +45,6 @@ def sealed_clip(models_dir, keys, tmp_path_factory):
     new, old = keys
     out = tmp_path_factory.mktemp("clip") / "evidence.mkv"
     return lossless_sealed_clip(models_dir / TOY_MODEL_ID, out, new.public, old.public)
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory, models_dir):
-    """Start servers holding the given sealing keys (stopped at the end of the module)."""
-    started = []
-
-    def make(name, sealing_keys=(), **overrides):
-        settings = settings_for(tmp_path_factory.mktemp(name), models_dir, **overrides)
-        server = start_server(settings, replace(SECRETS, sealing_keys=key_ring(sealing_keys)))
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
