@@ -161,6 +161,10 @@ class FrameProcessor:
         finally:
             self.stats.observe(stage, time.perf_counter() - start)
 
+    def _seal_context(self, index: int) -> SealContext:
+        """What frame ``index``'s sealed faces are bound to (as its v1 message says)."""
+        return SealContext(self.camera_id or "", self.deidentifier.model_id, index, self.run_id)
+
     def _seal_faces(
         self, originals: list[np.ndarray], boxes: list[Box], frame: np.ndarray, index: int
     ) -> SealedFaces | None:
@@ -168,7 +172,7 @@ class FrameProcessor:
         if self.face_sealer is None:
             return None
         start = time.perf_counter()
-        context = SealContext(self.camera_id or "", self.deidentifier.model_id, index, self.run_id)
+        context = self._seal_context(index)
         try:
             return self.face_sealer.seal(originals, boxes, context, frame.shape)
         finally:
@@ -209,7 +213,7 @@ class FrameProcessor:
         )
         if faces is None or self.face_sealer is None:
             return text, None
-        context = SealContext(self.camera_id or "", self.deidentifier.model_id, index, self.run_id)
+        context = self._seal_context(index)
         sei_text = self.face_sealer.sei_message(faces, boxes, context, frame)
         self.face_sealer.record(faces)
         return text, sei_text
