@@ -190,6 +190,9 @@ class DeidConfig(StrictModel):
     identity_every: int = Field(4, ge=1)  # steps between two identity terms (they are costly)
     identity_faces: int = Field(8, ge=1)  # sequences per identity term
     identity_margin: float = Field(0.1, ge=-1.0, le=1.0)
+    #: Identity terms through one random view per face (``identity.random_views``: jitter and
+    #: down-up resampling shared by both faces of a pair), so a texture cannot meet them.
+    identity_views: Literal["sharp", "random"] = "sharp"
     div_labels: Literal["changed", "all"] = "changed"
     max_pairs: int | None = Field(32, ge=1)
     warmup_steps: int = Field(0, ge=0)

