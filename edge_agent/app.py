@@ -44,7 +44,8 @@ from edge_agent.sources import (
 )
 from edge_agent.stats import Stats
 from shared.detectors import FaceDetector, create_detector
-from shared.model_dir import load_card, load_encoder
+from shared.model_dir import ModelCard, load_card, load_encoder
+from shared.onnx_runner import OnnxModel
 from shared.roi_message import MIN_KEY_BYTES
 from shared.secrets_check import WeakSecretError, check_secret
 from shared.tracking import IouTracker
@@ -56,6 +57,7 @@ __all__ = [
     "build_agent",
     "build_lookahead",
     "build_processor",
+    "load_checked_encoder",
 ]
 
 log = logging.getLogger(__name__)
@@ -177,6 +179,12 @@ class EdgeAgent:
         self._threaded: list[ThreadedSink] = []
         self._fmt: StreamFormat | None = None
         self.lookahead = build_lookahead(settings, processor)
+        self.capture: CaptureThread | None = None
+
+    @property
+    def source_connected(self) -> bool:
+        """Whether the source delivers frames now (false before :meth:`run` starts it)."""
+        return self.capture is not None and self.capture.connected.is_set()
 
     def stop(self, reason: str = "stop requested") -> None:
         """Ask the run loop to finish (safe from a signal handler)."""
@@ -238,13 +246,14 @@ class EdgeAgent:
             ),
             location=f"source {spec.location}",
         )
+        self.capture = capture
         if settings.metrics.enabled:
             self.metrics = MetricsServer(
                 self.stats,
                 settings.metrics.host,
                 settings.metrics.port,
                 stale_after_s=settings.metrics.stale_after_s,
-                extra_health=lambda: {"source_connected": capture.connected.is_set()},
+                extra_health=lambda: {"source_connected": self.source_connected},
             ).start()
         capture.start()
         self.notifier.ready(f"processing {spec.location}")
@@ -294,6 +303,7 @@ def build_processor(
     stats: Stats | None = None,
     key: bytes | None = None,
     noise_secret: bytes | None = None,
+    encoder: tuple[OnnxModel, ModelCard] | None = None,
 ) -> FrameProcessor:
     """The edge's frame path from its settings: the one the daemon runs, and the one the
     evaluation, the benchmarks and the tests run (never a copy of it).
@@ -303,6 +313,8 @@ def build_processor(
         key: the camera's HMAC key for v1 messages (default: :func:`camera_key`, checked by
             :func:`shared.secrets_check.check_secret`).
         noise_secret: the per-track noise secret (default: :func:`noise_key`).
+        encoder: ``Ue``'s loaded session and card, shared by several cameras (default: loaded
+            from ``settings.model``, after the card passed ``settings.privacy``).
 
     Raises:
         shared.config_base.SecretNotFoundError: v1 messages and no camera key.
@@ -332,17 +344,7 @@ def build_processor(
     face_sealer = build_face_sealer(
         settings.sealed_faces, key, stats, lossy=settings.outputs.lossy is not None
     )
-    model = settings.model
-    card = load_card(model.dir)
-    figures = check_model_privacy(card.raw, settings.privacy, model.dir)
-    log.info("model %s privacy figures: %s", card.model_id, figures)
-    encoder, card = load_encoder(
-        model.dir,
-        providers=model.providers,
-        threads=model.threads,
-        max_batch=model.max_batch,
-        gpu=model.gpu.gpu_options(),
-    )
+    session, card = encoder or load_checked_encoder(settings)
     margins = settings.margins
     if detector is None:
         det = settings.detector
@@ -367,7 +369,7 @@ def build_processor(
     return FrameProcessor(
         detector,
         tracker,
-        Deidentifier(encoder, card, noise),
+        Deidentifier(session, card, noise),
         stats,
         head_margin=settings.detector.head_margin,
         message_format=settings.seal.message_format,
@@ -376,6 +378,27 @@ def build_processor(
         failure_action=settings.failure.action,
         face_sealer=face_sealer,
         cover_plan=cover_plan,
+    )
+
+
+def load_checked_encoder(settings: EdgeSettings) -> tuple[OnnxModel, ModelCard]:
+    """``Ue`` of ``settings.model``, loaded only after its card passed ``settings.privacy``.
+
+    Raises:
+        shared.model_dir.ModelDirError, shared.onnx_runner.ModelLoadError /
+            ModelSignatureError / ProviderError: the model cannot be used.
+        edge_agent.model_check.ModelRefusedError: its card fails ``settings.privacy``.
+    """
+    model = settings.model
+    card = load_card(model.dir)
+    figures = check_model_privacy(card.raw, settings.privacy, model.dir)
+    log.info("model %s privacy figures: %s", card.model_id, figures)
+    return load_encoder(
+        model.dir,
+        providers=model.providers,
+        threads=model.threads,
+        max_batch=model.max_batch,
+        gpu=model.gpu.gpu_options(),
     )
 
 
@@ -393,8 +416,12 @@ def build_agent(
     detector: FaceDetector | None = None,
     stats: Stats | None = None,
     notifier: SystemdNotifier | None = None,
+    key: bytes | None = None,
+    noise_secret: bytes | None = None,
+    encoder: tuple[OnnxModel, ModelCard] | None = None,
 ) -> EdgeAgent:
-    """Check everything the run needs and assemble the agent.
+    """Check everything the run needs and assemble the agent (``key``, ``noise_secret`` and
+    ``encoder`` as in :func:`build_processor`).
 
     Raises:
         SourceError: no source, unknown scheme, a missing or unreadable file.
@@ -413,7 +440,14 @@ def build_agent(
     opener = PyAvOpener(spec, settings)
     if not spec.live:
         opener.info = probe_source(spec, fps=settings.source.fps)
-    processor = build_processor(settings, detector=detector, stats=stats)
+    processor = build_processor(
+        settings,
+        detector=detector,
+        stats=stats,
+        key=key,
+        noise_secret=noise_secret,
+        encoder=encoder,
+    )
     encoder = processor.deidentifier.encoder
     card = processor.deidentifier.card
     log.info(

@@ -28,9 +28,16 @@ from typing import Any
 
 from edge_agent import __version__
 from edge_agent.app import build_agent
-from edge_agent.config import CAMERA_KEY_ENV, EdgeSettings, camera_key
+from edge_agent.config import (
+    CAMERA_KEY_ENV,
+    EdgeSettings,
+    camera_key,
+    camera_key_name,
+    camera_settings,
+)
 from edge_agent.face_sealing import load_recipients
 from edge_agent.model_check import ModelRefusedError, check_model_privacy
+from edge_agent.multi_camera import MultiCameraAgent, build_multi_camera_agent
 from edge_agent.progress import file_run_progress
 from edge_agent.sources import SourceError, parse_source
 from shared.config_base import ConfigError, SecretNotFoundError, deep_merge, load_settings
@@ -194,6 +201,29 @@ def _has_output(settings: EdgeSettings) -> bool:
     return any(o is not None for o in (out.evidence, out.rtsp, out.hls, out.lossy))
 
 
+def _camera_problems(where: str, settings: EdgeSettings, *, many: bool) -> list[str]:
+    """What stops one camera's settings from running: its source, outputs and key (``where``:
+    the key prefix of the camera's entry, ``""`` for a single-camera process)."""
+    problems = []
+    if settings.source.url:
+        try:
+            parse_source(settings.source.url)
+        except SourceError as exc:
+            problems.append(f"{where}source.url: {exc}")
+    else:
+        problems.append(f"{where}source.url: no source configured")
+    if not _has_output(settings):
+        problems.append(f"{where}outputs: {NO_OUTPUT}")
+    if settings.seal.message_format == "v1":
+        camera_id = settings.camera.id if many else None
+        name = camera_key_name(camera_id)
+        try:
+            check_secret(name, camera_key(camera_id), MIN_KEY_BYTES)
+        except (SecretNotFoundError, WeakSecretError) as exc:
+            problems.append(f"{where}secret {name}: {exc}")
+    return problems
+
+
 def _validate(path: Path) -> int:
     try:
         settings = load_edge_settings(path)
@@ -206,25 +236,18 @@ def _validate(path: Path) -> int:
     if settings.detector.kind not in available_detectors():
         known = ", ".join(available_detectors())
         problems.append(f"detector.kind: unknown detector {settings.detector.kind!r} ({known})")
-    if settings.source.url:
-        try:
-            parse_source(settings.source.url)
-        except SourceError as exc:
-            problems.append(f"source.url: {exc}")
-    else:
-        problems.append("source.url: no source configured")
     try:
         card = load_card(settings.model.dir)
         check_model_privacy(card.raw, settings.privacy, settings.model.dir)
     except (ModelDirError, ModelRefusedError) as exc:
         problems.append(f"model.dir: {exc}")
-    if not _has_output(settings):
-        problems.append(f"outputs: {NO_OUTPUT}")
-    if settings.seal.message_format == "v1":
-        try:
-            check_secret("camera-key", camera_key(), MIN_KEY_BYTES)
-        except (SecretNotFoundError, WeakSecretError) as exc:
-            problems.append(f"secret camera-key: {exc}")
+    cameras = (
+        {f"cameras.{name}.": camera_settings(settings, name) for name in settings.cameras}
+        if settings.cameras
+        else {"": settings}
+    )
+    for where, single in cameras.items():
+        problems += _camera_problems(where, single, many=bool(settings.cameras))
     try:
         load_recipients(settings.sealed_faces.recipients)
     except SealingKeyError as exc:
@@ -261,11 +284,12 @@ def _run(args: argparse.Namespace) -> int:
         ((SealingKeyError,), EXIT_CONFIG, "sealed_faces.recipients"),
     ]
     try:
-        agent = build_agent(settings)
+        agent = build_multi_camera_agent(settings) if settings.cameras else build_agent(settings)
     except Exception as exc:
         for types, code, what in failures:
             if isinstance(exc, types):
-                print(f"error ({what}): {exc}", file=sys.stderr)
+                notes = "".join(f" [{note}]" for note in getattr(exc, "__notes__", ()))
+                print(f"error ({what}): {exc}{notes}", file=sys.stderr)
                 if code == EXIT_SECRET:
                     print(
                         f"  set {CAMERA_KEY_ENV} to a random key of >= {MIN_KEY_BYTES} bytes "
@@ -275,11 +299,13 @@ def _run(args: argparse.Namespace) -> int:
                     )
                 return code
         raise
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda s, _f: agent.stop(f"signal {signal.Signals(s).name}"))
+    if isinstance(agent, MultiCameraAgent):
+        return _run_cameras(agent)
     if not _has_output(settings):  # after the build, so a bad source/model/key has its own code
         print(f"error (configuration): {NO_OUTPUT}", file=sys.stderr)
         return EXIT_CONFIG
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda s, _f: agent.stop(f"signal {signal.Signals(s).name}"))
     progress = file_run_progress(agent.opener.spec, agent.stats)
     try:
         result = agent.run(on_frame=progress[0] if progress else None)
@@ -296,6 +322,27 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error (source): {result.error}", file=sys.stderr)
         return EXIT_SOURCE_INCOMPLETE if result.frames_processed else EXIT_SOURCE
     return EXIT_OK
+
+
+def _run_cameras(agent: MultiCameraAgent) -> int:
+    """Run a multi-camera process; print each camera's summary; the exit code of the worst
+    camera (8 or 3 for a camera whose source failed, else 0)."""
+    try:
+        results = agent.run()
+    except OSError as exc:
+        print(f"error (metrics): cannot serve metrics: {exc}", file=sys.stderr)
+        return EXIT_METRICS
+    summary: dict[str, Any] = {}
+    code = EXIT_OK
+    for camera_id, result in results.items():
+        summary[camera_id] = {"frames_processed": result.frames_processed, "stopped": result.reason}
+        summary[camera_id].update(result.stats)
+        if result.error is not None:
+            print(f"error (source, camera {camera_id}): {result.error}", file=sys.stderr)
+            failed = EXIT_SOURCE_INCOMPLETE if result.frames_processed else EXIT_SOURCE
+            code = max(code, failed)
+    print(json.dumps({"cameras": summary}, indent=2, sort_keys=True))
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,12 @@ Every key is documented in ``deploy/edge.example.yml``. Environment variables ov
 ``UUNET_EDGE_<SECTION>__<KEY>`` (``UUNET_EDGE_DETECTOR__MIN_FACE_SIZE=24``). Secrets are never
 part of the settings: the camera's HMAC key comes from ``$UUNET_EDGE_CAMERA_KEY`` or
 ``$CREDENTIALS_DIRECTORY/camera-key`` (see :func:`camera_key`).
+
+A process can also run several cameras (``cameras:``, a map of camera entries, each with its
+own source, outputs and privacy zones; ``edge_agent.multi_camera``): every other section is
+then shared by all of them, and each camera's key is its own secret
+(:func:`camera_key` with the camera's id). :func:`camera_settings` gives the single-camera
+settings of one entry, which the single-camera agent runs unchanged.
 """
 
 from __future__ import annotations
@@ -34,8 +40,12 @@ __all__ = [
     "DEFAULT_MODEL_DIR",
     "NOISE_KEY_ENV",
     "NOISE_KEY_NAME",
+    "CameraEntry",
     "EdgeSettings",
     "camera_key",
+    "camera_key_env",
+    "camera_key_name",
+    "camera_settings",
     "noise_key",
 ]
 
@@ -323,6 +333,36 @@ class MetricsSettings(StrictModel):
     stale_after_s: PositiveFloat = 10.0
 
 
+class CameraEntry(StrictModel):
+    """One camera of a multi-camera process (``cameras.<name>``): its own source, outputs and
+    privacy zones; ``id`` (default: the entry's name) goes into its v1 messages and labels its
+    metrics. ``margins`` replaces the process's ``margins`` section for this camera (its zones
+    are this camera's)."""
+
+    id: str | None = None
+    source: SourceSettings
+    outputs: OutputSettings
+    margins: MarginSettings | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str | None) -> str | None:
+        if value is not None and not _ID_RE.fullmatch(value):
+            raise ValueError("1-64 characters among letters, digits, '.', '_' and '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _check_camera(self) -> CameraEntry:
+        if not self.source.url:
+            raise ValueError("source.url: no source configured for this camera")
+        if all(o is None for o in self.outputs.model_dump().values()):
+            raise ValueError(
+                "outputs: no output configured for this camera (evidence, rtsp, hls or lossy): "
+                "every frame would be discarded"
+            )
+        return self
+
+
 class EdgeSettings(StrictSettings):
     """All settings of one edge agent process."""
 
@@ -342,14 +382,60 @@ class EdgeSettings(StrictSettings):
     failure: FailureSettings = Field(default_factory=FailureSettings)
     outputs: OutputSettings = Field(default_factory=OutputSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    #: Several cameras in this process (``edge_agent.multi_camera``); empty: one camera,
+    #: ``camera``/``source``/``outputs`` above.
+    cameras: dict[str, CameraEntry] = Field(default_factory=dict)
     max_frames: Annotated[int, Field(ge=1)] | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
     def _check_low_score(self) -> EdgeSettings:
-        low = self.margins.low_score_threshold
-        if low is not None and low >= self.detector.score_threshold:
-            raise ValueError("margins.low_score_threshold must be below detector.score_threshold")
+        margins = {"margins": self.margins} | {
+            f"cameras.{name}.margins": entry.margins
+            for name, entry in self.cameras.items()
+            if entry.margins is not None
+        }
+        for where, section in margins.items():
+            low = section.low_score_threshold
+            if low is not None and low >= self.detector.score_threshold:
+                raise ValueError(
+                    f"{where}.low_score_threshold must be below detector.score_threshold"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _check_cameras(self) -> EdgeSettings:
+        if not self.cameras:
+            return self
+        single = [
+            name
+            for name, used in (
+                ("camera", "camera" in self.model_fields_set),
+                ("source", self.source.url is not None),
+                ("outputs", any(o is not None for o in self.outputs.model_dump().values())),
+            )
+            if used
+        ]
+        if single:
+            raise ValueError(
+                f"cameras: set each camera's source and outputs in its entry; {', '.join(single)} "
+                "at the top level belongs to a single-camera process"
+            )
+        ids: dict[str, str] = {}
+        for name in self.cameras:
+            if not _ID_RE.fullmatch(name):
+                raise ValueError(
+                    f"cameras: entry name {name!r}: 1-64 characters among letters, digits, "
+                    "'.', '_' and '-'"
+                )
+            camera_id = self.cameras[name].id or name
+            env = camera_key_env(camera_id)
+            if env in ids:
+                raise ValueError(
+                    f"cameras: {ids[env]!r} and {name!r} share the camera id or key variable "
+                    f"{env}: give each camera its own id"
+                )
+            ids[env] = name
         return self
 
     @model_validator(mode="after")
@@ -362,14 +448,51 @@ class EdgeSettings(StrictSettings):
         return self
 
 
-def camera_key() -> bytes:
-    """The camera's HMAC key for v1 messages.
+def camera_key_name(camera_id: str | None = None) -> str:
+    """The credential file of a camera's key: ``camera-key`` (one camera per process) or
+    ``camera-key-<id>`` (a camera of ``cameras:``)."""
+    return CAMERA_KEY_NAME if camera_id is None else f"{CAMERA_KEY_NAME}-{camera_id}"
+
+
+def camera_key_env(camera_id: str | None = None) -> str:
+    """The environment variable of a camera's key: ``UUNET_EDGE_CAMERA_KEY``, or
+    ``UUNET_EDGE_CAMERA_KEY_<ID>`` with the id upper-cased and every character other than a
+    letter or digit made ``_`` (``lobby-2`` -> ``UUNET_EDGE_CAMERA_KEY_LOBBY_2``)."""
+    if camera_id is None:
+        return CAMERA_KEY_ENV
+    return f"{CAMERA_KEY_ENV}_{re.sub(r'[^A-Z0-9]', '_', camera_id.upper())}"
+
+
+def camera_key(camera_id: str | None = None) -> bytes:
+    """A camera's HMAC key for v1 messages: the process's one camera (``camera_id`` None), or
+    the camera ``camera_id`` of ``cameras:`` (:func:`camera_key_env`, :func:`camera_key_name`).
 
     Raises:
-        shared.config_base.SecretNotFoundError: neither ``$UUNET_EDGE_CAMERA_KEY`` nor
-            ``$CREDENTIALS_DIRECTORY/camera-key`` holds one.
+        shared.config_base.SecretNotFoundError: neither the environment variable nor the
+            credential file holds one.
     """
-    return read_secret(CAMERA_KEY_NAME, CAMERA_KEY_ENV)
+    return read_secret(camera_key_name(camera_id), camera_key_env(camera_id))
+
+
+def camera_settings(settings: EdgeSettings, name: str) -> EdgeSettings:
+    """The single-camera settings of the entry ``name`` of ``settings.cameras``: its id,
+    source, outputs and margins over the process's shared sections; no metrics server (the
+    multi-camera process serves one for all cameras).
+
+    Raises:
+        KeyError: no camera ``name``.
+    """
+    entry = settings.cameras[name]
+    return settings.model_copy(
+        update={
+            "camera": CameraSettings(id=entry.id or name),
+            "source": entry.source,
+            "outputs": entry.outputs,
+            "margins": entry.margins or settings.margins,
+            "metrics": settings.metrics.model_copy(update={"enabled": False}),
+            "cameras": {},
+        }
+    )
 
 
 def noise_key() -> bytes:

@@ -2,7 +2,10 @@
 
 ``/healthz`` answers 200 with a JSON status while frames keep leaving the pipeline (or the
 agent is still starting), 503 when none has for ``stale_after_s`` seconds (a stalled camera,
-a hung stage) or the agent is stopping.
+a hung stage) or the agent is stopping. A multi-camera process serves one server for all its
+cameras: every metric is labelled ``camera``, ``/healthz`` gives each camera's status under
+``cameras`` and answers 503 while any camera is stale (``/healthz?camera=ID``: that camera's
+alone, 404 for an unknown id).
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -25,7 +29,9 @@ log = logging.getLogger(__name__)
 
 
 class MetricsServer:
-    """Serve ``/metrics`` and ``/healthz`` for a :class:`~edge_agent.stats.Stats`.
+    """Serve ``/metrics`` and ``/healthz`` for a :class:`~edge_agent.stats.Stats`, or for the
+    cameras of a multi-camera process (a mapping of camera id to its stats; ``extra_health``
+    then returns a mapping of camera id to that camera's extra fields).
 
     Raises (from the constructor):
         OSError: the address cannot be bound (port in use, bad host).
@@ -33,7 +39,7 @@ class MetricsServer:
 
     def __init__(
         self,
-        stats: Stats,
+        stats: Stats | Mapping[str, Stats],
         host: str = "127.0.0.1",
         port: int = 9108,
         *,
@@ -54,7 +60,13 @@ class MetricsServer:
                     body = generate_latest(server.registry)
                     self._send(200, CONTENT_TYPE_LATEST, body)
                 elif self.path.split("?")[0] == "/healthz":
-                    healthy, status = server.health()
+                    query = parse_qs(urlsplit(self.path).query)
+                    camera = query.get("camera", [None])[0]
+                    try:
+                        healthy, status = server.health(camera)
+                    except KeyError:
+                        self._send(404, "text/plain", b"unknown camera\n")
+                        return
                     self._send(
                         200 if healthy else 503, "application/json", json.dumps(status).encode()
                     )
@@ -87,22 +99,43 @@ class MetricsServer:
         log.info("metrics on http://%s:%d/metrics", self.address[0], self.port)
         return self
 
-    def health(self) -> tuple[bool, dict[str, Any]]:
-        """``(healthy, status)`` as ``/healthz`` reports it."""
+    def health(self, camera: str | None = None) -> tuple[bool, dict[str, Any]]:
+        """``(healthy, status)`` as ``/healthz`` reports it (one camera's with ``camera``).
+
+        Raises:
+            KeyError: ``camera`` is not one of this server's cameras.
+        """
+        extra = self.extra_health() if self.extra_health is not None else {}
+        if isinstance(self.stats, Stats):
+            if camera is not None:
+                raise KeyError(camera)
+            healthy, status = self._health_of(self.stats)
+            return healthy, status | extra
+        if camera is not None:
+            healthy, status = self._health_of(self.stats[camera])
+            return healthy, status | extra.get(camera, {})
+        cameras = {}
+        all_healthy = not self.stopping
+        for name, stats in self.stats.items():
+            healthy, status = self._health_of(stats)
+            cameras[name] = status | extra.get(name, {})
+            all_healthy = all_healthy and healthy
+        state = "ok" if all_healthy else ("stopping" if self.stopping else "degraded")
+        return all_healthy, {"status": state, "cameras": cameras}
+
+    def _health_of(self, stats: Stats) -> tuple[bool, dict[str, Any]]:
         now = time.monotonic()
-        last = self.stats.last_frame_at
+        last = stats.last_frame_at
         since = None if last is None else round(now - last, 3)
-        reference = self.stats.started_at if last is None else last
+        reference = stats.started_at if last is None else last
         healthy = not self.stopping and now - reference <= self.stale_after_s
         status: dict[str, Any] = {
             "status": "ok" if healthy else ("stopping" if self.stopping else "stale"),
             "seconds_since_last_frame": since,
-            "fps": round(self.stats.fps(), 2),
-            "frames_emitted": int(self.stats.get("frames_emitted")),
-            "fail_closed": int(self.stats.get("fail_closed")),
+            "fps": round(stats.fps(), 2),
+            "frames_emitted": int(stats.get("frames_emitted")),
+            "fail_closed": int(stats.get("fail_closed")),
         }
-        if self.extra_health is not None:
-            status.update(self.extra_health())
         return healthy, status
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ import bisect
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prometheus_client.core import (
@@ -133,6 +133,11 @@ class Stats:
                 "mean_latency_ms": latency_ms,
             }
 
+    def labelled_counters(self) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+        """A copy of the labelled counters: name -> sorted label items -> value."""
+        with self._lock:
+            return {name: dict(entries) for name, entries in self._labelled.items()}
+
     def _histograms(self) -> Iterator[tuple[str, list[float], float]]:
         with self._lock:
             for stage, buckets in self._latency.items():
@@ -140,47 +145,73 @@ class Stats:
 
 
 class StatsCollector:
-    """A ``prometheus_client`` collector reading a :class:`Stats` at scrape time."""
+    """A ``prometheus_client`` collector reading :class:`Stats` at scrape time: one agent's, or
+    several cameras' (a mapping of camera id to its stats), each sample then labelled
+    ``camera``."""
 
-    def __init__(self, stats: Stats, prefix: str = "uunet_edge") -> None:
-        self.stats = stats
+    def __init__(self, stats: Stats | Mapping[str, Stats], prefix: str = "uunet_edge") -> None:
+        self.cameras: Mapping[str, Stats] | None = None if isinstance(stats, Stats) else stats
+        self.stats = stats if isinstance(stats, Stats) else None
         self.prefix = prefix
 
+    def _sources(self) -> list[tuple[list[str], Stats]]:
+        if self.cameras is None:
+            assert self.stats is not None
+            return [([], self.stats)]
+        return [([camera], stats) for camera, stats in self.cameras.items()]
+
     def collect(self) -> Iterator[Metric]:
-        snap = self.stats.snapshot()
-        for name, value in sorted(snap["counters"].items()):
-            family = CounterMetricFamily(
-                f"{self.prefix}_{name}", COUNTER_HELP.get(name, name.replace("_", " "))
-            )
-            family.add_metric([], value)
+        sources = self._sources()
+        camera = [] if self.cameras is None else ["camera"]
+        snaps = [
+            (values, stats, stats.snapshot(), stats.labelled_counters())
+            for values, stats in sources
+        ]
+
+        def help_of(name: str) -> str:
+            return COUNTER_HELP.get(name, name.replace("_", " "))
+
+        for name in sorted({n for *_, snap, _ in snaps for n in snap["counters"]}):
+            family = CounterMetricFamily(f"{self.prefix}_{name}", help_of(name), labels=camera)
+            for values, _, snap, _ in snaps:
+                if name in snap["counters"]:
+                    family.add_metric(values, snap["counters"][name])
             yield family
-        with self.stats._lock:
-            labelled = {n: dict(e) for n, e in self.stats._labelled.items()}
-        for name, entries in sorted(labelled.items()):
-            label_names = sorted({k for key in entries for k, _ in key})
+        for name in sorted({n for *_, labelled in snaps for n in labelled}):
+            entries = [(values, labelled.get(name, {})) for values, _, _, labelled in snaps]
+            label_names = sorted({k for _, e in entries for key in e for k, _ in key})
             family = CounterMetricFamily(
-                f"{self.prefix}_{name}",
-                COUNTER_HELP.get(name, name.replace("_", " ")),
-                labels=label_names,
+                f"{self.prefix}_{name}", help_of(name), labels=camera + label_names
             )
-            for key, value in entries.items():
-                as_dict = dict(key)
-                family.add_metric([as_dict.get(n, "") for n in label_names], value)
+            for values, per_key in entries:
+                for key, value in per_key.items():
+                    as_dict = dict(key)
+                    family.add_metric(values + [as_dict.get(n, "") for n in label_names], value)
             yield family
-        fps = GaugeMetricFamily(f"{self.prefix}_fps", "Emitted frames per second (recent)")
-        fps.add_metric([], self.stats.fps())
+        fps = GaugeMetricFamily(
+            f"{self.prefix}_fps", "Emitted frames per second (recent)", labels=camera
+        )
+        for values, stats, _, _ in snaps:
+            fps.add_metric(values, stats.fps())
         yield fps
-        for name, value in sorted(snap["gauges"].items()):
-            gauge = GaugeMetricFamily(f"{self.prefix}_{name}", name.replace("_", " "))
-            gauge.add_metric([], value)
+        for name in sorted({n for *_, snap, _ in snaps for n in snap["gauges"]}):
+            gauge = GaugeMetricFamily(
+                f"{self.prefix}_{name}", name.replace("_", " "), labels=camera
+            )
+            for values, _, snap, _ in snaps:
+                if name in snap["gauges"]:
+                    gauge.add_metric(values, snap["gauges"][name])
             yield gauge
         histogram = HistogramMetricFamily(
-            f"{self.prefix}_stage_latency_seconds", "Latency of pipeline stages", labels=["stage"]
+            f"{self.prefix}_stage_latency_seconds",
+            "Latency of pipeline stages",
+            labels=[*camera, "stage"],
         )
-        for stage, buckets, total in self.stats._histograms():
-            cumulative, running = [], 0.0
-            for bound, count in zip((*LATENCY_BUCKETS, float("inf")), buckets, strict=True):
-                running += count
-                cumulative.append((str(bound) if bound != float("inf") else "+Inf", running))
-            histogram.add_metric([stage], cumulative, total)
+        for values, stats, _, _ in snaps:
+            for stage, buckets, total in stats._histograms():
+                cumulative, running = [], 0.0
+                for bound, count in zip((*LATENCY_BUCKETS, float("inf")), buckets, strict=True):
+                    running += count
+                    cumulative.append((str(bound) if bound != float("inf") else "+Inf", running))
+                histogram.add_metric([*values, stage], cumulative, total)
         yield histogram
