@@ -82,6 +82,7 @@ class PyAvOpener:
             stop=stop,
             fps=source.fps,
             on_open=self._opened,
+            decode_threads=source.decode_threads,
         )
 
     def _opened(self, info: SourceInfo) -> None:

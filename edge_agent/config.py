@@ -79,6 +79,8 @@ class SourceSettings(StrictModel):
     realtime: bool = False
     fps: PositiveFloat | None = None
     queue_size: Annotated[int, Field(ge=1, le=1000)] = 4
+    #: Decoder threads (0: FFmpeg's count, cores + 1); each holds frames (edge_agent/README.md).
+    decode_threads: Annotated[int, Field(ge=0, le=64)] = 1
     rtsp_transport: Literal["tcp", "udp"] = "tcp"
     open_timeout_s: PositiveFloat = 10.0
     read_timeout_s: PositiveFloat = 10.0

@@ -168,16 +168,22 @@ def open_frames(
     stop: threading.Event | None = None,
     fps: float | None = None,
     on_open: Callable[[SourceInfo], None] | None = None,
+    decode_threads: int = 1,
 ) -> Iterator[np.ndarray]:
     """Decode RGB frames from a source until it ends (``realtime``: paced at its frame rate).
 
     ``on_open`` receives the source's size and frame rate once it is open (``fps``
-    overrides the frame rate the source reports).
+    overrides the frame rate the source reports). ``decode_threads``: the decoder's threads
+    (0: FFmpeg's automatic count, one per core plus one; each frame thread holds its own
+    frames, about 7 MiB more per thread at 1080p).
 
     Raises:
+        ValueError: ``decode_threads`` is negative.
         SourceError: it cannot be opened, or decoding fails part-way (a live source).
         SourceIncompleteError: a file ends early (truncated, or decoding fails part-way).
     """
+    if decode_threads < 0:
+        raise ValueError(f"decode_threads must be >= 0, got {decode_threads}")
     container = _open_container(spec, rtsp_transport, open_timeout, read_timeout)
     if on_open is not None:
         on_open(_info(container, fps))
@@ -188,6 +194,7 @@ def open_frames(
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = decode_threads
         for frame in container.decode(stream):
             if stop is not None and stop.is_set():
                 return

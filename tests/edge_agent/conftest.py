@@ -67,3 +67,15 @@ def covers(outer, inner) -> bool:
         and outer.right >= inner.right
         and outer.bottom >= inner.bottom
     )
+
+
+def decoder_threads() -> int:
+    """FFmpeg's decoder frame threads alive in this process (it names them ``av:<codec>:df<n>``;
+    read from ``/proc/self/task``, Linux)."""
+    names = []
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            names.append((task / "comm").read_text().strip())
+        except OSError:  # the thread ended meanwhile
+            continue
+    return sum(1 for name in names if name.startswith("av:") and ":df" in name)

@@ -5,18 +5,25 @@ from __future__ import annotations
 import threading
 import time
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edge_agent.app import build_agent
+from edge_agent.app import PyAvOpener, build_agent
 from edge_agent.outputs.base import FrameSink
-from edge_agent.sources import SourceError, SourceInfo, SourceSpec
+from edge_agent.sources import SourceError, SourceInfo, SourceSpec, parse_source
 from shared import stego
 from shared.detectors import DetectorError, create_detector
 from shared.frame_seal import open_frame
 from shared.video_io import read_frames
-from tests.edge_agent.conftest import CAMERA_ID, CAMERA_KEY, covers, roi_pixels_equal
+from tests.edge_agent.conftest import (
+    CAMERA_ID,
+    CAMERA_KEY,
+    covers,
+    decoder_threads,
+    roi_pixels_equal,
+)
 from tests.media import MEDIA_DIR, needs_media
 
 
@@ -301,3 +308,16 @@ def test_run_on_real_faces_covers_every_detected_face(make_settings, tmp_path, y
             area += face.area
     assert faces >= 45
     assert equal / area < 0.001, f"{equal} of {area} face pixels unchanged"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads (Linux)")
+def test_source_decode_threads_reach_the_decoder_and_default_to_one(make_settings, sample_clip):
+    spec = parse_source(str(sample_clip))
+    before = decoder_threads()
+    for source, started in (({}, 0), ({"decode_threads": 2}, 2)):
+        frames = PyAvOpener(spec, make_settings(sample_clip, source=source))(threading.Event())
+        next(frames)
+        try:
+            assert decoder_threads() - before == started, source
+        finally:
+            frames.close()

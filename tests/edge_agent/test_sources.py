@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
+
+import pytest
 
 from edge_agent.sources import SourceSpec, open_frames, parse_source, source_answers
+from tests.edge_agent.conftest import decoder_threads
+
+linux_tasks = pytest.mark.skipif(
+    not Path("/proc/self/task").is_dir(), reason="counts threads in /proc/self/task (Linux)"
+)
 
 
 def test_source_answers_checks_the_rtsp_port_or_the_device_node(tmp_path):
@@ -38,3 +46,18 @@ def test_open_frames_realtime_paces_a_file_at_its_frame_rate(sample_clip):
     elapsed = time.monotonic() - start
     assert len(frames) == 16
     assert elapsed >= 15 / 15 * 0.9  # 16 frames at 15 fps span 1 s
+
+
+@linux_tasks
+def test_open_frames_decode_threads_sets_the_decoders_thread_count(sample_clip):
+    spec = parse_source(str(sample_clip))
+    before = decoder_threads()
+    for threads, started in ((1, 0), (3, 3)):
+        frames = open_frames(spec, decode_threads=threads)
+        assert next(frames).shape == (360, 640, 3)
+        try:
+            assert decoder_threads() - before == started, threads
+        finally:
+            frames.close()
+    with pytest.raises(ValueError, match="decode_threads"):
+        next(open_frames(spec, decode_threads=-1))
