@@ -35,14 +35,14 @@ current head if the whole chain, from the first record, checks out (and is itsel
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
-import sqlite3
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
 
 from authority_service.audit_anchor import (
     AnchorExistsError,
@@ -50,7 +50,17 @@ from authority_service.audit_anchor import (
     parse_head,
     read_heads,
 )
+from authority_service.audit_records import (
+    FIELDS,
+    GENESIS_HASH,
+    AuditEntry,
+    AuditProblem,
+    AuditRecord,
+    VerifyReport,
+    record_hash,
+)
 from authority_service.db import Database
+from authority_service.schema import audit_log
 
 __all__ = [
     "GENESIS_HASH",
@@ -67,82 +77,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-GENESIS_HASH = "0" * 64
-_FIELDS = (
-    "seq",
-    "at",
-    "actor",
-    "role",
-    "action",
-    "outcome",
-    "case_id",
-    "justification",
-    "clip_sha256",
-    "model_ids",
-    "frames",
-    "job_id",
-    "client",
-    "detail",
-    "prev_hash",
-)
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """What a caller records: who did what, why, on which clip, and how it ended."""
-
-    actor: str
-    action: str
-    outcome: str
-    role: str | None = None
-    case_id: str | None = None
-    justification: str | None = None
-    clip_sha256: str | None = None
-    model_ids: str | None = None
-    frames: int | None = None
-    job_id: str | None = None
-    client: str | None = None
-    detail: str | None = None
-
-
-@dataclass(frozen=True)
-class AuditRecord(AuditEntry):
-    """A stored entry with its place in the chain."""
-
-    seq: int = 0
-    at: str = ""
-    prev_hash: str = GENESIS_HASH
-    hash: str = ""
-
-
-@dataclass(frozen=True)
-class AuditProblem:
-    """One place where the chain is broken."""
-
-    seq: int
-    problem: str
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    """Result of :meth:`AuditLog.verify`."""
-
-    valid: bool
-    records: int
-    head_seq: int
-    head_hash: str
-    anchor_seq: int | None
-    problems: list[AuditProblem] = field(default_factory=list)
-    #: Heads checked beyond the head file: journaled ones, then those given to ``verify``.
-    heads_checked: int = 0
-
-
-def record_hash(values: dict[str, object]) -> str:
-    """SHA-256 (hex) of the canonical JSON of a record's fields (all but ``hash``)."""
-    canonical = {name: values.get(name) for name in _FIELDS}
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
 
 def _utc_iso(moment: datetime) -> str:
     """``moment`` as the log writes ``at`` (a naive datetime is taken as UTC)."""
@@ -151,8 +85,8 @@ def _utc_iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-def _row_to_record(row: sqlite3.Row) -> AuditRecord:
-    return AuditRecord(**{key: row[key] for key in row.keys()})  # noqa: SIM118 (sqlite3.Row)
+def _row_to_record(row: Mapping[str, Any]) -> AuditRecord:
+    return AuditRecord(**row)
 
 
 class AuditLog:
@@ -168,24 +102,23 @@ class AuditLog:
     def append(self, entry: AuditEntry) -> AuditRecord:
         """Write ``entry`` as the next record of the chain and return it.
 
+        Several processes append to one chain: the read of the head and the insert after it are
+        one transaction that holds the write lock (SQLite) or the table's lock (PostgreSQL).
+
         Raises:
-            sqlite3.Error: the database refused the write (the caller must then not proceed).
+            sqlalchemy.exc.SQLAlchemyError: the database refused the write (the caller must then
+                not proceed).
         """
         values: dict[str, object] = asdict(entry)
-        with self.db.transaction() as conn:
+        with self.db.transaction(lock="audit_log") as conn:
             last = conn.execute(
-                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-            values["seq"] = (last["seq"] if last else 0) + 1
-            values["prev_hash"] = last["hash"] if last else GENESIS_HASH
+                select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+            ).first()
+            values["seq"] = (last.seq if last else 0) + 1
+            values["prev_hash"] = last.hash if last else GENESIS_HASH
             values["at"] = datetime.now(timezone.utc).isoformat(timespec="microseconds")
             values["hash"] = record_hash(values)
-            columns = [*_FIELDS, "hash"]
-            conn.execute(
-                f"INSERT INTO audit_log ({', '.join(columns)}) "
-                f"VALUES ({', '.join('?' for _ in columns)})",
-                [values[c] for c in columns],
-            )
+            conn.execute(audit_log.insert().values({c: values[c] for c in (*FIELDS, "hash")}))
         record = AuditRecord(**values)  # type: ignore[arg-type]
         self._advance_anchor(record)
         log.info(
@@ -249,11 +182,14 @@ class AuditLog:
         chain from that head (``None``: they are). No anchor: the chain from the first record."""
         start_seq, start_hash = anchor if anchor is not None else (0, GENESIS_HASH)
         expected, prev_hash = max(start_seq, 1), start_hash
-        rows = self.db.connection().execute(
-            "SELECT * FROM audit_log WHERE seq >= ? AND seq <= ? ORDER BY seq", (expected, seq)
+        query = (
+            select(audit_log)
+            .where(audit_log.c.seq >= expected, audit_log.c.seq <= seq)
+            .order_by(audit_log.c.seq)
         )
-        for row in rows:
-            values = dict(zip(row.keys(), tuple(row), strict=True))
+        with self.db.read() as conn:
+            rows = conn.execute(query).mappings().all()
+        for values in rows:
             if values["seq"] != expected:
                 return f"record {expected} is missing"
             if record_hash(values) != values["hash"]:
@@ -313,20 +249,17 @@ class AuditLog:
     ) -> list[AuditRecord]:
         """Records with ``seq > after_seq`` (oldest first), optionally filtered: one case,
         actor or outcome, recorded at or after ``since`` and before ``until``."""
-        query = "SELECT * FROM audit_log WHERE seq > ?"
-        params: list[object] = [after_seq]
+        query = select(audit_log).where(audit_log.c.seq > after_seq)
         for column, value in (("case_id", case_id), ("actor", actor), ("outcome", outcome)):
             if value is not None:
-                query += f" AND {column} = ?"
-                params.append(value)
+                query = query.where(audit_log.c[column] == value)
         # ``at`` is UTC ISO 8601 (microseconds, +00:00): text order is time order.
-        for operator, moment in ((">=", since), ("<", until)):
-            if moment is not None:
-                query += f" AND at {operator} ?"
-                params.append(_utc_iso(moment))
-        query += " ORDER BY seq LIMIT ?"
-        params.append(limit)
-        rows = self.db.connection().execute(query, params).fetchall()
+        if since is not None:
+            query = query.where(audit_log.c.at >= _utc_iso(since))
+        if until is not None:
+            query = query.where(audit_log.c.at < _utc_iso(until))
+        with self.db.read() as conn:
+            rows = conn.execute(query.order_by(audit_log.c.seq).limit(limit)).mappings().all()
         return [_row_to_record(r) for r in rows]
 
     def verify(
@@ -348,20 +281,23 @@ class AuditLog:
         prev_hash, expected_seq, count = GENESIS_HASH, 1, 0
         head_seq, head_hash = 0, GENESIS_HASH
         hashes: dict[int, str] = {}
-        cursor = self.db.connection().execute("SELECT * FROM audit_log ORDER BY seq")
-        for row in cursor:
-            values = dict(zip(row.keys(), tuple(row), strict=True))
-            seq = int(values["seq"])
-            count += 1
-            if seq != expected_seq:
-                report(seq, f"sequence gap: expected record {expected_seq}, found {seq}")
-            if values["prev_hash"] != prev_hash:
-                report(seq, "prev_hash does not match the previous record's hash")
-            if record_hash(values) != values["hash"]:
-                report(seq, "record content does not match its hash (edited)")
-            prev_hash, expected_seq = str(values["hash"]), seq + 1
-            head_seq, head_hash = seq, str(values["hash"])
-            hashes[seq] = head_hash
+        with self.db.read() as conn:
+            # Streamed in batches: the whole log is never in memory at once.
+            rows = conn.execution_options(yield_per=1000).execute(
+                select(audit_log).order_by(audit_log.c.seq)
+            )
+            for values in rows.mappings():
+                seq = int(values["seq"])
+                count += 1
+                if seq != expected_seq:
+                    report(seq, f"sequence gap: expected record {expected_seq}, found {seq}")
+                if values["prev_hash"] != prev_hash:
+                    report(seq, "prev_hash does not match the previous record's hash")
+                if record_hash(values) != values["hash"]:
+                    report(seq, "record content does not match its hash (edited)")
+                prev_hash, expected_seq = str(values["hash"]), seq + 1
+                head_seq, head_hash = seq, str(values["hash"])
+                hashes[seq] = head_hash
         anchor = self.read_anchor()
         anchor_seq = None
         if anchor is not None:

@@ -11,7 +11,7 @@
     uunet-authority [--config FILE] audit verify [--anchor COPY]... [--expect-head SEQ:HASH]...
     uunet-authority [--config FILE] audit reanchor
     uunet-authority [--config FILE] reconstruct CLIP --out OUT --case-id ID \\
-        --justification TEXT [--model DIR] [--private-key FILE]...
+        --justification TEXT [--model DIR] [--private-key FILE]... [--workers N]
     uunet-authority keys generate --out DIR
 
 Passwords never come from the command line: from the environment variable named by
@@ -53,6 +53,7 @@ from authority_service.config import (
 )
 from authority_service.db import DatabaseError
 from authority_service.errors import AuthorityError, ClipError
+from authority_service.parallel import reconstruct_clip
 from authority_service.reconstruction import RESULT_SUFFIX
 from authority_service.service import Services, build_services
 from authority_service.users import Role
@@ -173,6 +174,13 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--justification", required=True)
     rec.add_argument(
         "--model", type=Path, help="decoder for paper-format messages (default: configured)"
+    )
+    rec.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        help="worker processes reversing the clip's segments side by side, into the result "
+        "one pass gives (default: jobs.segment_workers; 1: one pass)",
     )
     rec.add_argument(
         "--private-key",
@@ -304,6 +312,9 @@ def _reconstruct(args: argparse.Namespace, services: Services) -> int:
         raise UsageError("--case-id must not be empty; --justification needs a sentence")
     if not args.clip.is_file():
         raise UsageError(f"clip not found: {args.clip}")
+    workers = services.settings.jobs.segment_workers if args.workers is None else args.workers
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
     digest = hashlib.sha256()
     with open(args.clip, "rb") as handle:
         while chunk := handle.read(1 << 20):
@@ -321,7 +332,14 @@ def _reconstruct(args: argparse.Namespace, services: Services) -> int:
     services.record(base)  # before any face is reversed: no audit, no reversal
     partial = args.out.with_name(f".{args.out.stem}.partial{args.out.suffix}")
     try:
-        report = services.reconstructor.reconstruct_clip(args.clip, partial, codec=codec)
+        report = reconstruct_clip(
+            services.reconstructor,
+            args.clip,
+            partial,
+            workers=workers,
+            segment_frames=services.settings.jobs.segment_frames,
+            codec=codec,
+        )
     except ValueError as exc:  # H.264 RGB asked for an odd-sized clip
         services.record(AuditEntry(**{**asdict(base), "outcome": "refused", "detail": str(exc)}))
         raise UsageError(str(exc)) from exc

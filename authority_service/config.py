@@ -15,7 +15,10 @@ Secrets are never settings and never have defaults (:func:`load_secrets`):
   upper-cased, every character other than a letter or digit replaced by ``_``) or
   ``$CREDENTIALS_DIRECTORY/camera-key-<id>``;
 * the sealing private keys named in ``sealing.private_keys`` (X25519, PEM; the public halves are
-  on the cameras): ``$CREDENTIALS_DIRECTORY/<name>`` only, never the environment.
+  on the cameras): ``$CREDENTIALS_DIRECTORY/<name>`` only, never the environment;
+* the PostgreSQL password of ``database.url`` (optional: peer or certificate authentication
+  needs none): ``$UUNET_AUTHORITY_DATABASE_PASSWORD`` or
+  ``$CREDENTIALS_DIRECTORY/database-password`` (:func:`load_database_password`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from authority_service.db import parse_database_url
 from shared.config_base import (
     SecretNotFoundError,
     StrictModel,
@@ -43,6 +47,8 @@ from shared.secrets_check import WeakSecretError, check_secret
 
 __all__ = [
     "CONFIG_ENV_VAR",
+    "DATABASE_PASSWORD_ENV_VAR",
+    "DATABASE_PASSWORD_NAME",
     "DEFAULT_DECODER_FILE",
     "JWT_SECRET_ENV_VAR",
     "JWT_SECRET_NAME",
@@ -51,6 +57,7 @@ __all__ = [
     "AuthSettings",
     "AuthoritySecrets",
     "AuthoritySettings",
+    "DatabaseSettings",
     "JobSettings",
     "LimitSettings",
     "MessageSettings",
@@ -60,6 +67,7 @@ __all__ = [
     "WeakSecretError",
     "camera_key_env_var",
     "load_authority_settings",
+    "load_database_password",
     "load_sealing_keys",
     "load_secrets",
 ]
@@ -70,6 +78,8 @@ CONFIG_ENV_VAR = "UUNET_AUTHORITY_CONFIG"
 JWT_SECRET_ENV_VAR = "UUNET_AUTHORITY_JWT_SECRET"
 JWT_SECRET_NAME = "jwt-signing-key"
 MIN_JWT_SECRET_BYTES = 32
+DATABASE_PASSWORD_ENV_VAR = "UUNET_AUTHORITY_DATABASE_PASSWORD"
+DATABASE_PASSWORD_NAME = "database-password"
 #: The decoders (authority packages: ``<model id>/ud.onnx`` + ``card.json``) of the shipped
 #: default models, this one and earlier ones (``models/weights/decoders`` of the repository),
 #: indexed with ``shipped_default`` so recordings made with any of them stay reversible.
@@ -142,6 +152,14 @@ class JobSettings(StrictModel):
     #: off still wait for a decision. The operator's ``uunet-authority reconstruct`` on the
     #: server is not subject to it: that is the audited break-glass path.
     require_approval: bool = False
+    #: Worker processes that reverse one clip's segments side by side, each with its own Ud
+    #: sessions (``models.threads`` threads each), joined into one result identical to one
+    #: pass (:mod:`authority_service.parallel`). 1: the whole clip in one pass in the job's
+    #: thread, as before.
+    segment_workers: int = Field(1, ge=1, le=64)
+    #: Frames per segment: a multiple of 16 (Ud's batch window); a clip of at most this many
+    #: frames is reversed in one pass.
+    segment_frames: int = Field(512, ge=16, le=1_000_000, multiple_of=16)
 
 
 class LimitSettings(StrictModel):
@@ -235,6 +253,22 @@ class AuditSettings(StrictModel):
     refusal_max_sources: int = Field(1024, ge=1, le=1_000_000)
 
 
+class DatabaseSettings(StrictModel):
+    """Where users, the audit log and jobs are kept (:mod:`authority_service.db`)."""
+
+    #: ``sqlite:///PATH`` or ``postgresql://USER@HOST:PORT/DBNAME`` (psycopg 3), never with a
+    #: password (:func:`load_database_password`). Unset: the SQLite file
+    #: ``DATA_DIR/authority.sqlite3``.
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_database_url(value)
+        return value
+
+
 class AuthoritySettings(StrictSettings):
     """Everything ``uunet-authority`` reads from its configuration."""
 
@@ -250,11 +284,18 @@ class AuthoritySettings(StrictSettings):
     messages: MessageSettings = MessageSettings()
     sealing: SealingSettings = SealingSettings()
     audit: AuditSettings = AuditSettings()
+    database: DatabaseSettings = DatabaseSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @property
     def database_path(self) -> Path:
+        """The default SQLite file (used unless ``database.url`` is set)."""
         return self.data_dir / "authority.sqlite3"
+
+    @property
+    def database_url(self) -> str:
+        """``database.url``, else the URL of :attr:`database_path`."""
+        return self.database.url or f"sqlite:///{self.database_path}"
 
     @property
     def audit_anchor_path(self) -> Path:
@@ -336,6 +377,19 @@ def load_sealing_keys(settings: AuthoritySettings) -> dict[str, SealingPrivateKe
         log.info("sealing key %s loaded (credential %s)", key.key_id, name)
         keys[key.key_id] = key
     return keys
+
+
+def load_database_password(settings: AuthoritySettings) -> str | None:
+    """The password of a PostgreSQL ``database.url``: ``$UUNET_AUTHORITY_DATABASE_PASSWORD`` or
+    ``$CREDENTIALS_DIRECTORY/database-password``; ``None`` when neither is set (PostgreSQL then
+    authenticates otherwise, or refuses) or the database is SQLite.
+    """
+    if not settings.database_url.startswith("postgresql"):
+        return None
+    try:
+        return read_secret(DATABASE_PASSWORD_NAME, DATABASE_PASSWORD_ENV_VAR).decode("utf-8")
+    except SecretNotFoundError:
+        return None
 
 
 def load_secrets(settings: AuthoritySettings) -> AuthoritySecrets:

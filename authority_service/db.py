@@ -1,205 +1,186 @@
-"""The embedded SQLite database: one file holding users, the audit log and the job table.
+"""The authority's database: users, the audit log and the job table, behind SQLAlchemy.
 
-One connection per thread (SQLite connections must not be shared while in use), WAL journal so
-readers never block the writer, a busy timeout so the CLI and the server can write the same file,
-and ``BEGIN IMMEDIATE`` transactions for read-modify-write sequences (the audit chain's append).
+Two backends, chosen by ``database.url`` (:class:`~authority_service.config.DatabaseSettings`):
 
-Schema changes are versioned (``PRAGMA user_version``): :data:`_SCHEMA` is version 1, and each
-later version is a list of statements in :data:`_MIGRATIONS` (columns added with defaults, so a
-row written before reads as it did). Opening a database runs the missing ones, in order, in one
-transaction; a database of a newer version than this code is refused.
+* **SQLite** (the default, ``DATA_DIR/authority.sqlite3``): one file, 0600 in a 0700 directory;
+  WAL journal so readers never block the writer, ``synchronous = FULL``, a 30 s busy timeout so
+  the CLI and the server can write the same file, and ``BEGIN IMMEDIATE`` for every write
+  transaction, so a read-then-write sequence (the audit chain's append) cannot interleave with
+  another writer, thread or process.
+* **PostgreSQL** (``postgresql://user@host:port/dbname``, driver psycopg 3): the password is a
+  secret, never in the URL (:func:`~authority_service.config.load_database_password`). A write
+  transaction that reads then writes names the table it must own meanwhile (``lock``): it is
+  locked ``SHARE ROW EXCLUSIVE``, which serializes such writers (and any other insert or
+  update of the table) while plain reads go on.
 
-The audit table is append-only at the database level: triggers abort any ``UPDATE`` or
-``DELETE``. Someone with write access to the file can drop them; the hash chain
+Opening a database migrates it to this code's schema, or refuses it when it is newer
+(:mod:`authority_service.migrate`). The audit table is append-only at the database level:
+triggers abort any ``UPDATE`` or ``DELETE`` (and ``TRUNCATE`` on PostgreSQL). Someone able to
+drop them (write access to the file, the owner of the table) can still edit it; the hash chain
 (:mod:`authority_service.audit`) is what detects that.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from authority_service.migrate import SCHEMA_VERSION, SchemaTooNewError, upgrade
+from authority_service.schema import metadata
 from shared.private_files import create_private_file, private_dir
 
-__all__ = ["SCHEMA_VERSION", "Database", "DatabaseError"]
+__all__ = ["SCHEMA_VERSION", "Database", "DatabaseError", "parse_database_url"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
-
-#: Version 1 of the schema; later versions are :data:`_MIGRATIONS` of it.
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    name              TEXT PRIMARY KEY,
-    role              TEXT NOT NULL,
-    password_hash     TEXT NOT NULL,
-    disabled          INTEGER NOT NULL DEFAULT 0,
-    token_generation  INTEGER NOT NULL DEFAULT 0,
-    created_at        TEXT NOT NULL,
-    updated_at        TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit_log (
-    seq            INTEGER PRIMARY KEY,
-    at             TEXT NOT NULL,
-    actor          TEXT NOT NULL,
-    role           TEXT,
-    action         TEXT NOT NULL,
-    outcome        TEXT NOT NULL,
-    case_id        TEXT,
-    justification  TEXT,
-    clip_sha256    TEXT,
-    model_ids      TEXT,
-    frames         INTEGER,
-    job_id         TEXT,
-    client         TEXT,
-    detail         TEXT,
-    prev_hash      TEXT NOT NULL,
-    hash           TEXT NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
-BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
-BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
-CREATE TABLE IF NOT EXISTS jobs (
-    id              TEXT PRIMARY KEY,
-    owner           TEXT NOT NULL,
-    case_id         TEXT NOT NULL,
-    justification   TEXT NOT NULL,
-    clip_sha256     TEXT NOT NULL,
-    clip_bytes      INTEGER NOT NULL,
-    status          TEXT NOT NULL,
-    frames_done     INTEGER NOT NULL DEFAULT 0,
-    frames_total    INTEGER,
-    created_at      TEXT NOT NULL,
-    started_at      TEXT,
-    finished_at     TEXT,
-    expires_at      TEXT NOT NULL,
-    result_name     TEXT,
-    report          TEXT,
-    error_code      TEXT,
-    error_detail    TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
-"""
-
-#: The statements that bring a database of the version before to each version.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    # Dual control: what a job reverses, and an approver's decision on it.
-    2: (
-        "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'clip'",
-        "ALTER TABLE jobs ADD COLUMN approval_required INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE jobs ADD COLUMN decision TEXT",
-        "ALTER TABLE jobs ADD COLUMN decided_by TEXT",
-        "ALTER TABLE jobs ADD COLUMN decided_at TEXT",
-        "ALTER TABLE jobs ADD COLUMN decision_reason TEXT",
-    ),
-}
+#: How long a SQLite writer waits for another one (seconds).
+SQLITE_BUSY_TIMEOUT_S = 30.0
+_POSTGRESQL_DRIVER = "postgresql+psycopg"
 
 
 class DatabaseError(RuntimeError):
-    """The database file cannot be opened, or has a schema this code does not know."""
+    """The database cannot be opened, or has a schema this code does not know."""
+
+
+def parse_database_url(url: str) -> URL:
+    """``url`` as SQLAlchemy's URL: ``sqlite:///PATH`` (a file) or ``postgresql://...``
+    (``postgresql+psycopg://`` too), without a password.
+
+    Raises:
+        ValueError: another backend or driver, an in-memory SQLite database, or a password in
+            the URL (it is a secret: ``$CREDENTIALS_DIRECTORY/database-password``).
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ValueError(f"not a database URL: {exc}") from exc
+    if parsed.password is not None:
+        raise ValueError(
+            "the database URL must not hold a password: give it as the credential "
+            "database-password (or $UUNET_AUTHORITY_DATABASE_PASSWORD)"
+        )
+    if parsed.drivername in ("postgresql", _POSTGRESQL_DRIVER):
+        return parsed.set(drivername=_POSTGRESQL_DRIVER)
+    if parsed.drivername == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise ValueError("a SQLite database URL must name a file: sqlite:///PATH")
+        return parsed
+    raise ValueError(
+        f"database backend {parsed.drivername!r} is not supported: sqlite:///PATH or "
+        "postgresql://USER@HOST:PORT/DBNAME"
+    )
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+        pool_size=8,
+        max_overflow=32,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: object) -> None:
+        # The driver's own transaction handling off: "begin" below issues BEGIN itself.
+        dbapi_connection.isolation_level = None
+        for pragma in ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON"):
+            dbapi_connection.execute(f"PRAGMA {pragma}")
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get("uunet_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
 
 
 class Database:
-    """A SQLite file with per-thread connections and the authority's schema.
+    """The authority's database at ``url`` (a :class:`~pathlib.Path`: a SQLite file), migrated
+    to this code's schema; ``password`` for PostgreSQL.
 
     Raises:
-        DatabaseError: the file cannot be opened or created, or its schema is newer.
+        DatabaseError: it cannot be opened, created or migrated, or its schema is newer.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+    def __init__(self, url: str | Path, *, password: str | None = None) -> None:
+        if isinstance(url, Path):
+            url = f"sqlite:///{url}"
         try:
-            # Password hashes live here: 0600 in a 0700 directory (SQLite gives its -wal and
-            # -shm files the database file's mode).
-            private_dir(self.path.parent)
-            create_private_file(self.path)
-            conn = self.connection()
-            version = self._version(conn)
-            conn.executescript(_SCHEMA)
-            self._migrate(announce=version > 0)
-        except (sqlite3.Error, OSError) as exc:
-            raise DatabaseError(f"cannot open database {self.path}: {exc}") from exc
-
-    def _version(self, conn: sqlite3.Connection) -> int:
-        """The file's schema version.
-
-        Raises:
-            DatabaseError: it is newer than this code's.
-        """
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise DatabaseError(
-                f"{self.path}: schema version {version} is newer than this code's "
-                f"{SCHEMA_VERSION}; upgrade uunet"
-            )
-        return version
-
-    def _migrate(self, announce: bool) -> None:
-        """Run the migrations this file lacks, in one transaction (another process opening the
-        same file at once waits for it, then finds nothing left to do); ``announce`` logs each
-        (not for a file created just now)."""
-        with self.transaction() as conn:
-            version = max(self._version(conn), 1)
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[target]:
-                    conn.execute(statement)
-                if announce:
-                    log.info("%s: schema migrated to version %d", self.path, target)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-    def connection(self) -> sqlite3.Connection:
-        """This thread's connection (opened on first use)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+            self.url = parse_database_url(url)
+        except ValueError as exc:
+            raise DatabaseError(str(exc)) from exc
+        self.backend = self.url.get_backend_name()
+        #: The SQLite file (``None`` on PostgreSQL).
+        self.path = Path(str(self.url.database)) if self.backend == "sqlite" else None
+        self.label = str(self.path) if self.path else self.url.render_as_string()
+        try:
+            if self.path is not None:
+                # Password hashes live here: 0600 in a 0700 directory (SQLite gives its -wal
+                # and -shm files the database file's mode).
+                private_dir(self.path.parent)
+                create_private_file(self.path)
+                self.engine = _sqlite_engine(self.url)
+            else:
+                connect = self.url.set(password=password) if password else self.url
+                self.engine = create_engine(connect, pool_pre_ping=True)
+            with self.transaction() as conn:
+                upgrade(conn, self.label)
+        except SchemaTooNewError as exc:
+            self.close()
+            raise DatabaseError(str(exc)) from exc
+        except (SQLAlchemyError, OSError) as exc:
+            self.close()
+            raise DatabaseError(f"cannot open database {self.label}: {exc}") from exc
 
     @contextmanager
-    def transaction(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
-        """A transaction on this thread's connection; committed on success, rolled back on error.
+    def transaction(self, *, lock: str | None = None) -> Iterator[Connection]:
+        """A write transaction, committed on success and rolled back on error.
 
-        ``immediate`` takes the write lock at the start, so a read-then-write sequence cannot
-        interleave with another writer (another thread or process).
+        On SQLite it holds the write lock from the start (``BEGIN IMMEDIATE``); on PostgreSQL
+        the table ``lock`` (one of :mod:`.schema`'s) is locked first, so that a read of it then
+        a write cannot interleave with another writer's.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the database refused a statement or the commit.
         """
-        conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-        try:
+        with self.engine.connect() as conn:
+            conn.execution_options(uunet_write=True)
+            with conn.begin():
+                if lock is not None and self.backend == "postgresql":
+                    table = metadata.tables[lock]  # KeyError: not a table of ours
+                    name = conn.dialect.identifier_preparer.format_table(table)
+                    conn.execute(text(f"LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"))
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection to read with (its transaction is rolled back at the end).
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: a query failed.
+        """
+        with self.engine.connect() as conn:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     def ping(self) -> bool:
         """Whether a trivial query succeeds (for ``/healthz``)."""
         try:
-            self.connection().execute("SELECT 1").fetchone()
-        except sqlite3.Error as exc:
+            with self.read() as conn:
+                conn.execute(text("SELECT 1")).scalar_one()
+        except SQLAlchemyError as exc:
             log.warning("database ping failed: %s", exc)
             return False
         return True
 
     def close(self) -> None:
-        """Close every connection this object opened (any thread)."""
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        """Close every pooled connection (a later use opens new ones)."""
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            engine.dispose()

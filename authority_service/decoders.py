@@ -120,6 +120,16 @@ class DecoderRegistry:
             )
         self._dirs[card.model_id] = directory
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled without its ONNX sessions (a segment worker process loads its own, on first
+        use; :mod:`authority_service.parallel`)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_loaded", "_lock")}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._loaded = {}
+        self._lock = threading.Lock()
+
     @property
     def model_ids(self) -> list[str]:
         """Ids of every decoder this registry can load."""

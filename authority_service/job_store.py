@@ -10,13 +10,16 @@ why) is kept in the row whatever happens to the job next.
 from __future__ import annotations
 
 import json
-import sqlite3
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from sqlalchemy import Select, func, select
+
 from authority_service.db import Database
 from authority_service.reconstruction import ClipReport
+from authority_service.schema import jobs
 
 __all__ = ["Decision", "Job", "JobKind", "JobStatus", "JobStore"]
 
@@ -87,8 +90,8 @@ class Job:
     decision_reason: str | None = None
 
 
-def _row_to_job(row: sqlite3.Row) -> Job:
-    values = dict(zip(row.keys(), tuple(row), strict=True))
+def _row_to_job(row: Mapping[str, Any]) -> Job:
+    values = dict(row)
     values["report"] = json.loads(values["report"]) if values["report"] else None
     values["approval_required"] = bool(values["approval_required"])
     return Job(**values)
@@ -99,6 +102,10 @@ class JobStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def _jobs(self, query: Select[Any]) -> list[Job]:
+        with self.db.read() as conn:
+            return [_row_to_job(r) for r in conn.execute(query).mappings()]
 
     def create(
         self,
@@ -119,36 +126,32 @@ class JobStore:
         status = JobStatus.pending_approval if approval_required else JobStatus.queued
         with self.db.transaction() as conn:
             conn.execute(
-                "INSERT INTO jobs (id, owner, case_id, justification, clip_sha256, clip_bytes, "
-                "status, frames_total, created_at, expires_at, kind, approval_required) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    job_id,
-                    owner,
-                    case_id,
-                    justification,
-                    clip_sha256,
-                    clip_bytes,
-                    status,
-                    frames_total,
-                    _iso(created),
-                    _iso(created + timedelta(seconds=ttl_s)),
-                    kind,
-                    int(approval_required),
-                ),
+                jobs.insert().values(
+                    id=job_id,
+                    owner=owner,
+                    case_id=case_id,
+                    justification=justification,
+                    clip_sha256=clip_sha256,
+                    clip_bytes=clip_bytes,
+                    status=status,
+                    frames_total=frames_total,
+                    created_at=_iso(created),
+                    expires_at=_iso(created + timedelta(seconds=ttl_s)),
+                    kind=kind,
+                    approval_required=int(approval_required),
+                )
             )
         job = self.get(job_id)
         assert job is not None
         return job
 
     def get(self, job_id: str) -> Job | None:
-        row = self.db.connection().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return _row_to_job(row) if row else None
+        found = self._jobs(select(jobs).where(jobs.c.id == job_id))
+        return found[0] if found else None
 
     def _set(self, job_id: str, **values: object) -> None:
-        columns = ", ".join(f"{k} = ?" for k in values)
         with self.db.transaction() as conn:
-            conn.execute(f"UPDATE jobs SET {columns} WHERE id = ?", [*values.values(), job_id])
+            conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
 
     def mark_running(self, job_id: str) -> None:
         self._set(job_id, status=JobStatus.running, started_at=_iso(_now()), frames_done=0)
@@ -183,21 +186,19 @@ class JobStore:
         now = _iso(_now())
         approved = decision == Decision.approved
         with self.db.transaction() as conn:
-            cursor = conn.execute(
-                "UPDATE jobs SET status = ?, decision = ?, decided_by = ?, decided_at = ?, "
-                "decision_reason = ?, finished_at = ? WHERE id = ? AND status = ?",
-                (
-                    JobStatus.queued if approved else JobStatus.refused,
-                    decision,
-                    by,
-                    now,
-                    reason,
-                    None if approved else now,
-                    job_id,
-                    JobStatus.pending_approval,
-                ),
+            result = conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.status == JobStatus.pending_approval)
+                .values(
+                    status=JobStatus.queued if approved else JobStatus.refused,
+                    decision=decision,
+                    decided_by=by,
+                    decided_at=now,
+                    decision_reason=reason,
+                    finished_at=None if approved else now,
+                )
             )
-            return cursor.rowcount == 1
+            return result.rowcount == 1
 
     def requeue(self, job_id: str) -> None:
         self._set(job_id, status=JobStatus.queued, started_at=None, frames_done=0)
@@ -205,51 +206,42 @@ class JobStore:
     def requeue_interrupted(self) -> int:
         """Put jobs a stopped process left ``running`` back to ``queued``; return how many."""
         with self.db.transaction() as conn:
-            cursor = conn.execute(
-                "UPDATE jobs SET status = ?, started_at = NULL, frames_done = 0 WHERE status = ?",
-                (JobStatus.queued, JobStatus.running),
+            result = conn.execute(
+                jobs.update()
+                .where(jobs.c.status == JobStatus.running)
+                .values(status=JobStatus.queued, started_at=None, frames_done=0)
             )
-            return cursor.rowcount
+            return result.rowcount
 
     def with_status(self, status: str) -> list[Job]:
         """The jobs in ``status``, oldest first."""
-        rows = (
-            self.db.connection()
-            .execute("SELECT * FROM jobs WHERE status = ? ORDER BY created_at", (status,))
-            .fetchall()
-        )
-        return [_row_to_job(r) for r in rows]
+        return self._jobs(select(jobs).where(jobs.c.status == status).order_by(jobs.c.created_at))
 
     def owned_by(self, owner: str, limit: int = 50) -> list[Job]:
         """The ``limit`` latest jobs ``owner`` requested, newest first."""
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT * FROM jobs WHERE owner = ? ORDER BY created_at DESC LIMIT ?",
-                (owner, limit),
-            )
-            .fetchall()
+        return self._jobs(
+            select(jobs)
+            .where(jobs.c.owner == owner)
+            .order_by(jobs.c.created_at.desc())
+            .limit(limit)
         )
-        return [_row_to_job(r) for r in rows]
 
     def queued(self) -> list[Job]:
         return self.with_status(JobStatus.queued)
 
     def count(self, status: str) -> int:
         """How many jobs are in ``status``."""
-        query = "SELECT COUNT(*) FROM jobs WHERE status = ?"
-        return self.db.connection().execute(query, (status,)).fetchone()[0]
+        query = select(func.count()).select_from(jobs).where(jobs.c.status == status)
+        with self.db.read() as conn:
+            return conn.execute(query).scalar_one()
 
     def due_for_expiry(self, now: datetime) -> list[Job]:
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT * FROM jobs WHERE expires_at <= ? AND status NOT IN (?, ?)",
-                (_iso(now), JobStatus.expired, JobStatus.running),
+        return self._jobs(
+            select(jobs).where(
+                jobs.c.expires_at <= _iso(now),
+                jobs.c.status.not_in((JobStatus.expired, JobStatus.running)),
             )
-            .fetchall()
         )
-        return [_row_to_job(r) for r in rows]
 
     def mark_expired(self, job_id: str) -> None:
         self._set(job_id, status=JobStatus.expired, result_name=None)

@@ -21,12 +21,13 @@ from __future__ import annotations
 import logging
 import queue
 import secrets
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from authority_service.audit import AuditEntry
 from authority_service.config import JobSettings
@@ -42,6 +43,7 @@ from authority_service.face_sidecar import FACES_SUFFIX, FaceSidecarWriter
 from authority_service.frame_job import FRAME_RESULT_SUFFIX, reconstruct_frame_file
 from authority_service.job_store import Decision, Job, JobKind, JobStatus, JobStore
 from authority_service.metrics import Metrics
+from authority_service.parallel import reconstruct_clip
 from authority_service.preview_media import make_public_preview
 from authority_service.reconstruction import (
     RESULT_SUFFIX,
@@ -328,9 +330,12 @@ class JobManager:
                 report = reconstruct_frame_file(self.reconstructor, upload, partial)
             else:
                 with FaceSidecarWriter(faces_partial) as faces:  # removed if this fails
-                    report = self.reconstructor.reconstruct_clip(
+                    report = reconstruct_clip(  # in segments with jobs.segment_workers > 1
+                        self.reconstructor,
                         upload,
                         partial,
+                        workers=self.settings.segment_workers,
+                        segment_frames=self.settings.segment_frames,
                         codec=self.settings.result_codec,
                         fallback_to_ffv1=True,
                         progress=progress,
@@ -399,7 +404,7 @@ class JobManager:
         while not self._stopping.wait(self.settings.sweep_interval_s):
             try:
                 self.sweep()
-            except (OSError, sqlite3.Error, AuthorityError) as exc:
+            except (OSError, SQLAlchemyError, AuthorityError) as exc:
                 log.error("expiry sweep failed (will retry): %s", exc)
 
     def sweep(self, now: datetime | None = None) -> int:

@@ -2,12 +2,10 @@
 
 Per frame:
 
-1. **read** the ROI message (:class:`MessageSource`): from the frame's least significant bits
-   (:class:`LsbMessageSource`, lossless evidence) or from the H.264 SEI units of a lossy public
-   stream (:class:`SeiMessageSource`), the source chosen once per clip (:class:`ClipMessages`);
-2. **verify** it: grammar and box bounds, the v1 HMAC tag with the camera's key when the
-   authority holds it (a bad tag is a *forged* message), and the model id it names;
-3. **crop** exactly the message's boxes, resize each to the model size that the model's
+1. **read** the ROI message and **verify** it (:mod:`authority_service.messages`: from the
+   frame's least significant bits or the H.264 SEI of a lossy stream, one carrier per clip;
+   grammar, box bounds and the v1 HMAC tag), and check the model id it names;
+2. **crop** exactly the message's boxes, resize each to the model size that the model's
    composition picks for it (``shared.compositing``, the card of the model the message names:
    the same size and kernels as the edge's paste), **run Ud** batched (faces of several frames
    share one ONNX Runtime call per size, up to ``max_batch``), and **paste** ``r`` back with the
@@ -18,73 +16,63 @@ Per frame:
 A frame without a message passes through unchanged and is counted. Any frame with a malformed,
 forged or unverifiable message, or one naming a model the authority lacks, fails the whole
 clip with a typed error naming the frame: evidence is reversed completely or not at all.
-
-Authentication is required by default (``require_authentication=True``, the setting
-``messages.require_authentication``): a message that cannot be verified, i.e. a paper-format one,
-a v1 one of a camera whose key the authority lacks, or one read from SEI, is refused with
-:class:`~authority_service.errors.UnauthenticatedMessageError`. Only with
-``require_authentication=False`` are such messages accepted, as *unverified*: counted in
+Unverified messages (accepted only with ``require_authentication=False``) are counted in
 ``ClipReport.unverified_frames`` (``ImageResult.verified`` for a frame), which the callers put
-in the audit record.
-
-Messages from a lossy stream (SEI) cannot be authenticated by their tag: a v1 tag is an HMAC
-over the frame's lossless pixels (LSB plane cleared), which a lossy stream no longer has. So an
-SEI message is *verified* only by a sealed-faces payload that holds every one of its faces and
-whose HMAC verified with the camera's key (:mod:`authority_service.sealed`); otherwise, with
-``require_authentication`` it is refused (pointing to the lossless evidence), and without it it
-is accepted as unverified. The report names the source (``message_source: "sei"``). Its ``Ud``
-reconstruction is approximate: ``Ud`` inverts ``Ue`` on the lossy pixels, not the ones ``Ue``
-produced.
+in the audit record; the report names the carrier (``message_source``: ``"lsb"``, ``"sei"``).
+An SEI message's ``Ud`` reconstruction is approximate: ``Ud`` inverts ``Ue`` on the lossy
+pixels, not the ones ``Ue`` produced.
 
 Faces whose original pixels travel sealed in the message (``S1:`` field) are opened with the
 authority's private keys and pasted back exactly, after the ``Ud`` pastes of the frame's other
 faces; each face is counted by method (``sealed`` / ``ud``) and, for ``ud``, by reason
 (:mod:`authority_service.sealed`, the report's ``faces_by_method``).
+
+:meth:`Reconstructor.reconstruct_clip` reverses a clip in one pass; a long clip can be split
+into segments reversed by worker processes and joined, with the same result
+(:mod:`authority_service.parallel`, :mod:`authority_service.segments`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
 
 import av
 import numpy as np
 
-from authority_service.decoders import Decoder, DecoderRegistry
-from authority_service.errors import (
-    ClipError,
-    CorruptVideoError,
-    ForgedMessageError,
-    MalformedMessageError,
-    NoMessageError,
-    UnauthenticatedMessageError,
+from authority_service.clip_checks import (
+    CONTAINER,
+    RESULT_SUFFIX,
+    ResultCodec,
+    finish_clip,
+    prepare_clip,
 )
-from authority_service.media import inspect_clip
+from authority_service.clip_report import ClipReport
+from authority_service.decoders import Decoder, DecoderRegistry
+from authority_service.errors import ClipError, CorruptVideoError, NoMessageError
+from authority_service.messages import (
+    ClipMessages,
+    FrameMessage,
+    LsbMessageSource,
+    MessageSource,
+    SeiMessageSource,
+    message_sources,
+)
 from authority_service.pipeline import BackgroundConsumer, prefetch
 from authority_service.sealed import FaceMethods, FrameFaces, SealedFaceOpener, paste_exact
-from shared import stego
 from shared.compositing import LEGACY, Composition, group_by_size
-from shared.frame_seal import open_frame
 from shared.geometry import Box
 from shared.private_files import PRIVATE_FILE_MODE
-from shared.roi_message import (
-    MessageAuthenticationError,
-    RoiMessage,
-    RoiMessageError,
-    parse_message,
-)
-from shared.sei import SeiError, parse_sei_payload
+from shared.roi_message import RoiMessage
 from shared.video_io import (
     LosslessWriter,
     VideoDecodeError,
     VideoFrame,
+    VideoInfo,
     expected_frames,
-    missing_frames,
     read_frames,
 )
 
@@ -96,6 +84,7 @@ __all__ = [
     "ImageResult",
     "LsbMessageSource",
     "MessageSource",
+    "OnFrame",
     "ReconstructionCancelledError",
     "Reconstructor",
     "SeiMessageSource",
@@ -106,184 +95,14 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ResultCodec = Literal["ffv1", "libx264rgb"]
-#: File suffix and container of a reconstructed clip per codec.
-RESULT_SUFFIX: dict[str, str] = {"ffv1": ".mkv", "libx264rgb": ".mp4"}
-_CONTAINER: dict[str, str] = {"ffv1": "matroska", "libx264rgb": "mp4"}
-# Text that announces an ROI message: a version prefix, or the paper's "<count>,".
-_ANNOUNCES_MESSAGE = re.compile(r"UU|[0-9]{1,9},")
+#: Frames a Ud window holds at most; windows never cross a multiple of it in the frame index.
 _MAX_WINDOW_FRAMES = 16
+#: ``on_frame(index, boxes, faces)`` of :meth:`Reconstructor.reconstruct_clip`.
+OnFrame = Callable[[int, Sequence[Box] | None, FrameFaces], None]
 
 
 class ReconstructionCancelledError(RuntimeError):
     """The caller asked the clip reconstruction to stop (service shutting down)."""
-
-
-@dataclass(frozen=True)
-class FrameMessage:
-    """A frame's parsed message and whether it was verified with the camera's key (its tag, or
-    for SEI its sealed payload); ``faces``: that payload, when the carrier opened it to verify."""
-
-    message: RoiMessage
-    verified: bool
-    faces: FrameFaces | None = None
-
-
-class MessageSource(Protocol):
-    """Reads and checks the ROI message carried by one decoded frame (one carrier: LSB, SEI)."""
-
-    #: What the clip report calls this source (``"lsb"``, ``"sei"``).
-    name: str
-
-    def carries(self, frame: VideoFrame) -> bool:
-        """Whether the frame holds something announcing a message in this carrier (cheap; it
-        says nothing about the message being valid)."""
-
-    def open(self, frame: VideoFrame) -> FrameMessage | None:
-        """The frame's message, or ``None`` when it carries none.
-
-        Raises:
-            MalformedMessageError, ForgedMessageError, UnauthenticatedMessageError.
-        """
-
-
-class LsbMessageSource:
-    """Messages hidden in the frame's least significant bits (lossless evidence).
-
-    LSB text that does not announce a message (neither ``UU...`` nor ``<count>,``) is taken as
-    no message: the LSBs of an ordinary frame are noise, and noise now and then starts with a
-    ``"<n>:"`` length prefix. Text that does announce one must parse and verify.
-    """
-
-    name = "lsb"
-
-    def __init__(
-        self, camera_keys: Mapping[str, bytes], *, require_authentication: bool = True
-    ) -> None:
-        self.camera_keys = dict(camera_keys)
-        self.require_authentication = require_authentication
-
-    def carries(self, frame: VideoFrame) -> bool:
-        try:
-            text = stego.extract(frame.rgb)
-        except stego.NoMessageError:
-            return False
-        return bool(_ANNOUNCES_MESSAGE.match(text))
-
-    def open(self, frame: VideoFrame) -> FrameMessage | None:
-        if not self.carries(frame):
-            return None
-        try:
-            message = open_frame(
-                frame.rgb, self.camera_keys, require_authentication=self.require_authentication
-            )
-        except MessageAuthenticationError as exc:
-            if exc.field == "tag":
-                raise ForgedMessageError(
-                    f"frame {frame.index}: {exc}", frame=frame.index, field=exc.field
-                ) from exc
-            raise UnauthenticatedMessageError(
-                f"frame {frame.index}: {exc}", frame=frame.index, field=exc.field
-            ) from exc
-        except RoiMessageError as exc:
-            raise MalformedMessageError(
-                f"frame {frame.index}: the ROI message is malformed: {exc}",
-                frame=frame.index,
-                field=exc.field,
-            ) from exc
-        verified = message.version == "1" and message.camera_id in self.camera_keys
-        return FrameMessage(message, verified)
-
-
-class SeiMessageSource:
-    """Messages in the H.264 SEI units of a lossy public stream (:mod:`shared.sei`), as
-    :func:`shared.video_io.read_frames` collects them per frame.
-
-    The message is parsed and its boxes checked against the frame. It is verified only by its
-    sealed payload (opened with ``sealed``, module docstring of :mod:`authority_service.sealed`);
-    otherwise, with ``require_authentication`` it is refused, without it it is returned with
-    ``verified=False``.
-    """
-
-    name = "sei"
-
-    def __init__(
-        self, *, require_authentication: bool = True, sealed: SealedFaceOpener | None = None
-    ) -> None:
-        self.require_authentication = require_authentication
-        self.sealed = sealed
-
-    def carries(self, frame: VideoFrame) -> bool:
-        return bool(frame.sei)
-
-    def open(self, frame: VideoFrame) -> FrameMessage | None:
-        if not frame.sei:
-            return None
-        if len(frame.sei) > 1:
-            raise MalformedMessageError(
-                f"frame {frame.index}: {len(frame.sei)} ROI messages in its SEI units, expected "
-                "one",
-                frame=frame.index,
-                field="sei",
-            )
-        height, width = frame.rgb.shape[:2]
-        try:
-            message = parse_message(parse_sei_payload(frame.sei[0]), (width, height))
-        except (RoiMessageError, SeiError) as exc:
-            raise MalformedMessageError(
-                f"frame {frame.index}: the ROI message in its SEI is malformed: {exc}",
-                frame=frame.index,
-                field=getattr(exc, "field", "sei"),
-            ) from exc
-        faces = self.sealed.open(message, frame.index) if self.sealed is not None else None
-        verified = faces is not None and faces.vouches_for(message)
-        if self.require_authentication and not verified:
-            raise UnauthenticatedMessageError(
-                f"frame {frame.index}: the ROI message comes from the SEI of a lossy stream and "
-                "cannot be authenticated (its tag covers the lossless pixels, and no sealed "
-                "payload verified with the camera's key holds all its faces); reverse the "
-                "camera's lossless evidence recording instead",
-                frame=frame.index,
-                field="sei",
-            )
-        return FrameMessage(message, verified, faces)
-
-
-def message_sources(
-    camera_keys: Mapping[str, bytes],
-    *,
-    require_authentication: bool = True,
-    sealed: SealedFaceOpener | None = None,
-) -> list[MessageSource]:
-    """The carriers the authority reads, in order of preference: LSB, then SEI (which
-    ``sealed`` lets verify a message by its sealed payload)."""
-    return [
-        LsbMessageSource(camera_keys, require_authentication=require_authentication),
-        SeiMessageSource(require_authentication=require_authentication, sealed=sealed),
-    ]
-
-
-class ClipMessages:
-    """Reads the messages of one clip from one carrier, chosen on the clip's first frame that
-    carries a message: the first of ``sources`` that carries one there (LSB before SEI, so a
-    lossless recording is always read, and verified, from its pixels). Later frames are read
-    from that carrier only; what another carrier holds is ignored. Not thread-safe: one per clip.
-    """
-
-    def __init__(self, sources: Sequence[MessageSource]) -> None:
-        if not sources:
-            raise ValueError("at least one message source is needed")
-        self.sources = list(sources)
-        self.chosen: MessageSource | None = None
-
-    def open(self, frame: VideoFrame) -> FrameMessage | None:
-        """The frame's message (see :meth:`MessageSource.open` for what is raised)."""
-        if self.chosen is None:
-            self.chosen = next((s for s in self.sources if s.carries(frame)), None)
-            if self.chosen is None:
-                return None
-            log.debug("frame %d: reading ROI messages from %s", frame.index, self.chosen.name)
-        return self.chosen.open(frame)
 
 
 def paste_reconstruction(
@@ -336,54 +155,6 @@ class ImageResult:
     verified: bool
     model_id: str | None
     faces_by_method: FaceMethods = field(default_factory=FaceMethods)
-
-
-@dataclass
-class ClipReport:
-    """What a clip reconstruction did (stored with the job, returned by the API)."""
-
-    frames: int = 0
-    frames_reconstructed: int = 0
-    frames_with_message: int = 0
-    frames_without_message: int = 0
-    faces: int = 0
-    verified_frames: int = 0
-    unverified_frames: int = 0
-    message_source: str = ""
-    model_ids: list[str] = field(default_factory=list)
-    camera_ids: list[str] = field(default_factory=list)
-    message_versions: list[str] = field(default_factory=list)
-    run_ids: list[str] = field(default_factory=list)
-    width: int = 0
-    height: int = 0
-    fps: float = 0.0
-    source_codec: str = ""
-    result_codec: str = ""
-    seconds: float = 0.0
-    faces_by_method: FaceMethods = field(default_factory=FaceMethods)
-
-    def count(self, opened: FrameMessage | None, decoder: Decoder | None) -> None:
-        self.frames += 1
-        if opened is None:
-            self.frames_without_message += 1
-            return
-        message = opened.message
-        self.frames_with_message += 1
-        if message.boxes:
-            self.frames_reconstructed += 1
-            self.faces += len(message.boxes)
-        if opened.verified:
-            self.verified_frames += 1
-        else:
-            self.unverified_frames += 1
-        for values, value in (
-            (self.model_ids, decoder.model_id if decoder else None),
-            (self.camera_ids, message.camera_id),
-            (self.message_versions, message.version),
-            (self.run_ids, message.run_id),
-        ):
-            if value is not None and value not in values:
-                values.append(value)
 
 
 @dataclass
@@ -476,9 +247,11 @@ class Reconstructor:
         fallback_to_ffv1: bool = False,
         progress: Callable[[int, int | None], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
-        on_frame: Callable[[int, Sequence[Box] | None, FrameFaces], None] | None = None,
+        on_frame: OnFrame | None = None,
     ) -> ClipReport:
-        """Reverse every frame of ``source`` into the lossless clip ``destination``.
+        """Reverse every frame of ``source`` into the lossless clip ``destination``, in one pass
+        in this process (:func:`authority_service.parallel.reconstruct_clip` splits a long clip
+        into segments reversed side by side, with the same result).
 
         ``destination`` is written in ``codec``'s container (Matroska for FFV1, MP4 for
         libx264rgb) whatever its suffix. libx264rgb needs even frame sizes: with
@@ -503,40 +276,75 @@ class Reconstructor:
             ValueError: libx264rgb asked for an odd-sized clip without ``fallback_to_ffv1``.
         """
         started = time.perf_counter()
-        info = inspect_clip(source)
-        expected = expected_frames(info)
-        if codec == "libx264rgb" and (info.width % 2 or info.height % 2):
-            if not fallback_to_ffv1:
-                raise ValueError(
-                    f"H.264 RGB needs even frame sizes, the clip is {info.width}x{info.height}: "
-                    "write it as FFV1 (.mkv)"
-                )
-            codec = "ffv1"
-        report = ClipReport(
-            width=info.width,
-            height=info.height,
-            fps=float(info.fps),
-            source_codec=info.codec,
-            result_codec=codec,
+        info, codec = prepare_clip(source, codec, fallback_to_ffv1)
+        report = ClipReport.for_clip(info, codec)
+        messages = ClipMessages(self.sources)
+        self.reverse_frames(
+            read_frames(source),
+            destination,
+            info,
+            codec,
+            messages,
+            report,
+            progress=progress,
+            cancelled=cancelled,
+            on_frame=on_frame,
         )
+        finish_clip(report, info, destination, messages.chosen.name if messages.chosen else None)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def reverse_frames(
+        self,
+        frames: Iterable[VideoFrame],
+        destination: Path,
+        info: VideoInfo,
+        codec: ResultCodec,
+        messages: ClipMessages,
+        report: ClipReport,
+        *,
+        first_index: int = 0,
+        progress: Callable[[int, int | None], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        on_frame: OnFrame | None = None,
+    ) -> None:
+        """Reverse ``frames`` (consecutive from index ``first_index``, decoded in a background
+        thread) into the lossless file ``destination``, reading their messages with
+        ``messages`` and counting them into ``report``: the core of :meth:`reconstruct_clip`
+        and of a segment (:func:`authority_service.segments.reverse_segment`), without the
+        checks made once the whole clip is read (:func:`finish_clip`).
+
+        Ud runs over windows of frames that never cross a multiple of 16 in the frame index
+        (nor exceed ``max_batch`` faces), so a segment starting at such a multiple batches its
+        faces exactly as a pass over the whole clip does. ``progress`` gets ``report.frames``.
+        On any error ``destination`` is removed.
+
+        Raises:
+            CorruptVideoError: decoding fails part-way (the frame reached is named: the
+                index of the first frame that did not decode).
+            ClipError: a frame's message, as :meth:`reconstruct_clip` lists.
+            ReconstructionCancelledError: ``cancelled()`` returned true.
+        """
+        expected = expected_frames(info)
         writer = LosslessWriter(
             destination,
             info.width,
             info.height,
             info.fps,
             codec=codec,
-            container_format=_CONTAINER[codec],
+            container_format=CONTAINER[codec],
             file_mode=PRIVATE_FILE_MODE,  # original faces: only the service user reads them
         )
         encoder: BackgroundConsumer[np.ndarray] = BackgroundConsumer(
             writer.write, depth=_MAX_WINDOW_FRAMES, name="encode"
         )
-        messages = ClipMessages(self.sources)
-        frames = prefetch(read_frames(source), depth=8, name="decode")
+        decoded = prefetch(frames, depth=8, name="decode")
+        reached = first_index  # index after the last frame read
         try:
             window: list[_Pending] = []
             faces = 0
-            for frame in frames:
+            for frame in decoded:
+                reached = frame.index + 1
                 if cancelled is not None and cancelled():
                     raise ReconstructionCancelledError("reconstruction cancelled")
                 try:
@@ -555,7 +363,11 @@ class Reconstructor:
                 exact = sealed.exact_pastes(all_boxes)
                 window.append(_Pending(frame, boxes, decoder if boxes else None, exact))
                 faces += len(boxes)
-                if faces >= self.max_batch or len(window) >= _MAX_WINDOW_FRAMES:
+                if (
+                    faces >= self.max_batch
+                    or len(window) >= _MAX_WINDOW_FRAMES
+                    or reached % _MAX_WINDOW_FRAMES == 0
+                ):
                     self._flush(window, encoder, report, expected, progress)
                     faces = 0
             self._flush(window, encoder, report, expected, progress)
@@ -563,36 +375,16 @@ class Reconstructor:
             writer.close()
         except VideoDecodeError as exc:
             self._discard(encoder, writer, destination)
-            log.warning(
-                "clip %s: decoding failed after %d frames: %s", source.name, report.frames, exc
-            )
+            log.warning("clip decoding failed after %d frames: %s", reached, exc)
             raise CorruptVideoError(  # the cause names the server's file: logged, not returned
-                f"the clip cannot be decoded past frame {report.frames} (truncated or damaged)",
-                frame=report.frames,
+                f"the clip cannot be decoded past frame {reached} (truncated or damaged)",
+                frame=reached,
             ) from exc
         except BaseException:
             self._discard(encoder, writer, destination)
             raise
         finally:
-            frames.close()
-        if missing_frames(info, report.frames):
-            destination.unlink(missing_ok=True)
-            raise CorruptVideoError(
-                f"the clip is truncated: its container declares {expected} frames but only "
-                f"{report.frames} decode",
-                frames=report.frames,
-                expected=expected,
-            )
-        if report.frames_with_message == 0:
-            destination.unlink(missing_ok=True)
-            raise NoMessageError(
-                f"none of the clip's {report.frames} frames carries an ROI message: it is not a "
-                "de-identified recording (or its messages were destroyed by lossy encoding)",
-                frames=report.frames,
-            )
-        report.message_source = messages.chosen.name if messages.chosen else ""
-        report.seconds = time.perf_counter() - started
-        return report
+            decoded.close()
 
     def _flush(
         self,

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from authority_service.audit import AuditEntry, AuditRecord
 
@@ -177,7 +178,7 @@ class RefusalAggregator:
         )
         try:
             self.record(entry)
-        except (sqlite3.Error, OSError) as exc:
+        except (SQLAlchemyError, OSError) as exc:
             log.error(
                 "cannot write %d refusals of %s by %s yet (kept for the next sweep): %s",
                 window.count,

@@ -31,7 +31,7 @@ A payload is checked even when no private key is held (its HMAC and layout): a d
 reported, not skipped.
 
 **Lossy streams (SEI).** The v1 tag covers the lossless pixels, so a message read from SEI can
-never be verified by it (:class:`~authority_service.reconstruction.SeiMessageSource`). A sealed
+never be verified by it (:class:`~authority_service.messages.SeiMessageSource`). A sealed
 payload is verified on its own, though: its HMAC (the camera key) covers camera, model, frame
 index and every sealed face, and each face's AEAD binds its box. So an SEI message counts as
 **verified** when its payload's HMAC verified with the camera's key *and every box of the
@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric import x25519
 
 from authority_service.errors import SealedFacesError, SealingKeyNotHeldError
 from shared.geometry import Box, crop
@@ -159,6 +160,25 @@ class SealedFaceOpener:
         self.camera_keys = dict(camera_keys or {})
         self.on_key_not_held = on_key_not_held
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled with its private keys as raw bytes: only for the segment worker processes
+        this service starts (:mod:`authority_service.parallel`), which get it through a pipe
+        when they start, never through a file."""
+        state = dict(self.__dict__)
+        state["private_keys"] = {
+            key_id: key.key.private_bytes_raw() for key_id, key in self.private_keys.items()
+        }
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        raw = state.pop("private_keys")
+        assert isinstance(raw, dict)
+        self.__dict__.update(state)
+        self.private_keys = key_ring(
+            SealingPrivateKey.of(x25519.X25519PrivateKey.from_private_bytes(b))
+            for b in raw.values()
+        )
+
     @property
     def key_ids(self) -> list[str]:
         """The key ids of the held private keys (never the keys)."""
@@ -266,6 +286,25 @@ class FaceMethods:
                 self.faces.append(entry)
             else:
                 self.faces_omitted += 1
+
+    def merge(self, later: FaceMethods) -> None:
+        """Add the faces of ``later``, counted over the frames after this one's: what
+        :meth:`add` over all those frames gives (counts summed, keys and reasons in the order
+        first seen, the per-face list the first :data:`MAX_FACE_ENTRIES`)."""
+        self.sealed += later.sealed
+        self.ud += later.ud
+        for reason, count in later.ud_reasons.items():
+            self.ud_reasons[reason] = self.ud_reasons.get(reason, 0) + count
+        for into, key_ids in (
+            (self.key_ids, later.key_ids),
+            (self.missing_key_ids, later.missing_key_ids),
+        ):
+            for key_id in key_ids:
+                if key_id not in into:
+                    into.append(key_id)
+        room = max(0, MAX_FACE_ENTRIES - len(self.faces))
+        self.faces.extend(later.faces[:room])
+        self.faces_omitted += later.faces_omitted + max(0, len(later.faces) - room)
 
     def detail(self) -> str:
         """One line for the audit record: ``faces: 3 sealed (key ...), 1 ud (...)``."""

@@ -16,6 +16,7 @@ from authority_service.config import (
     DEFAULT_DECODER_FILE,
     SHIPPED_DECODERS_DIR,
     AuthoritySettings,
+    load_database_password,
 )
 from authority_service.db import Database
 from authority_service.decoders import DecoderRegistry
@@ -26,7 +27,7 @@ from authority_service.reconstruction import Reconstructor, message_sources
 from authority_service.refusals import RefusalAggregator
 from authority_service.sealed import SealedFaceOpener
 from authority_service.security import LoginRateLimiter, TokenService
-from authority_service.users import PasswordPolicy, SqliteUserStore, UserStore
+from authority_service.users import PasswordPolicy, SqlUserStore, UserStore
 from shared.malloc_tuning import limit_arenas
 from shared.private_files import private_dir
 from shared.sealing_keys import SealingPrivateKey
@@ -122,7 +123,7 @@ def build_services(
     # Before the decoders' and workers' threads exist (see shared.malloc_tuning).
     limit_arenas(MALLOC_ARENAS)
     private_dir(settings.data_dir)
-    db = Database(settings.database_path)
+    db = Database(settings.database_url, password=load_database_password(settings))
     metrics = Metrics()
     auth = settings.auth
     audit_log = AuditLog(db, settings.audit_anchor_path)
@@ -156,7 +157,7 @@ def build_services(
     services = Services(
         settings=settings,
         db=db,
-        users=SqliteUserStore(db),
+        users=SqlUserStore(db),
         passwords=PasswordPolicy(
             min_length=auth.min_password_length,
             time_cost=auth.argon2_time_cost,

@@ -1,7 +1,8 @@
 """Local users: roles, argon2id password hashes, and the store behind a small interface.
 
-:class:`UserStore` is what the rest of the service uses; :class:`SqliteUserStore` is the embedded
-default. A PostgreSQL (or LDAP-backed) store implements the same five methods.
+:class:`UserStore` is what the rest of the service uses; :class:`SqlUserStore` keeps them in
+the authority's database (SQLite or PostgreSQL, :mod:`.db`). An LDAP-backed store would
+implement the same five methods.
 
 Roles are exclusive (separation of duties): an ``investigator`` may reverse faces, an ``auditor``
 may read and verify the audit log, an ``admin`` manages users, an ``approver`` approves or
@@ -12,7 +13,7 @@ user holds exactly one. What that promises, and what it does not:
 * an admin cannot change their own role (``self_role_change``, 403, in the HTTP API): no
   signed-in account can hand itself the investigator's or auditor's powers;
 * the last active (enabled) admin cannot be demoted or disabled (``last_admin``, 409, here in
-  :meth:`SqliteUserStore.update`, so through the API and the CLI alike): add another admin
+  :meth:`SqlUserStore.update`, so through the API and the CLI alike): add another admin
   first. There is no delete; disabling is how an account is retired;
 * an admin can still create an investigator account, or set another user's password, and use
   it: separation rests on every such change being in the audit log under the admin's name (the
@@ -27,23 +28,26 @@ from __future__ import annotations
 
 import enum
 import re
-import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from authority_service.db import Database
 from authority_service.errors import ConflictError, InvalidRequestError, NotFoundError
+from authority_service.schema import users
 
 __all__ = [
     "PASSWORD_MAX",
     "USER_NAME_PATTERN",
     "PasswordPolicy",
     "Role",
-    "SqliteUserStore",
+    "SqlUserStore",
     "User",
     "UserStore",
     "check_user_name",
@@ -173,7 +177,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _row_to_user(row: sqlite3.Row) -> User:
+def _row_to_user(row: Mapping[str, Any]) -> User:
     return User(
         name=row["name"],
         role=Role(row["role"]),
@@ -185,18 +189,20 @@ def _row_to_user(row: sqlite3.Row) -> User:
     )
 
 
-class SqliteUserStore:
-    """:class:`UserStore` in the authority's SQLite database."""
+class SqlUserStore:
+    """:class:`UserStore` in the authority's database."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def get(self, name: str) -> User | None:
-        row = self.db.connection().execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
+        with self.db.read() as conn:
+            row = conn.execute(select(users).where(users.c.name == name)).mappings().first()
         return _row_to_user(row) if row else None
 
     def list(self) -> list[User]:
-        rows = self.db.connection().execute("SELECT * FROM users ORDER BY name").fetchall()
+        with self.db.read() as conn:
+            rows = conn.execute(select(users).order_by(users.c.name)).mappings().all()
         return [_row_to_user(r) for r in rows]
 
     def add(self, name: str, role: Role, password_hash: str) -> User:
@@ -205,11 +211,15 @@ class SqliteUserStore:
         try:
             with self.db.transaction() as conn:
                 conn.execute(
-                    "INSERT INTO users (name, role, password_hash, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (name, Role(role).value, password_hash, now, now),
+                    users.insert().values(
+                        name=name,
+                        role=Role(role).value,
+                        password_hash=password_hash,
+                        created_at=now,
+                        updated_at=now,
+                    )
                 )
-        except sqlite3.IntegrityError as exc:
+        except IntegrityError as exc:
             raise ConflictError(f"user {name!r} already exists", code="user_exists") from exc
         user = self.get(name)
         assert user is not None
@@ -223,8 +233,10 @@ class SqliteUserStore:
         password_hash: str | None = None,
         disabled: bool | None = None,
     ) -> User:
-        with self.db.transaction() as conn:
-            row = conn.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
+        # The table stays locked to other writers from the count to the update (PostgreSQL), so
+        # two admins demoted at once cannot both pass the last-admin check.
+        with self.db.transaction(lock="users") as conn:
+            row = conn.execute(select(users).where(users.c.name == name)).mappings().first()
             if row is None:
                 raise NotFoundError(f"no user {name!r}")
             user = _row_to_user(row)
@@ -237,9 +249,14 @@ class SqliteUserStore:
                 and (new_role is not Role.admin or new_disabled)
             ):
                 others = conn.execute(
-                    "SELECT COUNT(*) FROM users WHERE role = ? AND disabled = 0 AND name != ?",
-                    (Role.admin.value, name),
-                ).fetchone()[0]
+                    select(func.count())
+                    .select_from(users)
+                    .where(
+                        users.c.role == Role.admin.value,
+                        users.c.disabled == 0,
+                        users.c.name != name,
+                    )
+                ).scalar_one()
                 if not others:
                     raise ConflictError(
                         f"{name!r} is the last enabled admin: add another admin before demoting "
@@ -248,13 +265,20 @@ class SqliteUserStore:
                     )
             revoke = new_role != user.role or new_hash != user.password_hash or new_disabled
             conn.execute(
-                "UPDATE users SET role = ?, password_hash = ?, disabled = ?, "
-                "token_generation = token_generation + ?, updated_at = ? WHERE name = ?",
-                (new_role.value, new_hash, int(new_disabled), int(revoke), _now(), name),
+                users.update()
+                .where(users.c.name == name)
+                .values(
+                    role=new_role.value,
+                    password_hash=new_hash,
+                    disabled=int(new_disabled),
+                    token_generation=users.c.token_generation + int(revoke),
+                    updated_at=_now(),
+                )
             )
         updated = self.get(name)
         assert updated is not None
         return updated
 
     def count(self) -> int:
-        return self.db.connection().execute("SELECT COUNT(*) FROM users").fetchone()[0]
+        with self.db.read() as conn:
+            return conn.execute(select(func.count()).select_from(users)).scalar_one()

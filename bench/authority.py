@@ -1,6 +1,7 @@
 """Benchmark: how fast the authority reverses a 640x480 clip, and Ud's cost per face.
 
 Usage: python bench/authority.py [--model DIR] [--frames N] [--faces K] [--threads T]
+       python bench/authority.py --workers 1,2 [--segment-frames F] [--frames N] ...
 
 Side by side in one run, on a 640x480 lossless (FFV1) evidence clip made from the real clip
 ``../shared/media/videos/hamilton_640x360.mp4`` (letterboxed to 640x480, K head boxes per frame,
@@ -19,6 +20,14 @@ fixed (no detector), so the stand-in, which has no measured card, can be used to
 both for the two result codecs (H.264 RGB qp 0 in MP4, the default, and FFV1 in Matroska);
 * **Ud alone**: milliseconds per face at batch 1, 8 and 32 (median of repeats).
 
+With ``--workers 1,2`` (worker process counts) it measures segment-parallel reversal instead
+(:mod:`authority_service.parallel`, result codec H.264 RGB): the evidence clip (the real clip
+looped to ``--frames``, e.g. 5400 for 3 minutes) reversed with each count (1: one pass, as a
+job with ``jobs.segment_workers: 1``), the wall-clock ratio to the first, whether the reports
+match, the per-segment cost (seconds per frame of each segment) and the time it predicts for N
+workers: planning + worker start-up + the segments spread over N + joining (while N free cores
+are there; ONNX Runtime uses ``--threads`` in every worker).
+
 The model is ``--model DIR`` (an export: ue.onnx, ud.onnx, card.json; or an edge package whose
 decoder is in ``models/weights/decoders``), else the shipped
 ``models/weights/default`` when present, else an UNTRAINED stand-in with the shape of the
@@ -34,6 +43,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import asdict
 from fractions import Fraction
 from itertools import islice
 from pathlib import Path
@@ -47,13 +58,14 @@ sys.path.insert(0, str(REPO))
 
 from authority_service.config import SHIPPED_DECODERS_DIR  # noqa: E402
 from authority_service.decoders import DecoderRegistry  # noqa: E402
+from authority_service.parallel import SegmentedReversal  # noqa: E402
 from authority_service.reconstruction import LsbMessageSource, Reconstructor  # noqa: E402
 from edge_agent.deid import Deidentifier  # noqa: E402
 from edge_agent.noise import NoiseBank  # noqa: E402
 from shared.frame_seal import seal_frame  # noqa: E402
 from shared.geometry import Box  # noqa: E402
 from shared.model_dir import find_decoder_dir, load_card, load_encoder  # noqa: E402
-from shared.video_io import LosslessWriter, probe, read_frames  # noqa: E402
+from shared.video_io import LosslessWriter, VideoFrame, probe, read_frames  # noqa: E402
 
 CLIP = REPO.parent / "shared" / "media" / "videos" / "hamilton_640x360.mp4"
 SHIPPED = REPO / "models" / "weights" / "default"
@@ -162,14 +174,21 @@ def decoders_folder(model_dir: Path, tmp: Path) -> Path:
     return models
 
 
+def _looped(path: Path) -> Iterator[VideoFrame]:
+    """The frames of ``path`` again and again."""
+    while True:
+        yield from read_frames(path)
+
+
 def make_evidence(model_dir: Path, out: Path, frames: int, faces: int) -> tuple[Path, float]:
-    """A 640x480 FFV1 evidence clip of ``frames`` frames; returns it and its duration (s)."""
+    """A 640x480 FFV1 evidence clip of ``frames`` frames (the clip looped when it is shorter);
+    returns it and its duration (s)."""
     encoder, card = load_encoder(model_dir, providers="cpu")
     deidentifier = Deidentifier(encoder, card, NoiseBank(b"bench-noise", card.input_size))
     fps = probe(CLIP).fps
     boxes = HEADS[:faces]
     with LosslessWriter(out, 640, 480, fps) as writer:
-        for index, frame in enumerate(islice(read_frames(CLIP), frames)):
+        for index, frame in enumerate(islice(_looped(CLIP), frames)):
             canvas = np.zeros((480, 640, 3), np.uint8)
             canvas[60:420] = frame.rgb
             public = canvas.copy()
@@ -214,6 +233,57 @@ def ud_ms_per_face(reconstructor: Reconstructor, model_id: str, repeat: int) -> 
     return result
 
 
+def _spread(seconds: list[float], workers: int) -> float:
+    """When the last of ``workers`` processes finishes, each taking the next segment in order
+    as it gets free (as the pool hands them out)."""
+    free = [0.0] * workers
+    for cost in seconds:
+        free[free.index(min(free))] += cost
+    return max(free)
+
+
+def bench_workers(
+    reconstructor: Reconstructor, evidence: Path, tmp: Path, counts: list[int], segment_frames: int
+) -> None:
+    """Reverse ``evidence`` with each worker count; print times, ratios and the prediction."""
+    rows, reports, segmented = [], [], None
+    for workers in counts:
+        reversal = SegmentedReversal(reconstructor, workers=workers, segment_frames=segment_frames)
+        start = time.perf_counter()
+        report = reversal.run(evidence, tmp / f"out-{workers}.mp4", codec="libx264rgb")
+        rows.append((workers, time.perf_counter() - start, reversal))
+        reports.append({k: v for k, v in asdict(report).items() if k != "seconds"})
+        if reversal.results:
+            segmented = reversal
+    duration = report.frames / report.fps
+    base = rows[0][1]
+    print(f"{'workers':>7} {'seconds':>8} {'x real time':>12} {'speed-up':>9} {'segments':>9}")
+    for workers, seconds, reversal in rows:
+        print(
+            f"{workers:>7} {seconds:8.2f} {duration / seconds:12.2f} {base / seconds:9.2f} "
+            f"{len(reversal.results) or 1:>9}"
+        )
+    print(
+        f"same report for every count: {'yes' if all(r == reports[0] for r in reports) else 'NO'}"
+    )
+    if segmented is None:
+        return
+    per_frame = [r.seconds / r.report.frames for r in segmented.results]
+    seconds = [r.seconds for r in segmented.results]
+    print(
+        f"per segment ({segmented.workers} workers, {len(per_frame)} segments of up to "
+        f"{segment_frames} frames): {statistics.mean(per_frame) * 1000:.1f} ms/frame mean, "
+        f"{min(per_frame) * 1000:.1f}-{max(per_frame) * 1000:.1f}; planning "
+        f"{segmented.plan_s:.2f} s, worker start-up {segmented.startup_s:.2f} s, joining "
+        f"{segmented.join_s:.2f} s"
+    )
+    fixed = segmented.plan_s + segmented.startup_s + segmented.join_s
+    print(
+        "predicted seconds for N workers (fixed + segments spread over N): "
+        + ", ".join(f"{n}: {fixed + _spread(seconds, n):.1f}" for n in (1, 2, 4, 8))
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="model directory (default: shipped/stand-in)")
@@ -221,6 +291,12 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=3, choices=range(1, len(HEADS) + 1))
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
     parser.add_argument("--repeat", type=int, default=20, help="Ud timing repeats")
+    parser.add_argument(
+        "--workers",
+        type=lambda text: [int(n) for n in text.split(",")],
+        help="compare segment worker process counts instead, e.g. 1,2",
+    )
+    parser.add_argument("--segment-frames", type=int, default=512, help="with --workers")
     args = parser.parse_args()
     if not CLIP.is_file():
         sys.exit(f"the benchmark clip {CLIP} is missing")
@@ -236,6 +312,11 @@ def main() -> None:
             max_batch=32,
         )
         reconstructor.decoders.get(card.model_id)  # load outside the timing
+        if args.workers:
+            print(f"model: {which} (id {card.model_id}); ONNX Runtime threads: {args.threads}")
+            print(f"clip: 640x480 FFV1, {args.frames} frames, {duration:.1f} s, {args.faces} faces")
+            bench_workers(reconstructor, evidence, tmp, args.workers, args.segment_frames)
+            return
         rows = []
         for codec, suffix in (("libx264rgb", ".mp4"), ("ffv1", ".mkv")):
             codec_s = codec_only(evidence, tmp / f"copy{suffix}", codec)

@@ -13,7 +13,6 @@ rest are counted and written as one record when the window closes.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from authority_service.audit import AuditEntry
@@ -142,7 +142,7 @@ def _audit_refusal(request: Request, status: int, code: str, detail: str) -> JSO
     services = request.app.state.services
     try:
         services.record(attempt.entry(outcome, refusal_detail(status, code, detail)))
-    except (sqlite3.Error, OSError) as exc:
+    except (SQLAlchemyError, OSError) as exc:
         log.error("cannot write the audit record of a refused %s: %s", attempt.action, exc)
         return error_response(503, "audit_unavailable", _NO_AUDIT)
     attempt.recorded = True

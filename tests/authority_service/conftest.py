@@ -1,7 +1,9 @@
-"""Fixtures of the authority tests: toy models, settings, evidence clips, a live uvicorn server."""
+"""Fixtures of the authority tests: toy models, settings, evidence clips, a live uvicorn server,
+and the database backends (SQLite, a throwaway PostgreSQL server)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -15,12 +17,19 @@ import pytest
 import uvicorn
 
 from authority_service.api.app import create_app
-from authority_service.config import AuthoritySecrets, AuthoritySettings
+from authority_service.config import DATABASE_PASSWORD_ENV_VAR, AuthoritySecrets, AuthoritySettings
+from authority_service.db import Database
 from authority_service.sealed import key_ring
 from authority_service.service import Services, build_services
 from authority_service.users import Role
 from shared.geometry import Box
 from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
+from tests.authority_service.postgres import (
+    REQUIRE_ENV_VAR,
+    PostgresServer,
+    find_bin_dir,
+    running_server,
+)
 from tests.toy_models import TOY_MODEL_ID, write_toy_model_dir
 
 CAMERA_ID = "cam-lobby-01"
@@ -89,6 +98,63 @@ def add_users(services: Services) -> None:
     for name, role in USERS.items():
         if services.users.get(name) is None:
             services.users.add(name, role, services.passwords.hash(PASSWORD))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the session (skipped, or failed with
+    ``$UUNET_REQUIRE_POSTGRES``, where its binaries are missing)."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        reason = (
+            "no PostgreSQL server binaries (initdb, pg_ctl, postgres) on $PATH, in "
+            "/usr/local/bin or /usr/lib/postgresql/<N>/bin"
+        )
+        if os.environ.get(REQUIRE_ENV_VAR):
+            pytest.fail(f"{reason}, and ${REQUIRE_ENV_VAR} is set")
+        pytest.skip(reason)
+    with running_server(bin_dir, free_port()) as server:
+        yield server
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    """An empty database of one backend: its URL (no password in it) and password."""
+
+    backend: str
+    url: str
+    password: str | None = None
+
+    def open(self) -> Database:
+        return Database(self.url, password=self.password)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_target(request, tmp_path) -> DatabaseTarget:
+    """An empty database on each backend (the test runs once per backend)."""
+    if request.param == "sqlite":
+        return DatabaseTarget("sqlite", f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return DatabaseTarget("postgresql", server.new_database(), server.password)
+
+
+@pytest.fixture
+def database(database_target) -> Iterator[Database]:
+    """The database of :func:`database_target`, opened (migrated)."""
+    db = database_target.open()
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def any_backend(database_target, monkeypatch) -> DatabaseTarget:
+    """Services built in this test (:func:`settings_for`) use each backend in turn: on
+    PostgreSQL through the environment, as an operator would set ``database.url`` and give the
+    password."""
+    if database_target.backend == "postgresql":
+        monkeypatch.setenv("UUNET_AUTHORITY_DATABASE__URL", database_target.url)
+        monkeypatch.setenv(DATABASE_PASSWORD_ENV_VAR, database_target.password or "")
+    return database_target
 
 
 @pytest.fixture(scope="session")
@@ -183,11 +249,17 @@ def start_server(settings: AuthoritySettings, secrets: AuthoritySecrets = SECRET
     return LiveServer(services, f"http://127.0.0.1:{port}", server, thread)
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory, models_dir) -> Iterator[LiveServer]:
-    """One live server per test module (its own data directory)."""
-    settings = settings_for(tmp_path_factory.mktemp("authority"), models_dir)
-    server = start_server(settings)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def live(request, tmp_path_factory, models_dir) -> Iterator[LiveServer]:
+    """One live server per test module (its own data directory), on each database backend."""
+    overrides: dict[str, Any] = {}
+    with pytest.MonkeyPatch.context() as env:
+        if request.param == "postgresql":
+            postgres: PostgresServer = request.getfixturevalue("postgres")
+            overrides["database"] = {"url": postgres.new_database()}
+            env.setenv(DATABASE_PASSWORD_ENV_VAR, postgres.password)
+        settings = settings_for(tmp_path_factory.mktemp("authority"), models_dir, **overrides)
+        server = start_server(settings)
     yield server
     server.stop()
 

@@ -22,6 +22,9 @@ from authority_service.service import Services, build_services
 from authority_service.users import Role
 from tests.authority_service.conftest import SECRETS, settings_for
 
+#: Every test runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.usefixtures("any_backend")
+
 APPROVAL = {"require_approval": True}
 
 

@@ -1,16 +1,19 @@
-"""authority_service.audit: a hash chain that detects edited, deleted, inserted and cut records."""
+"""authority_service.audit: a hash chain that detects edited, deleted, inserted and cut records,
+on SQLite and on PostgreSQL, and stays one chain under writers in several processes."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import logging
-import sqlite3
+import multiprocessing
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from authority_service.audit import (
     GENESIS_HASH,
@@ -21,12 +24,13 @@ from authority_service.audit import (
     read_heads,
     record_hash,
 )
-from authority_service.db import Database
+from tests.authority_service.db_writers import append_at_once
+from tests.authority_service.tamper import Raw, rechain
 
 
 @pytest.fixture
-def log(tmp_path) -> AuditLog:
-    audit = AuditLog(Database(tmp_path / "db.sqlite3"), tmp_path / "audit-head.json")
+def log(database, tmp_path) -> AuditLog:
+    audit = AuditLog(database, tmp_path / "audit-head.json")
     for i in range(5):
         audit.append(
             AuditEntry(
@@ -43,12 +47,8 @@ def log(tmp_path) -> AuditLog:
     return audit
 
 
-def _raw(log: AuditLog) -> sqlite3.Connection:
-    """What an attacker with the file does: drop the guards, then edit."""
-    conn = sqlite3.connect(log.db.path, isolation_level=None)
-    conn.execute("DROP TRIGGER audit_log_no_update")
-    conn.execute("DROP TRIGGER audit_log_no_delete")
-    return conn
+def _raw(log: AuditLog) -> Raw:
+    return Raw(log.db)
 
 
 def test_append_links_each_record_to_the_previous(log):
@@ -76,11 +76,16 @@ def test_records_filter_by_outcome_and_time_range(log):
 
 
 def test_database_triggers_refuse_update_and_delete(log):
-    conn = log.db.connection()
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        conn.execute("UPDATE audit_log SET outcome = 'granted' WHERE seq = 1")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        conn.execute("DELETE FROM audit_log WHERE seq = 1")
+    statements = [
+        "UPDATE audit_log SET outcome = 'granted' WHERE seq = 1",
+        "DELETE FROM audit_log WHERE seq = 1",
+    ]
+    if log.db.backend == "postgresql":
+        statements.append("TRUNCATE audit_log")  # skips row triggers: a statement one refuses it
+    for statement in statements:
+        with pytest.raises(IntegrityError, match="append-only"), log.db.transaction() as conn:
+            conn.execute(text(statement))
+    assert log.verify().valid and len(log.records()) == 5
 
 
 def test_verify_detects_an_edited_field(log):
@@ -92,17 +97,12 @@ def test_verify_detects_an_edited_field(log):
 
 def test_verify_detects_an_edit_with_recomputed_hash_downstream(log):
     conn = _raw(log)
-    row = dict(
-        zip(
-            [d[0] for d in conn.execute("SELECT * FROM audit_log WHERE seq = 3").description],
-            conn.execute("SELECT * FROM audit_log WHERE seq = 3").fetchone(),
-            strict=True,
-        )
-    )
+    [row] = conn.execute("SELECT * FROM audit_log WHERE seq = 3")
     assert row["outcome"] == "refused"
     row["outcome"] = "granted"  # the attacker turns a refusal into a grant, hash recomputed
     conn.execute(
-        "UPDATE audit_log SET outcome = ?, hash = ? WHERE seq = 3", ("granted", record_hash(row))
+        "UPDATE audit_log SET outcome = :outcome, hash = :hash WHERE seq = 3",
+        {"outcome": "granted", "hash": record_hash(row)},
     )
     problems = log.verify().problems
     assert [p.seq for p in problems] == [4, 3] and "prev_hash" in problems[0].problem
@@ -129,9 +129,9 @@ def test_verify_detects_a_missing_anchor(log):
     assert "anchor file" in log.verify().problems[0].problem
 
 
-def test_concurrent_appends_from_threads_and_processes_keep_one_chain(log, tmp_path):
-    # A second AuditLog on the same files stands for the CLI appending next to the server.
-    other = AuditLog(Database(log.db.path), log.anchor_path)
+def test_concurrent_appends_from_threads_keep_one_chain(log, database_target):
+    # A second AuditLog on the same database and files stands for the CLI next to the server.
+    other = AuditLog(database_target.open(), log.anchor_path)
 
     def append(target: AuditLog, n: int) -> None:
         for i in range(n):
@@ -144,34 +144,37 @@ def test_concurrent_appends_from_threads_and_processes_keep_one_chain(log, tmp_p
         thread.join()
     report = log.verify()
     assert report.valid and report.records == 65 and report.anchor_seq == 65
+    other.db.close()
 
 
-def rechain(conn: sqlite3.Connection, first_seq: int) -> None:
-    """What a careful attacker does after an edit: recompute every hash from ``first_seq`` on."""
-    conn.row_factory = sqlite3.Row
-    rows = [dict(r) for r in conn.execute("SELECT * FROM audit_log ORDER BY seq")]
-    prev = GENESIS_HASH
-    for row in rows:
-        if row["seq"] >= first_seq:
-            row["prev_hash"] = prev
-            row["hash"] = record_hash(row)
-            conn.execute(
-                "UPDATE audit_log SET outcome = ?, prev_hash = ?, hash = ? WHERE seq = ?",
-                (row["outcome"], row["prev_hash"], row["hash"], row["seq"]),
-            )
-        prev = row["hash"]
+def test_concurrent_appends_from_processes_keep_one_chain(log, database_target):
+    spawn = multiprocessing.get_context("spawn")
+    barrier = spawn.Barrier(4)
+    target = (database_target.url, database_target.password, log.anchor_path)
+    writers = [
+        spawn.Process(target=append_at_once, args=(*target, w, 25, barrier)) for w in range(4)
+    ]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=120)
+    assert [w.exitcode for w in writers] == [0, 0, 0, 0]
+    report = log.verify()
+    assert report.valid and report.records == 5 + 4 * 25 and report.anchor_seq == 105
+    actors = {r.actor for r in log.records(limit=1000)}
+    assert {f"p{w}-{i}" for w in range(4) for i in range(25)} <= actors
 
 
-def _delete_last(conn: sqlite3.Connection) -> None:
+def _delete_last(conn: Raw) -> None:
     conn.execute("DELETE FROM audit_log WHERE seq = 5")
 
 
-def _edit_and_rechain(conn: sqlite3.Connection) -> None:
+def _edit_and_rechain(conn: Raw) -> None:
     conn.execute("UPDATE audit_log SET outcome = 'granted' WHERE seq = 3")  # was refused
     rechain(conn, 3)
 
 
-def _truncate(conn: sqlite3.Connection) -> None:
+def _truncate(conn: Raw) -> None:
     conn.execute("DELETE FROM audit_log WHERE seq >= 3")
 
 
@@ -185,7 +188,7 @@ def _append(log: AuditLog, n: int) -> None:
     "tamper", [_delete_last, _edit_and_rechain, _truncate], ids=lambda f: f.__name__[1:]
 )
 def test_verify_detects_a_rewritten_tail_after_later_appends(
-    log, caplog, tamper: Callable[[sqlite3.Connection], None], later: int
+    log, caplog, tamper: Callable[[Raw], None], later: int
 ):
     anchored = log.read_anchor()
     tamper(_raw(log))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -17,7 +18,7 @@ import yaml
 from authority_service.cli import run
 from authority_service.config import JWT_SECRET_ENV_VAR, camera_key_env_var
 from authority_service.db import Database
-from authority_service.users import SqliteUserStore
+from authority_service.users import SqlUserStore
 from shared.geometry import crop
 from shared.video_io import LosslessWriter, read_frames
 from tests.authority_service.conftest import (
@@ -27,7 +28,7 @@ from tests.authority_service.conftest import (
     SYNTHETIC_BOXES,
 )
 from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
-from tests.authority_service.test_audit import rechain
+from tests.authority_service.tamper import Raw, rechain
 from tests.toy_models import TOY_MODEL_ID
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,7 +87,7 @@ def test_user_add_reads_the_password_from_stdin_in_a_real_process(config):
     done = _cli(config, "user", "add", "ivy", "--role", "investigator", stdin="a long passphrase\n")
     assert done.returncode == 0, done.stderr
     assert "user ivy added as investigator" in done.stdout
-    store = SqliteUserStore(
+    store = SqlUserStore(
         Database(Path(yaml.safe_load(config.read_text())["data_dir"]) / "authority.sqlite3")
     )
     user = store.get("ivy")
@@ -153,11 +154,10 @@ def test_audit_verify_checks_heads_kept_off_the_host(config, monkeypatch, capsys
     out = capsys.readouterr().out
     assert "9 journaled or expected heads checked" in out and "audit chain valid" in out  # 4+4+1
     # Whoever holds the host rewrites record 2 and, consistently, the chain and both files.
-    conn = sqlite3.connect(data_dir / "authority.sqlite3", isolation_level=None)
-    conn.execute("DROP TRIGGER audit_log_no_update")
-    conn.execute("UPDATE audit_log SET outcome = 'refused' WHERE seq = 2")
-    rechain(conn, 2)
-    conn.close()
+    raw = Raw(Database(data_dir / "authority.sqlite3"))  # the guards dropped
+    raw.execute("UPDATE audit_log SET outcome = 'refused' WHERE seq = 2")
+    rechain(raw, 2)
+    raw.close()
     for name in ("audit-head.json", "audit-head.journal.jsonl"):
         (data_dir / name).unlink()
     assert cli(config, "user", "disable", "u1") == 0  # removing the files does not re-anchor
@@ -270,3 +270,33 @@ def test_a_clip_name_with_a_newline_is_logged_on_one_line_by_a_real_process(conf
     granted = [line for line in lines if "reconstruct_clip_cli granted" in line]
     assert len(granted) == 1 and "x\\n2024-05-01" in granted[0]
     assert not any(line.startswith("2024-05-01") for line in lines), done.stderr
+
+
+@pytest.mark.slow
+def test_reconstruct_with_workers_reverses_in_segments_what_one_pass_gives(
+    config, models_dir, tmp_path, monkeypatch, capsys, caplog
+):
+    clip = deidentify_clip(
+        synthetic_frames(40, 160, 120),
+        lambda i, f: [SYNTHETIC_BOXES[0]],
+        models_dir / TOY_MODEL_ID,
+        tmp_path / "long.mkv",
+        camera_id=CAMERA_ID,
+        key=CAMERA_KEY,
+    )
+    monkeypatch.setenv("UUNET_AUTHORITY_JOBS__SEGMENT_FRAMES", "16")
+    caplog.set_level(logging.INFO, logger="authority_service.parallel")
+    segmented, one = tmp_path / "segmented.mp4", tmp_path / "one.mp4"
+    assert (
+        cli(config, "reconstruct", str(clip), "--out", str(segmented), "--workers", "2", *REASON)
+        == 0
+    )
+    assert "40 frames in 3 segments, 2 worker processes" in caplog.text
+    report = json.loads(capsys.readouterr().out)
+    assert cli(config, "reconstruct", str(clip), "--out", str(one), *REASON) == 0  # default: 1
+    expected = json.loads(capsys.readouterr().out)
+    assert report.pop("seconds") > 0 and expected.pop("seconds") > 0
+    assert report == expected and report["faces"] == 40
+    for a, b in zip(read_frames(segmented), read_frames(one), strict=True):
+        np.testing.assert_array_equal(a.rgb, b.rgb)
+    assert cli(config, "reconstruct", str(clip), "--out", str(one), "--workers", "0", *REASON) == 2

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from authority_service.config import (
+    DATABASE_PASSWORD_ENV_VAR,
     JWT_SECRET_ENV_VAR,
     WeakSecretError,
     camera_key_env_var,
     load_authority_settings,
+    load_database_password,
     load_secrets,
 )
 from shared.config_base import ConfigError, SecretNotFoundError
@@ -43,6 +45,21 @@ def test_load_settings_unknown_key_and_bad_value_name_their_path(tmp_path, clean
         load_authority_settings(path)
     problems = "\n".join(info.value.problems)
     assert "jobs.wrokers: unknown key" in problems and "jobs.ttl_s" in problems
+
+
+def test_segment_settings_default_to_one_pass_and_need_whole_ud_windows(tmp_path, clean_env):
+    assert (
+        load_authority_settings(_config(tmp_path, f"data_dir: {tmp_path}\n")).jobs.segment_workers
+        == 1
+    )
+    path = _config(
+        tmp_path, f"data_dir: {tmp_path}\njobs:\n  segment_workers: 4\n  segment_frames: 600\n"
+    )
+    with pytest.raises(ConfigError, match=r"jobs\.segment_frames"):  # not a multiple of 16
+        load_authority_settings(path)
+    clean_env.setenv("UUNET_AUTHORITY_JOBS__SEGMENT_FRAMES", "608")
+    jobs = load_authority_settings(path).jobs
+    assert (jobs.segment_workers, jobs.segment_frames) == (4, 608)
 
 
 def test_load_settings_missing_data_dir_is_an_error(tmp_path, clean_env):
@@ -94,9 +111,7 @@ def test_load_secrets_reads_credentials_directory_and_camera_keys(tmp_path, clea
     assert "lobby" not in repr(secrets)  # keys never show in logs or tracebacks
 
 
-def test_load_secrets_refuses_low_entropy_jwt_key_and_the_edge_demo_camera_key(
-    tmp_path, clean_env
-):
+def test_load_secrets_refuses_low_entropy_jwt_key_and_the_edge_demo_camera_key(tmp_path, clean_env):
     path = _config(tmp_path, f"data_dir: {tmp_path}\nmessages:\n  cameras: [cam-2]\n")
     settings = load_authority_settings(path)
     clean_env.setenv("UUNET_CAMERA_KEY_CAM_2", "platform-camera-key-9876543210zyx")
@@ -108,3 +123,38 @@ def test_load_secrets_refuses_low_entropy_jwt_key_and_the_edge_demo_camera_key(
     clean_env.setenv("UUNET_CAMERA_KEY_CAM_2", "demo-camera-key-change-me")
     with pytest.raises(WeakSecretError, match=r"camera-key-cam-2.*placeholder"):
         load_secrets(settings)
+
+
+def test_database_url_defaults_to_the_sqlite_file_and_refuses_a_password_or_other_backend(
+    tmp_path, clean_env
+):
+    settings = load_authority_settings(_config(tmp_path, f"data_dir: {tmp_path}\n"))
+    assert settings.database_url == f"sqlite:///{tmp_path / 'authority.sqlite3'}"
+    clean_env.setenv("UUNET_AUTHORITY_DATABASE__URL", "postgresql://uunet@db:5432/uunet")
+    assert load_authority_settings(_config(tmp_path, f"data_dir: {tmp_path}\n")).database_url == (
+        "postgresql://uunet@db:5432/uunet"
+    )
+    for url, problem in (
+        ("postgresql://uunet:hunter2@db/uunet", "must not hold a password"),
+        ("mysql://uunet@db/uunet", "not supported"),
+        ("sqlite://", "must name a file"),
+    ):
+        clean_env.setenv("UUNET_AUTHORITY_DATABASE__URL", url)
+        with pytest.raises(ConfigError, match=problem) as info:
+            load_authority_settings(_config(tmp_path, f"data_dir: {tmp_path}\n"))
+        assert "hunter2" not in str(info.value)
+
+
+def test_database_password_comes_from_the_environment_or_credentials(tmp_path, clean_env):
+    clean_env.delenv(DATABASE_PASSWORD_ENV_VAR, raising=False)
+    text = f"data_dir: {tmp_path}\ndatabase:\n  url: postgresql://uunet@db/uunet\n"
+    settings = load_authority_settings(_config(tmp_path, text))
+    assert load_database_password(settings) is None  # peer/certificate authentication
+    (tmp_path / "creds").mkdir()
+    (tmp_path / "creds" / "database-password").write_text("from-the-credential\n")
+    clean_env.setenv("CREDENTIALS_DIRECTORY", str(tmp_path / "creds"))
+    assert load_database_password(settings) == "from-the-credential"
+    clean_env.setenv(DATABASE_PASSWORD_ENV_VAR, "from-the-environment")
+    assert load_database_password(settings) == "from-the-environment"
+    sqlite = load_authority_settings(_config(tmp_path, f"data_dir: {tmp_path}\n"))
+    assert load_database_password(sqlite) is None  # SQLite has none

@@ -13,6 +13,9 @@ from authority_service.jobs import JobStatus
 from authority_service.service import Services, build_services
 from tests.authority_service.conftest import SECRETS, settings_for
 
+#: Every test runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.usefixtures("any_backend")
+
 
 def _services(tmp_path, models_dir, **overrides) -> Services:
     settings = settings_for(tmp_path, models_dir, **overrides)

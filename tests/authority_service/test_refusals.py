@@ -1,16 +1,16 @@
 """authority_service.refusals: a flood of unauthenticated refusals becomes a few counted records.
 
 Over real HTTP (a live server, its SQLite audit log) and, for the window arithmetic, with a
-clock the test moves.
+clock the test moves (on an audit log in SQLite and in PostgreSQL).
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from authority_service.audit import AuditEntry, AuditLog
 from authority_service.db import Database
@@ -118,8 +118,8 @@ def _entry(client: str, actor: str = "anonymous") -> AuditEntry:
 
 
 @pytest.fixture
-def audit(tmp_path) -> AuditLog:
-    return AuditLog(Database(tmp_path / "db.sqlite3"), tmp_path / "audit-head.json")
+def audit(database, tmp_path) -> AuditLog:
+    return AuditLog(database, tmp_path / "audit-head.json")
 
 
 def test_next_refusal_after_the_window_writes_its_count_first(audit):
@@ -151,7 +151,7 @@ def test_a_count_that_cannot_be_written_is_kept_for_the_next_sweep(audit):
     def flaky(entry: AuditEntry) -> object:
         calls.append(entry)
         if len(calls) == 1:
-            raise sqlite3.OperationalError("database is locked")
+            raise OperationalError("INSERT INTO audit_log ...", {}, Exception("database is locked"))
         return audit.append(entry)
 
     clock = _Clock()

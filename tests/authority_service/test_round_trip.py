@@ -4,7 +4,6 @@ audit chain behave. The original frames exist only in this test."""
 
 from __future__ import annotations
 
-import sqlite3
 from itertools import islice
 
 import numpy as np
@@ -15,6 +14,7 @@ from shared.geometry import Box, crop
 from shared.video_io import LosslessWriter, read_frames
 from tests.authority_service.conftest import CAMERA_ID, CAMERA_KEY, reason, wait_for_job
 from tests.authority_service.edge_role import deidentify_clip
+from tests.authority_service.tamper import Raw
 from tests.media import MEDIA_DIR, needs_media
 from tests.toy_models import TOY_MODEL_ID
 
@@ -113,12 +113,9 @@ def test_real_clip_round_trip_over_http(live, models_dir, tmp_path):
     assert min(worst.values()) > MIN_RECONSTRUCTED_PSNR_DB, worst
 
     # Someone edits the log in the database: the chain check must fail.
-    conn = sqlite3.connect(live.services.settings.database_path, isolation_level=None)
-    conn.execute("DROP TRIGGER audit_log_no_update")
-    conn.execute(
+    Raw(live.services.db).execute(
         "UPDATE audit_log SET case_id = 'NOTHING-TO-SEE' WHERE action = 'reconstruct_clip'"
     )
-    conn.close()
     with live.client() as client:
         broken = client.get("/v1/audit/verify", headers=live.auth("audrey")).json()
     assert broken["valid"] is False and broken["problems"]

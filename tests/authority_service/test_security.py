@@ -8,14 +8,14 @@ import pytest
 from authority_service.db import Database
 from authority_service.errors import AuthenticationError, RateLimitedError
 from authority_service.security import LoginRateLimiter, TokenService
-from authority_service.users import Role, SqliteUserStore
+from authority_service.users import Role, SqlUserStore
 
 KEY = b"a-signing-key-for-tests-0123456789-abcdefgh"
 
 
 @pytest.fixture
-def users(tmp_path) -> SqliteUserStore:
-    store = SqliteUserStore(Database(tmp_path / "db.sqlite3"))
+def users(tmp_path) -> SqlUserStore:
+    store = SqlUserStore(Database(tmp_path / "db.sqlite3"))
     store.add("ivy", Role.investigator, "$argon2id$placeholder")
     return store
 

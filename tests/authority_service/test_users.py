@@ -1,17 +1,17 @@
-"""authority_service.users: SQLite store, argon2id hashing, token generation on changes."""
+"""authority_service.users: the store (SQLite and PostgreSQL), argon2id hashing, token generation
+on changes."""
 
 from __future__ import annotations
 
 import pytest
 
-from authority_service.db import Database
 from authority_service.errors import ConflictError, InvalidRequestError, NotFoundError
-from authority_service.users import PasswordPolicy, Role, SqliteUserStore, check_user_name
+from authority_service.users import PasswordPolicy, Role, SqlUserStore, check_user_name
 
 
 @pytest.fixture
-def store(tmp_path) -> SqliteUserStore:
-    return SqliteUserStore(Database(tmp_path / "db.sqlite3"))
+def store(database) -> SqlUserStore:
+    return SqlUserStore(database)
 
 
 @pytest.fixture(scope="module")

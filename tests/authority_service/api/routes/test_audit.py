@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from tests.authority_service.conftest import PASSWORD
+from tests.authority_service.tamper import Raw
 
 
 def test_auditor_pages_through_the_log_and_others_get_403(live):
@@ -34,10 +33,7 @@ def test_verify_passes_then_fails_after_a_record_is_edited_in_sqlite(live):
         client.post("/v1/token", data={"username": "ivy", "password": PASSWORD})
         ok = client.get("/v1/audit/verify", headers=live.auth("audrey")).json()
         assert ok["valid"] is True and ok["problems"] == [] and ok["anchor_seq"] >= 1
-        conn = sqlite3.connect(live.services.settings.database_path, isolation_level=None)
-        conn.execute("DROP TRIGGER audit_log_no_update")
-        conn.execute("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2")
-        conn.close()
+        Raw(live.services.db).execute("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2")
         broken = client.get("/v1/audit/verify", headers=live.auth("audrey")).json()
         metrics = client.get("/metrics").text
     assert broken["valid"] is False

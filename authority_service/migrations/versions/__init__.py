@@ -1,0 +1,1 @@
+"""One module per schema revision (loaded by Alembic from its file, not imported)."""
