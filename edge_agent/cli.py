@@ -22,12 +22,13 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from edge_agent import __version__
-from edge_agent.app import build_agent
+from edge_agent.app import EdgeAgent, build_agent
 from edge_agent.config import (
     CAMERA_KEY_ENV,
     EdgeSettings,
@@ -299,10 +300,29 @@ def _run(args: argparse.Namespace) -> int:
                     )
                 return code
         raise
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    with _stopped_by_signals(agent):
+        if isinstance(agent, MultiCameraAgent):
+            return _run_cameras(agent)
+        return _run_agent(agent, settings)
+
+
+@contextmanager
+def _stopped_by_signals(agent: EdgeAgent | MultiCameraAgent) -> Iterator[None]:
+    """SIGTERM and SIGINT stop ``agent`` while the block runs; the earlier handlers come back
+    after it (a handler left behind would keep the agent, and its frames, alive)."""
+    signums = (signal.SIGTERM, signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in signums}
+    for signum in signums:
         signal.signal(signum, lambda s, _f: agent.stop(f"signal {signal.Signals(s).name}"))
-    if isinstance(agent, MultiCameraAgent):
-        return _run_cameras(agent)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run_agent(agent: EdgeAgent, settings: EdgeSettings) -> int:
+    """Run a single-camera agent; print its summary; its exit code."""
     if not _has_output(settings):  # after the build, so a bad source/model/key has its own code
         print(f"error (configuration): {NO_OUTPUT}", file=sys.stderr)
         return EXIT_CONFIG
