@@ -4,6 +4,7 @@
 ::
 
     uunet-authority [--config FILE] serve
+    uunet-authority [--config FILE] worker [--concurrency N]
     uunet-authority [--config FILE] validate-config
     uunet-authority [--config FILE] user add NAME --role ROLE [--password-env VAR]
     uunet-authority [--config FILE] user list | set-role NAME ROLE | disable NAME | enable NAME
@@ -18,6 +19,9 @@ Passwords never come from the command line: from the environment variable named 
 ``--password-env``, else typed twice on a terminal, else the first line of standard input.
 ``user`` and ``reconstruct`` are audited under the operating-system user (``os:<login>``, role
 ``operator``; through sudo, ``os:<caller> (as <login>)``).
+
+``worker`` runs the jobs the API enqueues with ``jobs.queue: celery`` (:mod:`.worker`); it
+needs the camera keys and sealing keys (not the JWT key), the database and the data directory.
 
 ``keys generate`` writes a new sealing key pair (``DIR/authority.key``, mode 0600, and
 ``DIR/authority.pub``, for the cameras) and never overwrites one; it needs no configuration.
@@ -106,6 +110,16 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the HTTP service")
     commands.add_parser("validate-config", help="check the settings and secrets, then exit")
+    worker = commands.add_parser(
+        "worker", help="run the jobs the API enqueues (jobs.queue: celery)"
+    )
+    worker.add_argument(
+        "--concurrency",
+        metavar="N",
+        type=int,
+        default=1,
+        help="pool processes, each running one job at a time (default 1)",
+    )
 
     user = commands.add_parser("user", help="manage local users").add_subparsers(
         dest="user_command", required=True
@@ -425,6 +439,18 @@ def _serve(settings: AuthoritySettings) -> int:
     return EXIT_OK
 
 
+def _worker(settings: AuthoritySettings, concurrency: int) -> int:
+    from authority_service.worker import run_worker
+
+    if settings.jobs.queue != "celery":
+        raise UsageError("jobs.queue is local: the service runs its jobs itself (set celery)")
+    if concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    return run_worker(
+        settings, load_camera_keys(settings), load_sealing_keys(settings), concurrency
+    )
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
@@ -439,6 +465,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_level)  # one escaped line per record
         if args.command == "serve":
             return _serve(settings)
+        if args.command == "worker":
+            return _worker(settings, args.concurrency)
         if args.command == "validate-config":
             load_secrets(settings)
             services = build_services(settings)

@@ -18,7 +18,9 @@ Secrets are never settings and never have defaults (:func:`load_secrets`):
   on the cameras): ``$CREDENTIALS_DIRECTORY/<name>`` only, never the environment;
 * the PostgreSQL password of ``database.url`` (optional: peer or certificate authentication
   needs none): ``$UUNET_AUTHORITY_DATABASE_PASSWORD`` or
-  ``$CREDENTIALS_DIRECTORY/database-password`` (:func:`load_database_password`).
+  ``$CREDENTIALS_DIRECTORY/database-password`` (:func:`load_database_password`);
+* the password of ``jobs.broker_url`` (optional): ``$UUNET_AUTHORITY_BROKER_PASSWORD`` or
+  ``$CREDENTIALS_DIRECTORY/broker-password`` (:func:`authority_service.task_queue.broker_url`).
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from authority_service.db import parse_database_url
@@ -160,6 +163,44 @@ class JobSettings(StrictModel):
     #: Frames per segment: a multiple of 16 (Ud's batch window); a clip of at most this many
     #: frames is reversed in one pass.
     segment_frames: int = Field(512, ge=16, le=1_000_000, multiple_of=16)
+    #: Where jobs run: ``local``, on ``workers`` threads of the API process; ``celery``, in
+    #: ``uunet-authority worker`` processes on any host sharing the database and ``data_dir``,
+    #: sent through the broker ``broker_url`` (the API then only enqueues; ``workers`` unused).
+    queue: Literal["local", "celery"] = "local"
+    #: The Celery broker, ``redis://HOST:PORT/DB`` (``rediss://`` for TLS), never with a password
+    #: (the credential ``broker-password``, or ``$UUNET_AUTHORITY_BROKER_PASSWORD``).
+    broker_url: str | None = None
+    #: A job message a worker has not acknowledged this long is delivered again (the worker's
+    #: host is taken to be gone): make it longer than most jobs.
+    visibility_timeout_s: int = Field(21_600, ge=2, le=7 * 86_400)
+    #: A running job whose worker has not renewed its lease (every ``lease_s``/4) this long is
+    #: taken to be lost, and run again from scratch by the worker its message reaches.
+    lease_s: float = Field(60.0, ge=0.5, le=3600)
+    #: Starts of a job: one that was started this many times, its worker lost each time, fails
+    #: (``worker_lost``, audited) instead of starting again.
+    max_attempts: int = Field(3, ge=1, le=100)
+
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+                raise ValueError("must be redis://HOST:PORT/DB or rediss://HOST:PORT/DB")
+            if parts.password is not None:
+                raise ValueError(
+                    "must not hold a password: give it as the credential broker-password "
+                    "(or $UUNET_AUTHORITY_BROKER_PASSWORD)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _check_queue(self) -> JobSettings:
+        if self.queue == "celery" and self.broker_url is None:
+            raise ValueError("jobs.queue celery needs jobs.broker_url")
+        if self.lease_s >= self.visibility_timeout_s:
+            raise ValueError("jobs.lease_s must be shorter than jobs.visibility_timeout_s")
+        return self
 
 
 class LimitSettings(StrictModel):

@@ -5,6 +5,12 @@ a job starts ``pending_approval`` and a second user (role ``approver``) moves it
 or to ``refused`` (terminal; :mod:`authority_service.approvals`). Any job but a running one
 becomes ``expired`` ``jobs.ttl_s`` after submission (its row kept). The decision (who, when,
 why) is kept in the row whatever happens to the job next.
+
+A worker starts a job by claiming it (:meth:`JobStore.claim`): one atomic update, so of the
+workers (threads, processes, hosts) that got the job one wins. While it runs, its worker
+renews the job's lease (``heartbeat_at``); a running job whose lease is older than
+``jobs.lease_s`` is taken to be lost and may be claimed again, each start counted in
+``attempts``.
 """
 
 from __future__ import annotations
@@ -15,13 +21,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, case, func, or_, select
 
 from authority_service.db import Database
 from authority_service.reconstruction import ClipReport
 from authority_service.schema import jobs
 
-__all__ = ["Decision", "Job", "JobKind", "JobStatus", "JobStore"]
+__all__ = ["Claim", "Decision", "Job", "JobKind", "JobStatus", "JobStore"]
 
 
 class JobStatus:
@@ -43,6 +49,19 @@ class JobKind:
     clip = "clip"
     frame = "frame"
     ALL = (clip, frame)
+
+
+class Claim:
+    """What :meth:`JobStore.claim` found."""
+
+    #: The job was queued (or running with its lease expired): it is now this worker's.
+    claimed = "claimed"
+    #: The job was claimable but had been started ``max_attempts`` times: it is now failed.
+    exhausted = "exhausted"
+    #: Another worker runs the job and renews its lease.
+    busy = "busy"
+    #: Nothing to run: no such job, or it is finished, pending approval or expired.
+    gone = "gone"
 
 
 class Decision:
@@ -88,6 +107,9 @@ class Job:
     decided_by: str | None = None
     decided_at: str | None = None
     decision_reason: str | None = None
+    #: Starts of the job (:meth:`JobStore.claim`); a clean requeue gives its start back.
+    attempts: int = 0
+    heartbeat_at: str | None = None
 
 
 def _row_to_job(row: Mapping[str, Any]) -> Job:
@@ -154,7 +176,8 @@ class JobStore:
             conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
 
     def mark_running(self, job_id: str) -> None:
-        self._set(job_id, status=JobStatus.running, started_at=_iso(_now()), frames_done=0)
+        now = _iso(_now())
+        self._set(job_id, status=JobStatus.running, started_at=now, heartbeat_at=now, frames_done=0)
 
     def set_progress(self, job_id: str, done: int, total: int | None) -> None:
         self._set(job_id, frames_done=done, frames_total=total)
@@ -200,8 +223,78 @@ class JobStore:
             )
             return result.rowcount == 1
 
+    def claim(
+        self, job_id: str, *, lease_s: float, max_attempts: int, now: datetime | None = None
+    ) -> tuple[str, Job | None]:
+        """Take ``job_id`` for this worker if it is queued, or running with a lease older than
+        ``lease_s`` (its worker lost): ``running``, its lease fresh, ``attempts`` + 1. One of
+        the workers claiming a job at once wins. A claimable job already started
+        ``max_attempts`` times is failed instead (``worker_lost``; the caller audits it).
+
+        Returns:
+            (:class:`Claim` outcome, the job as it is after the claim, or ``None`` if unknown).
+        """
+        moment = now or _now()
+        stale = _iso(moment - timedelta(seconds=lease_s))
+        claimable = and_(
+            jobs.c.id == job_id,
+            or_(
+                jobs.c.status == JobStatus.queued,
+                and_(
+                    jobs.c.status == JobStatus.running,
+                    or_(jobs.c.heartbeat_at.is_(None), jobs.c.heartbeat_at < stale),
+                ),
+            ),
+        )
+        with self.db.transaction() as conn:
+            claimed = conn.execute(
+                jobs.update()
+                .where(claimable, jobs.c.attempts < max_attempts)
+                .values(
+                    status=JobStatus.running,
+                    started_at=_iso(moment),
+                    heartbeat_at=_iso(moment),
+                    frames_done=0,
+                    attempts=jobs.c.attempts + 1,
+                )
+            ).rowcount
+            exhausted = 0
+            if not claimed:
+                exhausted = conn.execute(
+                    jobs.update()
+                    .where(claimable)
+                    .values(
+                        status=JobStatus.failed,
+                        finished_at=_iso(moment),
+                        error_code="worker_lost",
+                        error_detail=(
+                            f"the job was started {max_attempts} time(s) and each time its "
+                            "worker was lost before it finished; it is not started again"
+                        ),
+                    )
+                ).rowcount
+        job = self.get(job_id)
+        if claimed:
+            return Claim.claimed, job
+        if exhausted:
+            return Claim.exhausted, job
+        busy = job is not None and job.status == JobStatus.running
+        return (Claim.busy if busy else Claim.gone), job
+
+    def renew_lease(self, job_id: str) -> None:
+        """Renew the lease of a job this worker runs."""
+        self._set(job_id, heartbeat_at=_iso(_now()))
+
     def requeue(self, job_id: str) -> None:
-        self._set(job_id, status=JobStatus.queued, started_at=None, frames_done=0)
+        """Put a job interrupted by a clean shutdown back to ``queued``, giving its start back."""
+        self._set(
+            job_id,
+            status=JobStatus.queued,
+            started_at=None,
+            frames_done=0,
+            heartbeat_at=None,
+            attempts=case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0),
+        )
 
     def requeue_interrupted(self) -> int:
         """Put jobs a stopped process left ``running`` back to ``queued``; return how many."""

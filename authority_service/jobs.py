@@ -1,19 +1,24 @@
-"""Reversal jobs: stored in SQLite (:mod:`authority_service.job_store`), run by a bounded pool
-of worker threads.
+"""Reversal jobs: stored in the database (:mod:`authority_service.job_store`), run by a bounded
+pool of worker threads of this process (``jobs.queue: local``) or by ``uunet-authority worker``
+processes that a broker feeds (``celery``, :mod:`authority_service.worker`; this process then
+only enqueues, and sweeps). Both run a job the same way (:meth:`JobManager.run_job`): claim it,
+renew its lease while it runs, reverse it.
 
 Lifecycle: ``queued`` -> ``running`` -> ``succeeded`` | ``failed``; with ``jobs.require_approval``
-a job waits ``pending_approval`` until an approver queues it or refuses it (``refused``, its
-upload deleted; :mod:`authority_service.approvals`). Any job becomes ``expired`` (its upload and
-result deleted, its row kept) ``jobs.ttl_s`` after submission. Jobs survive a restart: at
-start-up, jobs left ``running`` by a stopped or crashed process go back to ``queued`` and every
-queued job is run again from its stored upload; pending ones keep waiting. A job interrupted by
-shutdown is requeued the same way. A clip job that succeeds also leaves, beside its result, its
-face data (every frame's boxes and how each was reversed, :mod:`authority_service.face_sidecar`)
-and the watermarked preview of its uploaded clip (made before the upload is deleted,
-:mod:`authority_service.preview_media`); expiry deletes them with the result (every
-``<job id>.*`` file of the results directory). Every finished job is audited (``completed``,
-``refused`` for bad input, ``failed`` for an internal error; naming the approver when there was
-one), as is every expiry.
+a job waits ``pending_approval`` until an approver queues it or refuses it (``refused``, its upload
+deleted; :mod:`authority_service.approvals`). Any job becomes ``expired`` (its upload and result
+deleted, its row kept) ``jobs.ttl_s`` after submission. Jobs survive a restart: at start-up, jobs
+left ``running`` by a stopped or crashed process go back to ``queued`` and every queued job is run
+again from its stored upload; pending ones keep waiting (with ``celery`` the API leaves running
+jobs to their workers: one whose worker is lost is run again when its message is delivered again).
+A job interrupted by shutdown is requeued the same way. A job started ``jobs.max_attempts`` times,
+its worker lost each time, fails (``worker_lost``). A clip job that succeeds also leaves, beside
+its result, its face data (every frame's boxes and how each was reversed,
+:mod:`authority_service.face_sidecar`) and the watermarked preview of its uploaded clip (made
+before the upload is deleted, :mod:`authority_service.preview_media`); expiry deletes them with the
+result (every ``<job id>.*`` file of the results directory). Every finished job is audited
+(``completed``, ``refused`` for bad input, ``failed`` for an internal error; naming the approver
+when there was one), as is every expiry.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from authority_service.errors import (
 )
 from authority_service.face_sidecar import FACES_SUFFIX, FaceSidecarWriter
 from authority_service.frame_job import FRAME_RESULT_SUFFIX, reconstruct_frame_file
-from authority_service.job_store import Decision, Job, JobKind, JobStatus, JobStore
+from authority_service.job_store import Claim, Decision, Job, JobKind, JobStatus, JobStore
 from authority_service.metrics import Metrics
 from authority_service.parallel import reconstruct_clip
 from authority_service.preview_media import make_public_preview
@@ -102,7 +107,8 @@ def require_succeeded(job: Job) -> None:
 
 
 class JobManager:
-    """Runs queued jobs on ``settings.workers`` threads and deletes expired ones.
+    """Runs queued jobs on ``settings.workers`` threads (or has remote workers run them, through
+    ``dispatch``) and deletes expired ones.
 
     Args:
         store: the job table.
@@ -112,6 +118,8 @@ class JobManager:
             approver's decision.
         uploads_dir / results_dir: where uploads wait and results are kept.
         metrics: optional counters.
+        dispatch: sends a job id to remote workers (``jobs.queue: celery``); ``None``: this
+            process runs jobs on its own threads.
     """
 
     def __init__(
@@ -123,8 +131,10 @@ class JobManager:
         uploads_dir: Path,
         results_dir: Path,
         metrics: Metrics | None = None,
+        dispatch: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
+        self.dispatch = dispatch
         self.reconstructor = reconstructor
         self.audit = audit
         self.settings = settings
@@ -153,16 +163,19 @@ class JobManager:
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
-        """Requeue interrupted jobs, start the workers and the expiry sweeper."""
+        """Requeue interrupted jobs, start the workers and the expiry sweeper; with remote
+        workers, send the queued jobs again (a message lost with the broker's data; a worker
+        drops a duplicate) and start the sweeper only."""
         self._stopping.clear()
-        requeued = self.store.requeue_interrupted()
-        if requeued:
-            log.warning("%d job(s) interrupted by the last shutdown will run again", requeued)
+        if self.dispatch is None:
+            requeued = self.store.requeue_interrupted()
+            if requeued:
+                log.warning("%d job(s) interrupted by the last shutdown will run again", requeued)
         self.sweep()
         for job in self.store.queued():
-            self._queue.put(job.id)
+            self._enqueue(job.id)
         self._update_gauges()
-        for i in range(self.settings.workers):
+        for i in range(self.settings.workers if self.dispatch is None else 0):
             thread = threading.Thread(target=self._work, name=f"job-worker-{i}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -173,13 +186,17 @@ class JobManager:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the workers; a job in progress is interrupted and stays queued for next start."""
         self._stopping.set()
-        for _ in range(self.settings.workers):
+        for _ in self._threads:
             self._queue.put(None)
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
         self._queue = queue.Queue()
+
+    def interrupt(self) -> None:
+        """Ask the jobs running in this process to stop: each is queued again (signal-safe)."""
+        self._stopping.set()
 
     @property
     def alive(self) -> bool:
@@ -195,7 +212,7 @@ class JobManager:
     def ensure_capacity(self) -> None:
         """Raise :class:`ServiceBusyError` when ``max_queued`` jobs are already waiting (for a
         worker, or for approval: each holds its upload on disk)."""
-        waiting = self._queue.qsize() + self.store.count(JobStatus.pending_approval)
+        waiting = self.store.count(JobStatus.queued) + self.store.count(JobStatus.pending_approval)
         if waiting >= self.settings.max_queued:
             raise ServiceBusyError(
                 f"{waiting} jobs are already waiting; try again later", retry_after_s=30
@@ -233,7 +250,7 @@ class JobManager:
                 approval_required=self.require_approval,
             )
             if job.status == JobStatus.queued:
-                self._queue.put(job.id)
+                self._enqueue(job.id)
         self._update_gauges()
         return job
 
@@ -252,7 +269,7 @@ class JobManager:
                     f"job {job_id} is no longer pending approval", code="job_not_pending"
                 )
             if decision == Decision.approved:
-                self._queue.put(job_id)
+                self._enqueue(job_id)
         if decision == Decision.refused:
             self.upload_path(job_id).unlink(missing_ok=True)
         log.info("job %s: %s by %s: %s", job_id, decision, by, escape_control(reason))
@@ -262,9 +279,22 @@ class JobManager:
         return job
 
     # ---------------------------------------------------------------- workers
+    def _enqueue(self, job_id: str) -> None:
+        if self.dispatch is None:
+            self._queue.put(job_id)
+            return
+        try:
+            self.dispatch(job_id)
+        except Exception:  # the broker's client raises its own errors; the job stays queued
+            log.exception(
+                "job %s: cannot be sent to the workers; it stays queued and is sent again at "
+                "the next start of the service",
+                job_id,
+            )
+
     def _update_gauges(self) -> None:
         if self.metrics is not None:
-            self.metrics.jobs_queued.set(self._queue.qsize())
+            self.metrics.jobs_queued.set(self.store.count(JobStatus.queued))
             self.metrics.jobs_running.set(self._running)
             self.metrics.jobs_pending_approval.set(self.store.count(JobStatus.pending_approval))
 
@@ -273,21 +303,59 @@ class JobManager:
             job_id = self._queue.get()
             if job_id is None:
                 return
-            job = self.store.get(job_id)
-            if job is None or job.status != JobStatus.queued:
-                continue
             with self._admission:
                 self._running += 1
             self._update_gauges()
             try:
-                self._run(job)
+                self.run_job(job_id)
             except Exception:
-                log.exception("job %s: unexpected failure", job.id)
+                log.exception("job %s: unexpected failure", job_id)
             finally:
                 with self._admission:
                     self._running -= 1
                 self._update_gauges()
                 release_free_memory()  # the job's frame buffers, kept by malloc otherwise
+
+    def run_job(self, job_id: str) -> str:
+        """Claim ``job_id`` (:meth:`JobStore.claim`) and, if won, run it while renewing its
+        lease; what a worker thread and a remote worker's task both do.
+
+        Returns:
+            ``"finished"`` (succeeded, failed or refused, audited), ``"requeued"`` (interrupted
+            by shutdown: queued again), or the :class:`Claim` outcome when it did not run:
+            ``busy`` (another worker holds it), ``gone`` (nothing to run) or ``exhausted``
+            (failed ``worker_lost``, audited).
+        """
+        outcome, job = self.store.claim(
+            job_id, lease_s=self.settings.lease_s, max_attempts=self.settings.max_attempts
+        )
+        if outcome == Claim.exhausted:
+            assert job is not None
+            log.error("job %s: %s", job_id, job.error_detail)
+            self._audit_finish(job, "failed", f"worker_lost: {job.error_detail}", None)
+            self._count(job, "failed")
+        if outcome != Claim.claimed:
+            return outcome
+        assert job is not None
+        if job.attempts > 1:
+            log.warning("job %s: start %d, from scratch (a worker was lost)", job_id, job.attempts)
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self.settings.lease_s / 4):
+                try:
+                    self.store.renew_lease(job_id)
+                except SQLAlchemyError as exc:
+                    log.warning("job %s: lease not renewed (will retry): %s", job_id, exc)
+
+        renewer = threading.Thread(target=renew, name=f"job-lease-{job_id[:8]}", daemon=True)
+        renewer.start()
+        try:
+            finished = self._run(job)
+        finally:
+            done.set()
+            renewer.join()
+        return "finished" if finished else "requeued"
 
     def _audit_finish(self, job: Job, outcome: str, detail: str, report: ClipReport | None) -> None:
         if job.decision == Decision.approved:
@@ -308,7 +376,9 @@ class JobManager:
             )
         )
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Job) -> bool:
+        """Reverse ``job`` into its result; return ``False`` when shutdown interrupted it (it is
+        queued again), ``True`` once it is finished (and audited)."""
         upload = self.upload_path(job.id)
         partial = self.results_dir / f"{job.id}.partial"
         faces_partial = self.results_dir / f"{job.id}.faces.partial"
@@ -345,7 +415,7 @@ class JobManager:
         except ReconstructionCancelledError:
             log.warning("job %s: interrupted by shutdown; it stays queued", job.id)
             self.store.requeue(job.id)
-            return
+            return False
         except ClipError as exc:
             detail = exc.detail
             frame = exc.extra.get("frame")
@@ -356,7 +426,7 @@ class JobManager:
             self._audit_finish(job, "refused", f"{exc.code}: {detail}", None)
             self._count(job, "refused")
             upload.unlink(missing_ok=True)
-            return
+            return True
         except Exception as exc:
             # Its message may name server paths or errno values: logged here, never returned.
             log.exception("job %s: failed", job.id)
@@ -367,7 +437,7 @@ class JobManager:
             self.store.mark_failed(job.id, "internal_error", detail)
             self._audit_finish(job, "failed", f"internal_error: {detail}", None)
             self._count(job, "failed")
-            return
+            return True
         suffix = FRAME_RESULT_SUFFIX if job.kind == JobKind.frame else None
         result_name = job.id + (suffix or RESULT_SUFFIX[report.result_codec])
         partial.replace(self.results_dir / result_name)
@@ -394,6 +464,7 @@ class JobManager:
                 report.frames_with_message - report.frames_reconstructed
             )
         log.info("job %s: done, %s in %.1f s", job.id, detail, report.seconds)
+        return True
 
     def _count(self, job: Job, outcome: str) -> None:
         if self.metrics is not None:

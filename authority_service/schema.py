@@ -87,5 +87,8 @@ jobs = Table(
     Column("decided_by", Text),
     Column("decided_at", sortable_text()),
     Column("decision_reason", Text),
+    # Version 3: jobs run by remote workers (authority_service.task_queue).
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("heartbeat_at", sortable_text()),
     Index("jobs_status", "status"),
 )

@@ -141,6 +141,11 @@ def build_services(
         metrics.audit_records.labels(entry.outcome).inc()
         return appended
 
+    dispatch = None
+    if settings.jobs.queue == "celery":
+        from authority_service.task_queue import celery_app, dispatcher
+
+        dispatch = dispatcher(celery_app(settings))
     sealed = SealedFaceOpener(
         sealing_keys or {}, camera_keys, on_key_not_held=settings.sealing.on_key_not_held
     )
@@ -175,6 +180,7 @@ def build_services(
             settings.uploads_dir,
             settings.results_dir,
             metrics,
+            dispatch,
         ),
         metrics=metrics,
         record=record,

@@ -77,6 +77,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "no_default_model": 422,
     "rate_limited": 429,
     "internal_error": 500,
+    "worker_lost": 500,  # a job whose workers were lost jobs.max_attempts times
     "service_busy": 503,
     "audit_unavailable": 503,
 }

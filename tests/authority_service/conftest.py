@@ -1,5 +1,6 @@
 """Fixtures of the authority tests: toy models, settings, evidence clips, a live uvicorn server,
-and the database backends (SQLite, a throwaway PostgreSQL server)."""
+the database backends (SQLite, a throwaway PostgreSQL server) and a throwaway Redis server (the
+job queue's broker)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ from tests.authority_service.postgres import (
     find_bin_dir,
     running_server,
 )
+from tests.authority_service.redis_server import REQUIRE_ENV_VAR as REQUIRE_REDIS_ENV_VAR
+from tests.authority_service.redis_server import RedisServer, find_redis_server
+from tests.authority_service.redis_server import running_server as running_redis
 from tests.toy_models import TOY_MODEL_ID, write_toy_model_dir
 
 CAMERA_ID = "cam-lobby-01"
@@ -114,6 +118,20 @@ def postgres() -> Iterator[PostgresServer]:
             pytest.fail(f"{reason}, and ${REQUIRE_ENV_VAR} is set")
         pytest.skip(reason)
     with running_server(bin_dir, free_port()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One throwaway Redis server for the session (skipped, or failed with
+    ``$UUNET_REQUIRE_REDIS``, where ``redis-server`` is missing)."""
+    binary = find_redis_server()
+    if binary is None:
+        reason = "no redis-server on $PATH or in /usr/bin (Debian's redis-server package)"
+        if os.environ.get(REQUIRE_REDIS_ENV_VAR):
+            pytest.fail(f"{reason}, and ${REQUIRE_REDIS_ENV_VAR} is set")
+        pytest.skip(reason)
+    with running_redis(binary, free_port()) as server:
         yield server
 
 

@@ -158,3 +158,22 @@ def test_database_password_comes_from_the_environment_or_credentials(tmp_path, c
     assert load_database_password(settings) == "from-the-environment"
     sqlite = load_authority_settings(_config(tmp_path, f"data_dir: {tmp_path}\n"))
     assert load_database_password(sqlite) is None  # SQLite has none
+
+
+def test_celery_queue_needs_a_broker_url_without_password_and_a_lease_below_visibility(
+    tmp_path, clean_env
+):
+    settings = load_authority_settings(_config(tmp_path, f"data_dir: {tmp_path}\n"))
+    assert (settings.jobs.queue, settings.jobs.broker_url) == ("local", None)  # no broker
+    for jobs, problem in (
+        ("{queue: celery}", "needs jobs.broker_url"),
+        ("{queue: celery, broker_url: 'redis://:hunter2@q:6379/0'}", "must not hold a password"),
+        ("{broker_url: 'amqp://q:5672'}", "must be redis://"),
+        ("{lease_s: 60, visibility_timeout_s: 30}", "lease_s must be shorter"),
+    ):
+        text = f"data_dir: {tmp_path}\njobs: {jobs}\n"
+        with pytest.raises(ConfigError, match=problem) as info:
+            load_authority_settings(_config(tmp_path, text))
+        assert "hunter2" not in str(info.value)
+    text = f"data_dir: {tmp_path}\njobs: {{queue: celery, broker_url: 'redis://q:6379/1'}}\n"
+    assert load_authority_settings(_config(tmp_path, text)).jobs.queue == "celery"

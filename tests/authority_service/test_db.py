@@ -156,8 +156,8 @@ def test_version_1_database_is_migrated_and_its_queued_job_runs(
     _v1_database(settings.database_path, job_id)
     services = build_services(settings, camera_keys=SECRETS.camera_keys)
     try:
-        assert _file_state(settings.database_path)[:2] == (SCHEMA_VERSION, "0002")
-        assert SCHEMA_VERSION == 2
+        assert _file_state(settings.database_path)[:2] == (SCHEMA_VERSION, "0003")
+        assert SCHEMA_VERSION == 3
         assert services.users.get("ivy").role is Role.investigator
         old = services.jobs.store.get(job_id)
         assert (old.kind, old.approval_required, old.decision) == (JobKind.clip, False, None)
@@ -181,30 +181,35 @@ def test_migration_runs_once_and_a_reopened_file_keeps_its_rows(tmp_path):
     Database(path).close()
     again = Database(path)
     version, revision, columns = _file_state(path)
-    assert (version, revision) == (2, "0002")
-    assert columns[-6:] == [
+    assert (version, revision) == (3, "0003")
+    assert columns[-8:] == [
         "kind",
         "approval_required",
         "decision",
         "decided_by",
         "decided_at",
         "decision_reason",
+        "attempts",
+        "heartbeat_at",
     ]
     with again.read() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM jobs")).scalar_one() == 1
     again.close()
 
 
-def test_version_2_database_is_adopted_as_it_is(tmp_path, caplog):
+def test_version_2_database_is_adopted_as_it_is_then_upgraded(tmp_path, caplog):
     path = tmp_path / "data" / "authority.sqlite3"
     _v2_database(path, "ef" * 12)
     before = _file_state(path)[2]
     with caplog.at_level("INFO", logger="authority_service.migrate"):
         db = Database(path)
-    assert _file_state(path) == (2, "0002", before)  # stamped, not changed
-    assert "schema version 2 adopted" in caplog.text and "migrated" not in caplog.text
+    # Stamped 0002 as it is, then 0003 adds its columns only.
+    assert _file_state(path) == (3, "0003", [*before, "attempts", "heartbeat_at"])
+    assert "schema version 2 adopted" in caplog.text
+    assert "schema migrated from version 2 to 3" in caplog.text
     with db.read() as conn:
-        assert conn.execute(text("SELECT kind FROM jobs")).scalar_one() == "clip"
+        row = conn.execute(text("SELECT kind, attempts, heartbeat_at FROM jobs")).one()
+    assert tuple(row) == ("clip", 0, None)  # an old job reads as never started
     db.close()
 
 
@@ -214,7 +219,7 @@ def test_fresh_database_has_the_current_schema(database):
         schema = inspect(conn)
         assert {"users", "audit_log", "jobs"} <= set(schema.get_table_names())
         columns = {c["name"] for c in schema.get_columns("jobs")}
-    assert {"kind", "approval_required", "decided_by", "decision_reason"} <= columns
+    assert {"kind", "approval_required", "decided_by", "decision_reason", "attempts"} <= columns
 
 
 def test_several_processes_opening_a_new_database_at_once_all_succeed(database_target):
@@ -238,7 +243,7 @@ def test_database_of_an_unknown_newer_revision_is_refused(database, database_tar
     with database.transaction() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
     database.close()
-    with pytest.raises(DatabaseError, match="schema version 0099 is newer than this code's 2"):
+    with pytest.raises(DatabaseError, match="schema version 0099 is newer than this code's 3"):
         database_target.open()
 
 

@@ -48,6 +48,42 @@ def test_compose_authority_environment_is_valid_for_the_settings(monkeypatch):
                 assert (DEPLOY / source).exists(), source
 
 
+def test_compose_workers_share_the_authoritys_queue_database_and_data_but_not_its_jwt_key(
+    monkeypatch,
+):
+    compose = yaml.safe_load((DEPLOY / "compose.yml").read_text())
+    services = compose["services"]
+    loaded = {}
+    for name in ("authority", "worker-1", "worker-2"):
+        with monkeypatch.context() as env:
+            for key, value in services[name]["environment"].items():
+                env.setenv(key, str(value))
+            loaded[name] = load_authority_settings(DEPLOY / "authority.example.yml")
+    api = loaded["authority"]
+    assert api.jobs.queue == "celery" and api.jobs.broker_url == "redis://redis:6379/0"
+    assert api.database_url.startswith("postgresql://uunet@postgres:5432/")
+    for name in ("worker-1", "worker-2"):
+        worker, spec = loaded[name], services[name]
+        assert (worker.jobs, worker.database_url, worker.data_dir) == (
+            api.jobs,
+            api.database_url,
+            api.data_dir,
+        )
+        assert spec["command"][0] == "worker"
+        targets = {s if isinstance(s, str) else s["target"] for s in spec["secrets"]}
+        assert targets == {"camera-key-cam-lobby-01", "database-password", "broker-password"}
+        assert "authority-data:/var/lib/uunet-authority" in spec["volumes"]
+    assert {"redis", "postgres"} <= services.keys()
+    assert set(compose["secrets"]) >= {"database-password", "broker-password"}
+
+
+def test_worker_unit_runs_the_worker_with_keys_but_no_jwt_key():
+    unit = (DEPLOY / "authority-worker@.service").read_text()
+    assert "ExecStart=/opt/uunet/venv/bin/uunet-authority worker" in unit
+    assert "LoadCredential=camera-key-cam-lobby-01:" in unit
+    assert "jwt-signing-key" not in unit
+
+
 def test_unit_file_reads_secrets_as_credentials_only():
     unit = (DEPLOY / "authority.service").read_text()
     assert "LoadCredential=jwt-signing-key:" in unit
@@ -114,7 +150,9 @@ def test_documented_http_investigation_runs_against_a_live_server(live, evidence
     shutil.copy(evidence_clip, tmp_path / "evidence" / "segment.mkv")
     submit = submit.replace("<segment>", "segment")
     out = _bash(
-        f'{login}\n{submit}\nprintf "%s %s" "$TOKEN" "$JOB"', tmp_path, API=live.url,
+        f'{login}\n{submit}\nprintf "%s %s" "$TOKEN" "$JOB"',
+        tmp_path,
+        API=live.url,
         PASSWORD=PASSWORD,
     )
     token, job_id = out.split()

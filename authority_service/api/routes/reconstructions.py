@@ -189,7 +189,7 @@ def get_reconstruction(
                 "The job failed on the clip: truncated or corrupt video, no message, a "
                 "malformed, forged or unverifiable message, or an unknown model.",
             ),
-            (500, "The job failed inside the service."),
+            (500, "The job failed inside the service, or lost its worker (`worker_lost`)."),
         ),
     },
     summary="Download the reconstructed clip (or frame)",
