@@ -128,8 +128,10 @@ class JobRunner:
             if frame is not None and not detail.startswith("frame "):
                 detail = f"frame {frame}: {detail}"
             log.warning("job %s: refused: %s", job.id, detail)
-            self.store.mark_failed(job.id, exc.code, detail)
+            # Audited before the row says so: whoever sees the job end finds its record, and a
+            # record that cannot be written leaves the job to run again, never unaudited.
             self.audit_finish(job, "refused", f"{exc.code}: {detail}", None)
+            self.store.mark_failed(job.id, exc.code, detail)
             self.count(job, "refused")
             upload.unlink(missing_ok=True)
             return True
@@ -140,8 +142,8 @@ class JobRunner:
                 f"the reconstruction failed inside the service ({type(exc).__name__}); "
                 "the service log has the details"
             )
-            self.store.mark_failed(job.id, "internal_error", detail)
             self.audit_finish(job, "failed", f"internal_error: {detail}", None)
+            self.store.mark_failed(job.id, "internal_error", detail)
             self.count(job, "failed")
             return True
         suffix = FRAME_RESULT_SUFFIX if job.kind == JobKind.frame else None
@@ -151,15 +153,15 @@ class JobRunner:
             faces_partial.replace(self.results_dir / (job.id + FACES_SUFFIX))
             # The uploaded clip is deleted next: its watermarked preview is made now.
             make_public_preview(self.results_dir, job, upload, report.fps)
-        self.store.mark_succeeded(job.id, result_name, report)
-        upload.unlink(missing_ok=True)
         detail = (
             f"{report.frames} frames, {report.frames_reconstructed} reconstructed, "
             f"{report.frames_without_message} without message, {report.faces} faces, "
             f"{report.unverified_frames} unverified (messages from {report.message_source}); "
             f"{report.faces_by_method.detail()}"
         )
-        self.audit_finish(job, "completed", detail, report)
+        self.audit_finish(job, "completed", detail, report)  # before the row, as above
+        self.store.mark_succeeded(job.id, result_name, report)
+        upload.unlink(missing_ok=True)
         self.count(job, "completed")
         if self.metrics is not None:
             self.metrics.job_seconds.observe(time.monotonic() - started)

@@ -151,9 +151,16 @@ def _download(live: LiveServer, job: dict, out: Path) -> Path:
     return out
 
 
-def _trail(live: LiveServer, job_id: str) -> list[tuple[str, str]]:
-    records = live.services.audit_log.records(limit=10_000)
-    return [(r.action, r.outcome) for r in records if r.job_id == job_id]
+def _trail(live: LiveServer, job_id: str, at_least: int = 0) -> list[tuple[str, str]]:
+    """The job's audit records (action, outcome); waits up to 10 s for ``at_least`` of them
+    (a worker writes the job's row, then its audit record)."""
+    deadline = time.monotonic() + 10
+    while True:
+        records = live.services.audit_log.records(limit=10_000)
+        trail = [(r.action, r.outcome) for r in records if r.job_id == job_id]
+        if len(trail) >= at_least or time.monotonic() > deadline:
+            return trail
+        time.sleep(0.1)
 
 
 def _audit_verify(settings: AuthoritySettings, tmp_path: Path) -> None:
@@ -243,7 +250,7 @@ def test_job_whose_pool_process_dies_past_the_attempt_limit_fails_audited(
     job = _finished(api, job_id)
     assert job["status"] == "failed" and job["error"]["error"] == "worker_lost", job
     assert worker.process.poll() is None
-    trail = _trail(api, job_id)
+    trail = _trail(api, job_id, at_least=2)
     assert trail == [("reconstruct_clip", "granted"), ("reconstruct_clip", "failed")]
     record = api.services.audit_log.records(limit=10_000)[-1]
     assert record.detail.startswith("worker_lost: the job was started 1 time(s)")
