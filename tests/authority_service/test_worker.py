@@ -109,8 +109,9 @@ def workers(tmp_path):
         return worker
 
     yield start
-    for worker in started:
-        worker.stop()
+    for worker in started:  # the test is over: no job of theirs matters any more
+        if worker.process.poll() is None:
+            worker.kill()
 
 
 def _submit(live: LiveServer, clip: Path) -> str:

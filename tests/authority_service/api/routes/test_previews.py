@@ -389,7 +389,10 @@ def test_chromium_plays_seeks_and_shows_the_previews_colours(live, job, tmp_path
         driver.execute_cdp_cmd("Network.enable", {})
         driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": live.auth("ivy")})
         driver.get(f"{live.url}/docs")  # any page of the service's origin
-        for variant, worst in (("yuv444", 3), ("yuv420", 64)):
+        # yuv420: 4:2:0 chroma at the surrogates' sharp colour edges leaves single pixels up
+        # to 64-66 levels off (measured); false colours (Chromium on libx264rgb) are 100+ off
+        # over whole regions, and the mean below catches any wrong conversion.
+        for variant, worst in (("yuv444", 3), ("yuv420", 80)):
             partial_before = served("206")
             views_before = _views(live, body["id"])
             src = f"{ROUTE}/{body['id']}/preview/result.mp4?variant={variant}"
