@@ -79,3 +79,27 @@ def decoder_threads() -> int:
         except OSError:  # the thread ended meanwhile
             continue
     return sum(1 for name in names if name.startswith("av:") and ":df" in name)
+
+
+def toy_processor(toy_model, detector, stats, *, wrap_encoder=None, **kwargs):
+    """The edge's frame path on the toy model for unit tests: ``detector``, an IoU tracker
+    holding a face 3 frames, a fixed noise secret, v1 messages under the test camera's key;
+    ``wrap_encoder`` wraps ``Ue`` (a failing one), ``kwargs`` go to ``FrameProcessor``."""
+    from edge_agent.deid import Deidentifier
+    from edge_agent.noise import NoiseBank
+    from edge_agent.pipeline import FrameProcessor
+    from shared.model_dir import load_encoder
+    from shared.tracking import IouTracker
+
+    encoder, card = load_encoder(toy_model, providers="cpu", threads=1)
+    if wrap_encoder is not None:
+        encoder = wrap_encoder(encoder)
+    return FrameProcessor(
+        detector,
+        IouTracker(max_missed=3),
+        Deidentifier(encoder, card, NoiseBank(b"noise", card.input_size)),
+        stats,
+        camera_id=CAMERA_ID,
+        key=CAMERA_KEY,
+        **kwargs,
+    )

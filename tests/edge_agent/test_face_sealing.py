@@ -11,9 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from edge_agent.app import build_agent
-from edge_agent.deid import Deidentifier
 from edge_agent.face_sealing import FaceSealer, FaceSealingOptions
-from edge_agent.noise import NoiseBank
 from edge_agent.pipeline import FrameProcessor
 from edge_agent.sources import CapturedFrame
 from edge_agent.stats import Stats, StatsCollector
@@ -21,14 +19,12 @@ from shared import stego
 from shared.detectors import FaceDetection, create_detector
 from shared.frame_seal import open_frame
 from shared.geometry import Box
-from shared.model_dir import load_encoder
 from shared.roi_message import RoiMessage, format_v1, parse_v1, verify_v1
 from shared.sealed_faces import SealContext, open_sealed_faces
 from shared.sealing_keys import generate_key_pair, load_private_key, load_public_key
 from shared.sei import parse_sei_payload
-from shared.tracking import IouTracker
 from shared.video_io import read_frames
-from tests.edge_agent.conftest import CAMERA_ID, CAMERA_KEY, roi_pixels_equal
+from tests.edge_agent.conftest import CAMERA_ID, CAMERA_KEY, roi_pixels_equal, toy_processor
 
 
 @pytest.fixture(scope="module")
@@ -54,19 +50,10 @@ class FixedDetector:
 
 
 def _processor(toy_model, detector, stats, recipients=(), **options) -> FrameProcessor:
-    encoder, card = load_encoder(toy_model, providers="cpu", threads=1)
     sealer = None
     if recipients:
         sealer = FaceSealer(FaceSealingOptions(tuple(recipients), **options), CAMERA_KEY, stats)
-    return FrameProcessor(
-        detector,
-        IouTracker(max_missed=3),
-        Deidentifier(encoder, card, NoiseBank(b"noise", card.input_size)),
-        stats,
-        camera_id=CAMERA_ID,
-        key=CAMERA_KEY,
-        face_sealer=sealer,
-    )
+    return toy_processor(toy_model, detector, stats, face_sealer=sealer)
 
 
 def _open_faces(message: RoiMessage, private):

@@ -5,17 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_agent.deid import Deidentifier
 from edge_agent.lookahead import LookaheadBuffer
-from edge_agent.noise import NoiseBank
-from edge_agent.pipeline import FrameProcessor
 from edge_agent.sources import CapturedFrame
 from edge_agent.stats import Stats
 from shared.detectors import DetectorError, FaceDetection
 from shared.geometry import Box
-from shared.model_dir import load_encoder
-from shared.tracking import IouTracker
-from tests.edge_agent.conftest import CAMERA_ID, CAMERA_KEY, covers, roi_pixels_equal
+from tests.edge_agent.conftest import covers, roi_pixels_equal, toy_processor
 
 WIDTH, HEIGHT = 160, 120
 FACE = Box(60, 40, 24, 30)  # the ground truth: where the face is in every frame
@@ -50,16 +45,8 @@ def _frames(count: int) -> list[np.ndarray]:
 
 
 def _buffer(toy_model, detector, depth, stats, fail_ue=False) -> LookaheadBuffer:
-    encoder, card = load_encoder(toy_model, providers="cpu", threads=1)
-    if fail_ue:
-        encoder = FailingEncoder(encoder)
-    processor = FrameProcessor(
-        detector,
-        IouTracker(max_missed=3),
-        Deidentifier(encoder, card, NoiseBank(b"noise", card.input_size)),
-        stats,
-        camera_id=CAMERA_ID,
-        key=CAMERA_KEY,
+    processor = toy_processor(
+        toy_model, detector, stats, wrap_encoder=FailingEncoder if fail_ue else None
     )
     return LookaheadBuffer(processor, depth)
 

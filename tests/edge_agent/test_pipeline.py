@@ -5,18 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_agent.deid import Deidentifier
-from edge_agent.noise import NoiseBank
 from edge_agent.pipeline import FrameProcessor
 from edge_agent.sources import CapturedFrame
 from edge_agent.stats import Stats
 from shared.detectors import DetectorError, FaceDetection, create_detector
 from shared.frame_seal import open_frame
 from shared.geometry import Box
-from shared.model_dir import load_encoder
-from shared.tracking import IouTracker
 from shared.video_io import read_frames
-from tests.edge_agent.conftest import CAMERA_ID, CAMERA_KEY, covers, roi_pixels_equal
+from tests.edge_agent.conftest import CAMERA_ID, CAMERA_KEY, covers, roi_pixels_equal, toy_processor
 
 
 @pytest.fixture(scope="module")
@@ -56,17 +52,8 @@ class FlakyEncoder:
 
 
 def _processor(toy_model, detector, stats, **kwargs) -> FrameProcessor:
-    encoder, card = load_encoder(toy_model, providers="cpu", threads=1)
     kwargs.setdefault("message_format", "v1")
-    return FrameProcessor(
-        detector,
-        IouTracker(max_missed=3),
-        Deidentifier(encoder, card, NoiseBank(b"noise", card.input_size)),
-        stats,
-        camera_id=CAMERA_ID,
-        key=CAMERA_KEY,
-        **kwargs,
-    )
+    return toy_processor(toy_model, detector, stats, **kwargs)
 
 
 def _assert_no_face_leaks(source, public, faces, boxes_must_cover=True):
