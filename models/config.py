@@ -85,7 +85,8 @@ class LossWeights(StrictModel):
     like a real face's), ``ndiv`` (two noise planes give two identities), ``layout`` (pose,
     lighting and layout kept at ``layout_grid``), ``idx`` / ``idn`` (a real recognizer's
     embedding, ``identity_embedder``: ``a`` far from ``x``, ``Ue(x, n1)`` far from
-    ``Ue(x, n2)``)."""
+    ``Ue(x, n2)``), ``idt`` (that embedding pulled toward the person the noise plane names:
+    ``models.identity_targets``)."""
 
     mse: float = 50.0
     adv: float = 1.0
@@ -99,6 +100,7 @@ class LossWeights(StrictModel):
     layout: float = Field(0.0, ge=0.0)
     idx: float = Field(0.0, ge=0.0)
     idn: float = Field(0.0, ge=0.0)
+    idt: float = Field(0.0, ge=0.0)
 
 
 class CompositionConfig(StrictModel):
@@ -193,6 +195,10 @@ class DeidConfig(StrictModel):
     #: Identity terms through one random view per face (``identity.random_views``: jitter and
     #: down-up resampling shared by both faces of a pair), so a texture cannot meet them.
     identity_views: Literal["sharp", "random"] = "sharp"
+    #: ``idt``: principal directions of the real faces' embeddings the noise latent spans, and
+    #: how many training faces fit them (``models.identity_targets``).
+    identity_target_components: int = Field(16, ge=1)
+    identity_target_faces: int = Field(512, ge=2)
     div_labels: Literal["changed", "all"] = "changed"
     max_pairs: int | None = Field(32, ge=1)
     warmup_steps: int = Field(0, ge=0)
@@ -206,6 +212,20 @@ class DeidConfig(StrictModel):
         check_s_vector(self.s, self.labels)
         if self.decoder_only_steps >= self.steps:
             raise ValueError("decoder_only_steps must be smaller than steps")
+        if self.weights.idt:
+            if self.identity_embedder == "none":
+                raise ValueError("weights.idt needs an identity_embedder")
+            if self.identity_target_components > self.network.unet_noise_code:
+                raise ValueError(
+                    f"weights.idt: identity_target_components "
+                    f"({self.identity_target_components}) must not exceed "
+                    f"network.unet_noise_code ({self.network.unet_noise_code}): the targets are "
+                    "spanned by the noise latent"
+                )
+            if self.identity_target_faces < 2 * self.identity_target_components:
+                raise ValueError(
+                    "identity_target_faces must be at least twice identity_target_components"
+                )
         sizes = self.model_sizes
         if sizes[0] != self.input_size:
             raise ValueError(

@@ -237,6 +237,8 @@ def run_deid(
     trainer = UUNetTrainer(config, matcher, context.device, distributed=context.distributed)
     if state is not None:
         trainer.load_state_dict(state, run.checkpoint)
+    if config.weights.idt and trainer.identity_targets is None:
+        trainer.fit_identity_targets(_target_faces(batches, config))
     start = trainer.step_count
     stream = batches(config.seed + 1000 * context.rank + start)
     started = time.monotonic()
@@ -280,6 +282,16 @@ def run_deid(
         description="UU-Net",
     )
     return trainer
+
+
+def _target_faces(batches: Callable[[int], Iterator[Batch]], config: DeidConfig) -> torch.Tensor:
+    """``identity_target_faces`` training faces from their own stream (the same on every rank,
+    so every process fits the same targets)."""
+    stream = batches(config.seed + 7919)
+    faces: list[torch.Tensor] = []
+    while sum(len(f) for f in faces) < config.identity_target_faces:
+        faces.append(next(stream).x)
+    return torch.cat(faces)[: config.identity_target_faces]
 
 
 def summarise_history(run_dir: Path) -> dict[str, float]:

@@ -43,6 +43,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from models import losses
 from models.config import DeidConfig
+from models.identity_targets import IdentityTargets, identity_target_loss
 from models.networks.matcher import PairMatcher
 from models.roi_channel import RoiChannel
 from models.uunet_parts import (
@@ -114,10 +115,12 @@ class UUNetTrainer:
         )
         self.id_index = list(config.labels).index("id") if "id" in config.labels else 0
         self.embedder: nn.Module | None = None
-        if config.identity_embedder == "sface" and (config.weights.idx or config.weights.idn):
+        w = config.weights
+        if config.identity_embedder == "sface" and (w.idx or w.idn or w.idt):
             from models.networks.identity import sface_embedder
 
             self.embedder = sface_embedder().to(device)
+        self.identity_targets: IdentityTargets | None = None
         self.view_generator = torch.Generator().manual_seed(config.seed + 23)
         weights = config.composition.size_weights or (1.0,) * len(config.model_sizes)
         self.size_probs = torch.tensor(weights, dtype=torch.float64)
@@ -190,6 +193,46 @@ class UUNetTrainer:
         """Critic values for the generator update: the bare module (no DDP sync; frozen)."""
         return self.critic(images).flatten(1).mean(dim=1)
 
+    # -- identity targets ------------------------------------------------------------------
+    def fit_identity_targets(self, faces: torch.Tensor, chunk: int = 64) -> IdentityTargets:
+        """Fit ``Lidt``'s targets on real faces (``N x 3 x S x S`` in 0..1) with the embedder.
+
+        Raises:
+            RuntimeError: no identity embedder is configured.
+            ValueError: too few faces for the configured components.
+        """
+        if self.embedder is None:
+            raise RuntimeError("identity targets need an identity_embedder")
+        with torch.no_grad():
+            embeddings = torch.cat(
+                [
+                    self.embedder(faces[i : i + chunk].to(self.device))
+                    for i in range(0, len(faces), chunk)
+                ]
+            )
+        self.identity_targets = IdentityTargets.fit(
+            embeddings.cpu(), self.config.identity_target_components
+        )
+        log.info(
+            "identity targets fitted on %d faces (%d directions)",
+            len(faces),
+            self.identity_targets.components,
+        )
+        return self.identity_targets
+
+    def targets_for(self, noise: torch.Tensor) -> torch.Tensor:
+        """The unit embeddings ``Lidt`` pulls ``Ue(x, noise)`` toward (one per plane).
+
+        Raises:
+            RuntimeError: the targets were not fitted, or ``Ue`` has no noise code.
+        """
+        style = getattr(self.ue, "noise_style", None)
+        if self.identity_targets is None or style is None:
+            raise RuntimeError(
+                "weights.idt needs fitted identity targets and a Ue with a noise code"
+            )
+        return self.identity_targets.target(style.latent(noise)).to(noise.device)
+
     # -- updates ---------------------------------------------------------------------------
     def critic_step(self, batch: Batch) -> dict[str, float]:
         """One critic update on Ladv1 + gp_weight * GP (a and r detached)."""
@@ -235,7 +278,7 @@ class UUNetTrainer:
             "ndiv": zero,
             "layout": losses.layout_loss(x, a, cfg.layout_grid) if weights.layout else zero,
         }
-        terms["idx"], terms["idn"] = zero, zero
+        terms["idx"], terms["idn"], terms["idt"] = zero, zero, zero
         use_embedder = self.embedder is not None and self.step_count % cfg.identity_every == 0
         first = first_of_each(batch.sequence)[1] if weights.ndiv or use_embedder else None
         if weights.ndiv or (use_embedder and weights.idn):
@@ -266,6 +309,8 @@ class UUNetTrainer:
             if other_seen is not None:
                 e_other = self.embedder(other_seen)
                 terms["idn"] = losses.embedding_similarity_loss(e_a, e_other, margin)
+            if weights.idt:
+                terms["idt"] = identity_target_loss(e_a, self.targets_for(noise[pick]))
         if adversarial:
             terms["adv"] = losses.generator_adversarial_loss(
                 self._frozen_score(a), self._frozen_score(r)
@@ -334,6 +379,11 @@ class UUNetTrainer:
             "critic": self.critic.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_c": self.opt_c.state_dict(),
+            **(
+                {"identity_targets": self.identity_targets.state_dict()}
+                if self.identity_targets is not None
+                else {}
+            ),
         }
 
     def load_state_dict(self, state: dict[str, Any], source: Any = "checkpoint") -> None:
@@ -350,3 +400,5 @@ class UUNetTrainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_c.load_state_dict(state["opt_c"])
         self.step_count = int(state["step"])
+        if "identity_targets" in state:
+            self.identity_targets = IdentityTargets.from_state(state["identity_targets"])
