@@ -13,6 +13,9 @@ paste into the scene, 8-bit storage), plus the terms of the public face (weights
     + w_ring Lring (a carries the ROI's outer ring) + w_hf Lhf (luma/chroma fine detail like a
       real face's) + w_ndiv Lndiv (another noise plane, another identity) + w_layout Llayout
       (pose, lighting and layout kept at ``layout_grid`` x ``layout_grid``)
+    + w_idx Lidx, w_idn Lidn, w_idt Lidt (a frozen recognizer's embedding, ``identity_embedder``:
+      ``a`` far from ``x``, two planes' surrogates far apart, ``a`` near the person its plane
+      names: ``models.identity_targets``)
 
 **Noise per sequence.** The edge gives each track one noise plane; training draws one plane per
 sequence of the batch (all its frames share it), so ``Lcon`` asks for one identity per plane
