@@ -53,6 +53,7 @@ from authority_service.cli_commands import (
     reconstruct,
     user_command,
 )
+from authority_service.clip_store import ClipStoreError
 from authority_service.config import (
     AuthoritySettings,
     ServerSettings,
@@ -289,6 +290,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             load_secrets(settings)
             services = build_services(settings)
             try:
+                services.jobs.clips.check()  # the bucket exists and the credentials work
                 services.decoders.load_all()
             finally:
                 services.close()
@@ -322,6 +324,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         ProviderError,
         DatabaseError,
         SealingKeyError,
+        ClipStoreError,  # before AuthorityError: str() names the bucket and endpoint
     ) as exc:
         error(f"uunet-authority: {exc}")
         return EXIT_USAGE

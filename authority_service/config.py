@@ -20,7 +20,11 @@ Secrets are never settings and never have defaults (:func:`load_secrets`):
   needs none): ``$UUNET_AUTHORITY_DATABASE_PASSWORD`` or
   ``$CREDENTIALS_DIRECTORY/database-password`` (:func:`load_database_password`);
 * the password of ``jobs.broker_url`` (optional): ``$UUNET_AUTHORITY_BROKER_PASSWORD`` or
-  ``$CREDENTIALS_DIRECTORY/broker-password`` (:func:`authority_service.task_queue.broker_url`).
+  ``$CREDENTIALS_DIRECTORY/broker-password`` (:func:`authority_service.task_queue.broker_url`);
+* with ``storage.kind: s3``, the bucket's access key id and secret:
+  ``$UUNET_AUTHORITY_S3_ACCESS_KEY_ID`` / ``$UUNET_AUTHORITY_S3_SECRET_ACCESS_KEY`` or
+  ``$CREDENTIALS_DIRECTORY/s3-access-key-id`` / ``s3-secret-access-key``
+  (:func:`authority_service.s3_store.open_s3_store`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from authority_service.db import parse_database_url
+from authority_service.storage_settings import StorageSettings
 from shared.config_base import (
     SecretNotFoundError,
     StrictModel,
@@ -67,6 +72,7 @@ __all__ = [
     "ModelSettings",
     "SealingSettings",
     "ServerSettings",
+    "StorageSettings",
     "WeakSecretError",
     "camera_key_env_var",
     "load_authority_settings",
@@ -179,6 +185,13 @@ class JobSettings(StrictModel):
     #: Starts of a job: one that was started this many times, its worker lost each time, fails
     #: (``worker_lost``, audited) instead of starting again.
     max_attempts: int = Field(3, ge=1, le=100)
+    #: With ``queue: celery``: a clip of more than ``segment_frames`` frames is split into
+    #: segment tasks that any worker takes, joined into one result identical to one pass
+    #: (:mod:`authority_service.segment_tasks`; needs the directory clip store, whose
+    #: ``data_dir`` every worker shares). A segment started ``max_attempts`` times, its worker
+    #: lost each time, fails the job. False: a worker reverses the whole clip (in
+    #: ``segment_workers`` processes).
+    distribute_segments: bool = True
 
     @field_validator("broker_url")
     @classmethod
@@ -315,7 +328,8 @@ class AuthoritySettings(StrictSettings):
 
     model_config = SettingsConfigDict(env_prefix="UUNET_AUTHORITY_")
 
-    #: SQLite database, uploads and results live here (created if missing).
+    #: SQLite database, uploads and results live here (created if missing); with
+    #: ``storage.kind: s3`` uploads and results are in the bucket instead.
     data_dir: Path
     server: ServerSettings = ServerSettings()
     auth: AuthSettings = AuthSettings()
@@ -326,6 +340,7 @@ class AuthoritySettings(StrictSettings):
     sealing: SealingSettings = SealingSettings()
     audit: AuditSettings = AuditSettings()
     database: DatabaseSettings = DatabaseSettings()
+    storage: StorageSettings = StorageSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @property

@@ -25,7 +25,7 @@ from sqlalchemy import Select, and_, case, func, or_, select
 
 from authority_service.db import Database
 from authority_service.reconstruction import ClipReport
-from authority_service.schema import jobs
+from authority_service.schema import job_segments, jobs
 
 __all__ = ["Claim", "Decision", "Job", "JobKind", "JobStatus", "JobStore"]
 
@@ -337,4 +337,11 @@ class JobStore:
         )
 
     def mark_expired(self, job_id: str) -> None:
-        self._set(job_id, status=JobStatus.expired, result_name=None)
+        """Expire the job; the rows of its segments (a split clip job's) are deleted."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id)
+                .values(status=JobStatus.expired, result_name=None)
+            )
+            conn.execute(job_segments.delete().where(job_segments.c.job_id == job_id))

@@ -16,9 +16,10 @@ its worker lost each time, fails (``worker_lost``). A clip job that succeeds als
 its result, its face data (every frame's boxes and how each was reversed,
 :mod:`authority_service.face_sidecar`) and the watermarked preview of its uploaded clip (made
 before the upload is deleted, :mod:`authority_service.preview_media`); expiry deletes them with the
-result (every ``<job id>.*`` file of the results directory). Every finished job is audited
-(``completed``, ``refused`` for bad input, ``failed`` for an internal error; naming the approver
-when there was one), as is every expiry.
+result (every ``<job id>.*`` file of the results directory; uploads and results are in the clip
+store, a shared directory or an S3 bucket: :mod:`authority_service.clip_store`). Every finished
+job is audited (``completed``, ``refused`` for bad input, ``failed`` for an internal error or a
+clip store that failed; naming the approver when there was one), as is every expiry.
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from authority_service.audit import AuditEntry
+from authority_service.clip_store import ClipStore, DirectoryClipStore, upload_key
 from authority_service.config import JobSettings
 from authority_service.errors import (
     AuthorityError,
@@ -43,7 +46,7 @@ from authority_service.errors import (
     PermissionDeniedError,
     ServiceBusyError,
 )
-from authority_service.job_runner import JobRunner, upload_path
+from authority_service.job_runner import JobRunner
 from authority_service.job_store import Claim, Decision, Job, JobKind, JobStatus, JobStore
 from authority_service.metrics import Metrics
 from authority_service.reconstruction import (
@@ -110,10 +113,12 @@ class JobManager:
         audit: writes an audit record (raises if it cannot: the job then fails closed).
         settings: pool size, queue bound, time to live, result codec, whether jobs need an
             approver's decision.
-        uploads_dir / results_dir: where uploads wait and results are kept.
+        uploads_dir / results_dir: where uploads wait and results are kept (with an S3
+            ``clips`` store: the local cache of what previews read and make).
         metrics: optional counters.
         dispatch: sends a job id to remote workers (``jobs.queue: celery``); ``None``: this
             process runs jobs on its own threads.
+        clips: the clip store (default: the folders ``uploads_dir`` and ``results_dir``).
     """
 
     def __init__(
@@ -126,8 +131,11 @@ class JobManager:
         results_dir: Path,
         metrics: Metrics | None = None,
         dispatch: Callable[[str], None] | None = None,
+        *,
+        clips: ClipStore | None = None,
     ) -> None:
         self.store = store
+        self.clips = clips or DirectoryClipStore(uploads_dir, results_dir)
         self.dispatch = dispatch
         self.reconstructor = reconstructor
         self.audit = audit
@@ -140,6 +148,9 @@ class JobManager:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._running = 0
+        #: Hands a claimed clip job's segments out (``uunet-authority worker``,
+        #: :meth:`authority_service.segment_tasks.SegmentTasks.split`); false: run it here.
+        self.split: Callable[[Job], bool] | None = None
         private_dir(uploads_dir)
         private_dir(results_dir)
         self.runner = JobRunner(
@@ -151,11 +162,20 @@ class JobManager:
             results_dir,
             metrics,
             stopping=self._stopping,
+            clips=self.clips,
         )
 
     # ---------------------------------------------------------------- paths
     def upload_path(self, job_id: str) -> Path:
-        return upload_path(self.uploads_dir, job_id)
+        """Where an upload is written before :meth:`submit` stores it (a directory store: its
+        place in the store)."""
+        return self.clips.incoming_path(upload_key(job_id))
+
+    def discard_upload(self, job_id: str) -> None:
+        """Delete ``job_id``'s upload, written or stored (a submission that failed, a refused
+        job); a store that fails to delete it is logged."""
+        self.upload_path(job_id).unlink(missing_ok=True)
+        self.runner.discard_upload(job_id)
 
     def result_path(self, job: Job) -> Path | None:
         return self.results_dir / job.result_name if job.result_name else None
@@ -239,7 +259,11 @@ class JobManager:
 
         Call :meth:`ensure_capacity` first (and audit the attempt in between): this method
         does not refuse, so an audited acceptance is never followed by a refusal.
+
+        Raises:
+            ClipStoreError: the upload cannot be put into the clip store (no job is stored).
         """
+        self.clips.put(self.upload_path(job_id), upload_key(job_id))  # before any worker sees it
         with self._admission:
             job = self.store.create(
                 job_id=job_id,
@@ -275,7 +299,7 @@ class JobManager:
             if decision == Decision.approved:
                 self._enqueue(job_id)
         if decision == Decision.refused:
-            self.upload_path(job_id).unlink(missing_ok=True)
+            self.discard_upload(job_id)
         log.info("job %s: %s by %s: %s", job_id, decision, by, escape_control(reason))
         self._update_gauges()
         job = self.store.get(job_id)
@@ -326,8 +350,9 @@ class JobManager:
 
         Returns:
             ``"finished"`` (succeeded, failed or refused, audited), ``"requeued"`` (interrupted
-            by shutdown: queued again), or the :class:`Claim` outcome when it did not run:
-            ``busy`` (another worker holds it), ``gone`` (nothing to run) or ``exhausted``
+            by shutdown: queued again), ``"split"`` (its segments were handed to the job
+            queue's workers by :attr:`split`), or the :class:`Claim` outcome when it did not
+            run: ``busy`` (another worker holds it), ``gone`` (nothing to run) or ``exhausted``
             (failed ``worker_lost``, audited).
         """
         outcome, job = self.store.claim(
@@ -343,6 +368,15 @@ class JobManager:
         assert job is not None
         if job.attempts > 1:
             log.warning("job %s: start %d, from scratch (a worker was lost)", job_id, job.attempts)
+        with self.lease(job_id):
+            if self.split is not None and job.kind == JobKind.clip and self.split(job):
+                return "split"
+            finished = self._run(job)
+        return "finished" if finished else "requeued"
+
+    @contextmanager
+    def lease(self, job_id: str) -> Iterator[None]:
+        """Renew ``job_id``'s lease (every ``jobs.lease_s``/4) while the block runs."""
         done = threading.Event()
 
         def renew() -> None:
@@ -355,11 +389,10 @@ class JobManager:
         renewer = threading.Thread(target=renew, name=f"job-lease-{job_id[:8]}", daemon=True)
         renewer.start()
         try:
-            finished = self._run(job)
+            yield
         finally:
             done.set()
             renewer.join()
-        return "finished" if finished else "requeued"
 
     def _audit_finish(self, job: Job, outcome: str, detail: str, report: ClipReport | None) -> None:
         self.runner.audit_finish(job, outcome, detail, report)
@@ -383,13 +416,7 @@ class JobManager:
         """Delete uploads and results of jobs past their expiry; return how many expired."""
         expired = 0
         for job in self.store.due_for_expiry(now or _now()):
-            self.upload_path(job.id).unlink(missing_ok=True)
-            result = self.result_path(job)
-            if result is not None:
-                result.unlink(missing_ok=True)
-            (self.results_dir / f"{job.id}.partial").unlink(missing_ok=True)
-            for derived in self.results_dir.glob(f"{job.id}.*"):  # previews, face data
-                derived.unlink(missing_ok=True)
+            self.clips.delete_job(job.id)  # upload, result, partials, previews, face data
             self.store.mark_expired(job.id)
             self.audit(
                 AuditEntry(

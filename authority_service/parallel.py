@@ -5,12 +5,13 @@ over the whole clip gives: the same decoded frames bit for bit, the same report.
 plans the segments (:func:`~authority_service.segments.plan_segments`), hands each to a
 process of a :class:`~concurrent.futures.ProcessPoolExecutor` (spawn start, one pool per clip,
 at most ``workers`` processes, each given the reconstructor once when it starts: its decoders
-load their own ONNX sessions there), joins the segments' files into ``destination``
-(:func:`~authority_service.segments.join_segments`) and their reports into one
-(:meth:`~authority_service.clip_report.ClipReport.merge`), then makes the checks one pass makes
-at its end (:func:`~authority_service.clip_checks.finish_clip`: truncation, no message).
+load their own ONNX sessions there), joins the segments' files into ``destination`` and their
+reports into one, then makes the checks one pass makes at its end
+(:func:`~authority_service.segment_merge.merge_segments`: truncation, no message).
 
-What one pass decides over the whole clip is decided here the same way:
+What one pass decides over the whole clip is decided here the same way
+(:func:`~authority_service.segment_merge.settle`, which the job queue's segment tasks share,
+:mod:`authority_service.segment_tasks`):
 
 * **the message carrier** is chosen on the clip's first frame that carries a message. Each
   segment chooses on its own first such frame; the clip's is the first segment's that chose one,
@@ -42,16 +43,16 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
-from authority_service.clip_checks import ResultCodec, finish_clip, prepare_clip
+from authority_service.clip_checks import ResultCodec, prepare_clip
 from authority_service.clip_report import ClipReport
 from authority_service.reconstruction import OnFrame, ReconstructionCancelledError, Reconstructor
+from authority_service.segment_merge import Rerun, merge_segments, settle
 from authority_service.segments import (
     SegmentPlanError,
     SegmentResult,
     SegmentSpec,
     SegmentWorkerError,
     init_worker,
-    join_segments,
     plan_segments,
     reverse_segment,
 )
@@ -166,15 +167,8 @@ class SegmentedReversal:
         try:
             self.results, carrier = self._reverse_all(specs, expected, progress, cancelled)
             joining = time.perf_counter()
-            join_segments(
-                [
-                    (specs[r.index].part, specs[r.index].start)
-                    for r in self.results
-                    if r.report.frames
-                ],
-                destination,
-                codec,
-                info.fps,
+            report = merge_segments(
+                specs, self.results, destination, info, codec, carrier, on_frame
             )
             self.join_s = time.perf_counter() - joining
         except SegmentPlanError as exc:
@@ -189,16 +183,8 @@ class SegmentedReversal:
                 spec.part.unlink(missing_ok=True)
         if not self.results:
             return one_pass()
-        report = ClipReport.for_clip(info, codec)
-        for result in self.results:
-            report.merge(result.report)
-        if on_frame is not None:
-            for result in self.results:
-                for index, boxes, faces in result.frames:
-                    on_frame(index, boxes, faces)
         if progress is not None:
             progress(report.frames, expected)
-        finish_clip(report, info, destination, carrier)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -231,21 +217,13 @@ class SegmentedReversal:
             starts = [r.started_at for r in outcomes.values() if r is not None]
             self.startup_s = max(0.0, min(starts) - created) if starts else 0.0
             stop_at.value = len(specs)
-            ordered: list[SegmentResult] = []
-            carrier: str | None = None
-            for spec in specs:
-                result = outcomes.get(spec.index)
-                if result is None or (
-                    carrier is not None and result.carrier not in (None, carrier)
-                ):
-                    log.info("segment %d: reversed again, with carrier %s", spec.index, carrier)
-                    result = wait_for([replace(spec, carrier=carrier)])[spec.index]
-                    assert result is not None  # cancelled only by cancelled(), which raised
-                if result.failure is not None:
-                    raise result.failure
-                carrier = carrier or result.carrier
-                ordered.append(result)
-            return ordered, carrier
+            while isinstance(settled := settle(specs, outcomes), Rerun):
+                spec = replace(specs[settled.index], carrier=settled.carrier)
+                log.info("segment %d: reversed again, with carrier %s", spec.index, spec.carrier)
+                result = wait_for([spec])[spec.index]
+                assert result is not None  # cancelled only by cancelled(), which raised
+                outcomes[spec.index] = result
+            return settled
         finally:
             stop_at.value = 0  # any worker still at work stops at its next frame
             pool.shutdown(wait=True, cancel_futures=True)

@@ -242,13 +242,17 @@ def write_preview(
     return count
 
 
-def make_public_preview(results_dir: Path, job: Job, upload: Path, fps: float) -> Path | None:
+def make_public_preview(
+    results_dir: Path, job: Job, upload: Path, fps: float, destination: Path | None = None
+) -> Path | None:
     """Make the ``rgb`` preview of a succeeded clip job's uploaded clip (watermarked with its
     requester, case and the time now), before the upload is deleted; return its path, or
     ``None`` when it cannot be made (logged: the job's result is unaffected, the preview
     routes then answer ``preview_unavailable``). Never raises for a bad clip or a full disk.
+    ``destination``: where to write it instead of its place in ``results_dir`` (a split job
+    makes it beside its segments, :mod:`authority_service.segment_tasks`).
     """
-    destination = preview_path(results_dir, job.id, "public", "rgb")
+    destination = destination or preview_path(results_dir, job.id, "public", "rgb")
     text = WatermarkText(job.owner, job.case_id, datetime.now(timezone.utc), job.id)
     try:
         write_preview(upload, destination, "rgb", fps, text)

@@ -29,7 +29,9 @@ time with the toy model, 0.6 s), then 0.4 s for the result's ``rgb`` and 0.4 s f
 ``yuv444`` / ``yuv420`` on first request (a first ``yuv444`` of the result pays both: 0.8 s).
 Doing all at job end would spend that on jobs nobody views, and the lossless previews are as
 large as the result. The watermark names the requester, the case and the time the preview was
-made (UTC).
+made (UTC). With an S3 clip store, what is read from the bucket (the public preview, the face
+data, the result to transcode) is cached in the API's ``data_dir/results`` beside the previews
+made there (:meth:`authority_service.clip_store.ClipStore.cached`); expiry deletes them.
 
 **Audit.** A ``<video>`` issues many range requests for one view (``bytes=0-``, then one per
 seek), so a preview request is audited (action ``view_preview``) when it starts a view (no
@@ -53,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 import av
 
 from authority_service.audit import AuditEntry
+from authority_service.clip_store import ObjectMissingError, result_key
 from authority_service.errors import (
     AuthorityError,
     GoneError,
@@ -195,7 +198,7 @@ def preview_file(services: Services, job: Job, which: str, variant: str, user: U
 
 
 def _ensure(services: Services, job: Job, which: str, variant: str, user: User) -> Path:
-    results = services.jobs.results_dir
+    results = services.jobs.clips.cache_dir  # a directory store's results folder
     path = preview_path(results, job.id, which, variant)
     if path.is_file():
         return path
@@ -203,14 +206,18 @@ def _ensure(services: Services, job: Job, which: str, variant: str, user: User) 
         if path.is_file():  # made while this request waited
             return path
         if variant == "rgb" and which == "public":
-            raise PreviewUnavailableError(
-                f"job {job.id} has no preview of its public clip: it was not made when the job "
-                "finished, and the uploaded clip is deleted"
-            )
+            try:  # made by the job's worker: in the clip store
+                return services.jobs.clips.cached(result_key(path.name))
+            except ObjectMissingError as exc:
+                raise PreviewUnavailableError(
+                    f"job {job.id} has no preview of its public clip: it was not made when the "
+                    "job finished, and the uploaded clip is deleted"
+                ) from exc
         if variant == "rgb":
-            source = services.jobs.result_path(job)
-            if source is None or not source.is_file():
-                raise GoneError(f"the result of job {job.id} is no longer on disk")
+            try:
+                source = services.jobs.clips.cached(result_key(job.result_name or ""))
+            except (ObjectMissingError, ValueError) as exc:
+                raise GoneError(f"the result of job {job.id} is no longer on disk") from exc
             text: WatermarkText | None = WatermarkText(
                 user.name, job.case_id, datetime.now(timezone.utc), job.id
             )
@@ -253,12 +260,13 @@ def face_overlay(services: Services, job: Job, user: User) -> dict[str, Any]:
         AuthorityError: ``internal_error``: the face data is damaged (logged).
     """
     _check(job, user)
-    path = faces_path(services.jobs.results_dir, job.id)
+    try:
+        path = services.jobs.clips.cached(result_key(job.id + FACES_SUFFIX))
+    except ObjectMissingError as exc:
+        raise PreviewUnavailableError(f"no face data was recorded for job {job.id}") from exc
     try:
         sidecar = read_face_sidecar(path)
     except FaceSidecarError as exc:
-        if not path.exists():
-            raise PreviewUnavailableError(f"no face data was recorded for job {job.id}") from exc
         log.error("job %s: %s", job.id, exc)
         raise AuthorityError(
             "the face data of the job is damaged; the service log says why", code="internal_error"

@@ -12,9 +12,9 @@ the database's locale.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, Table, Text
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, Table, Text
 
-__all__ = ["audit_log", "jobs", "metadata", "sortable_text", "users"]
+__all__ = ["audit_log", "job_segments", "jobs", "metadata", "sortable_text", "users"]
 
 
 def sortable_text() -> Text:
@@ -91,4 +91,29 @@ jobs = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("heartbeat_at", sortable_text()),
     Index("jobs_status", "status"),
+)
+
+#: Version 4: the segments of a clip job split across the job queue's workers
+#: (:mod:`authority_service.segment_store`).
+job_segments = Table(
+    "job_segments",
+    metadata,
+    Column("job_id", Text, primary_key=True),
+    Column("segment", Integer, primary_key=True, autoincrement=False),
+    Column("attempt", Integer, nullable=False),
+    Column("kind", Text, nullable=False, server_default="frames"),
+    Column("start_frame", Integer, nullable=False),
+    Column("pts", Text, nullable=False),
+    Column("seek_pts", BIG),
+    Column("last", Integer, nullable=False),
+    Column("carrier", Text),
+    Column("status", Text, nullable=False),
+    Column("runs", Integer, nullable=False, server_default="0"),
+    Column("token", Text),
+    Column("worker", Text),
+    Column("heartbeat_at", sortable_text()),
+    Column("frames_done", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("seconds", Float),
+    Column("result", Text),
 )

@@ -1,7 +1,8 @@
 """A clip in segments: planned from its packets, each reversed on its own, joined into one file.
 
 :mod:`authority_service.parallel` runs these pieces in worker processes; each piece is plain
-data and plain functions, so a queue of other machines can run them later.
+data and plain functions, which the job queue's workers on other machines run too
+(:mod:`authority_service.segment_tasks`).
 
 * **Plan** (:func:`plan_segments`): the clip's packets are demuxed, not decoded, for their
   presentation timestamps and keyframe flags. Segments are fixed ranges of ``segment_frames``
@@ -53,6 +54,7 @@ from shared.sei import payloads_from_frame
 from shared.video_io import VideoDecodeError, VideoFrame, VideoInfo
 
 __all__ = [
+    "NO_PIXELS",
     "SEGMENT_ALIGNMENT",
     "FrameRecord",
     "SegmentPlanError",
@@ -73,7 +75,8 @@ SEGMENT_ALIGNMENT = 16
 #: What ``on_frame`` is called with, per frame: index, boxes (``None``: no message), faces (the
 #: pixels of the exact ones dropped: only which boxes opened, and how, travel back).
 FrameRecord = tuple[int, tuple[Box, ...] | None, FrameFaces]
-_NO_PIXELS = np.zeros((0, 0, 3), np.uint8)
+#: What a record's exact faces hold instead of their pixels.
+NO_PIXELS = np.zeros((0, 0, 3), np.uint8)
 
 
 class SegmentPlanError(Exception):
@@ -238,7 +241,7 @@ def init_worker(
 
 def _record(frames: list[FrameRecord]) -> Callable[[int, Sequence[Box] | None, FrameFaces], None]:
     def on_frame(index: int, boxes: Sequence[Box] | None, faces: FrameFaces) -> None:
-        exact = dict.fromkeys(faces.exact, _NO_PIXELS)
+        exact = dict.fromkeys(faces.exact, NO_PIXELS)
         frames.append(
             (
                 index,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from authority_service.audit import AuditEntry, AuditLog, AuditRecord
+from authority_service.clip_store import open_clip_store
 from authority_service.config import (
     DEFAULT_DECODER_FILE,
     SHIPPED_DECODERS_DIR,
@@ -119,6 +120,9 @@ def build_services(
     Raises:
         authority_service.db.DatabaseError: the database cannot be opened.
         shared.model_dir.ModelDirError: the models directory or default model is invalid.
+        shared.config_base.SecretNotFoundError: (``storage.kind: s3``) the bucket's access key
+            is missing; :class:`~authority_service.clip_store.StoreUnavailableError`: boto3 is
+            not installed. The store itself is checked by ``clips.check()``, not here.
     """
     # Before the decoders' and workers' threads exist (see shared.malloc_tuning).
     limit_arenas(MALLOC_ARENAS)
@@ -181,6 +185,7 @@ def build_services(
             settings.results_dir,
             metrics,
             dispatch,
+            clips=open_clip_store(settings),
         ),
         metrics=metrics,
         record=record,

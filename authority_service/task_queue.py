@@ -1,9 +1,11 @@
 """The distributed job queue (``jobs.queue: celery``): the Celery application that the API sends
 job ids through and that ``uunet-authority worker`` (:mod:`authority_service.worker`) consumes.
 
-A message carries a job id only; the job itself (its upload, settings, requester) is in the
-database and the shared data directory. Delivery is at least once, and made safe to repeat by
-the job's atomic claim (:meth:`authority_service.job_store.JobStore.claim`):
+A message carries a job id only (a segment's: the job id, the job's start and the segment's
+index, :mod:`authority_service.segment_tasks`); the job itself (its upload, settings, requester)
+is in the database and the shared data directory. Delivery is at least once, and made safe to
+repeat by the job's atomic claim (:meth:`authority_service.job_store.JobStore.claim`; a
+segment's, :meth:`authority_service.segment_store.SegmentStore.claim`):
 
 * ``acks_late``: a message is acknowledged when its job has finished, so a worker host that
   dies mid-job leaves it unacknowledged; Redis delivers it again ``jobs.visibility_timeout_s``
@@ -29,16 +31,21 @@ __all__ = [
     "BROKER_PASSWORD_ENV_VAR",
     "BROKER_PASSWORD_NAME",
     "QUEUE",
+    "SEGMENT_TASK_NAME",
     "TASK_NAME",
     "broker_url",
     "celery_app",
     "dispatcher",
+    "segment_dispatcher",
 ]
 
 BROKER_PASSWORD_ENV_VAR = "UUNET_AUTHORITY_BROKER_PASSWORD"
 BROKER_PASSWORD_NAME = "broker-password"
 #: The task that runs one job (its only argument: the job id).
 TASK_NAME = "uunet.run_job"
+#: The task that reverses one segment of a split clip job (job id, the job's start, segment
+#: index; :mod:`authority_service.segment_tasks`).
+SEGMENT_TASK_NAME = "uunet.reverse_segment"
 #: The broker queue of job messages.
 QUEUE = "uunet-jobs"
 
@@ -96,5 +103,17 @@ def dispatcher(app: Celery) -> Callable[[str], None]:
 
     def dispatch(job_id: str) -> None:
         app.send_task(TASK_NAME, args=[job_id], queue=QUEUE)
+
+    return dispatch
+
+
+def segment_dispatcher(app: Celery) -> Callable[[str, int, int], None]:
+    """A function that sends one segment of a split clip job to the workers.
+
+    The function raises the broker client's error when the broker cannot be reached.
+    """
+
+    def dispatch(job_id: str, attempt: int, segment: int) -> None:
+        app.send_task(SEGMENT_TASK_NAME, args=[job_id, attempt, segment], queue=QUEUE)
 
     return dispatch

@@ -12,6 +12,10 @@ progress in the job row, the audit records, result files renamed into place):
   still running, or finished) or not (lost: the job is claimed again, from scratch);
 * a warm shutdown (SIGTERM, or Ctrl-C once) interrupts the running jobs: each is queued again
   and its message put back on the broker, as the local mode requeues at shutdown.
+
+A long clip job (``jobs.distribute_segments``) is split by its task into segment tasks, which
+any worker takes the same way (claim, lease, retried when busy, put back at a warm shutdown)
+and the last of which joins the clip (:mod:`authority_service.segment_tasks`).
 """
 
 from __future__ import annotations
@@ -30,8 +34,14 @@ from celery.signals import worker_process_init, worker_shutting_down
 from authority_service.config import AuthoritySettings
 from authority_service.job_store import Claim
 from authority_service.jobs import JobManager
+from authority_service.segment_tasks import BUSY, REQUEUED, SegmentTasks
 from authority_service.service import Services, build_services
-from authority_service.task_queue import TASK_NAME, celery_app
+from authority_service.task_queue import (
+    SEGMENT_TASK_NAME,
+    TASK_NAME,
+    celery_app,
+    segment_dispatcher,
+)
 from shared.sealing_keys import SealingPrivateKey
 
 __all__ = ["run_worker", "worker_app"]
@@ -44,16 +54,18 @@ def worker_app(
     camera_keys: dict[str, bytes],
     sealing_keys: dict[str, SealingPrivateKey],
 ) -> Celery:
-    """The Celery application of a worker, its task registered (services built lazily, once per
-    process)."""
+    """The Celery application of a worker, its tasks registered (services built lazily, once
+    per process)."""
     app = celery_app(settings)
     built: list[Services] = []
+    segments: list[SegmentTasks] = []
 
     def manager() -> JobManager:
         if not built:
-            built.append(
-                build_services(settings, camera_keys=camera_keys, sealing_keys=sealing_keys)
-            )
+            services = build_services(settings, camera_keys=camera_keys, sealing_keys=sealing_keys)
+            built.append(services)
+            segments.append(SegmentTasks(services.jobs, segment_dispatcher(app)))
+            services.jobs.split = segments[0].split
         return built[0].jobs
 
     @app.task(
@@ -74,6 +86,24 @@ def worker_app(
         if outcome == Claim.busy:
             raise task.retry(countdown=settings.jobs.lease_s)
         if outcome == "requeued":
+            raise Reject(f"job {job_id}: the worker is shutting down", requeue=True)
+        return outcome
+
+    @app.task(
+        name=SEGMENT_TASK_NAME,
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        max_retries=None,
+        ignore_result=True,
+    )
+    def reverse_segment(task: Task, job_id: str, attempt: int, segment: int) -> str:
+        jobs = manager()
+        signal.signal(signal.SIGTERM, lambda *_: jobs.interrupt())  # as run_job
+        outcome = segments[0].run(job_id, attempt, segment)
+        if outcome == BUSY:
+            raise task.retry(countdown=settings.jobs.lease_s)
+        if outcome == REQUEUED:
             raise Reject(f"job {job_id}: the worker is shutting down", requeue=True)
         return outcome
 
@@ -101,8 +131,13 @@ def run_worker(
     Raises:
         authority_service.db.DatabaseError: the database cannot be opened (checked, and
             migrated, before any job is taken).
+        authority_service.clip_store.StoreUnavailableError: the clip store cannot be used.
     """
-    build_services(settings).close()  # the database opens (and is migrated) before any fork
+    services = build_services(settings)  # the database opens (and is migrated) before any fork
+    try:
+        services.jobs.clips.check()  # and the clip store answers, before any job is taken
+    finally:
+        services.close()
     app = worker_app(settings, camera_keys, sealing_keys)
     worker = app.Worker(
         hostname=f"uunet-{os.getpid()}@{socket.gethostname()}",

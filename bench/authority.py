@@ -1,7 +1,7 @@
 """Benchmark: how fast the authority reverses a 640x480 clip, and Ud's cost per face.
 
 Usage: python bench/authority.py [--model DIR] [--frames N] [--faces K] [--threads T]
-       python bench/authority.py --workers 1,2 [--segment-frames F] [--frames N] ...
+       python bench/authority.py --workers 1,2 [--queue local|celery] [--segment-frames F] ...
 
 Side by side in one run, on a 640x480 lossless (FFV1) evidence clip made from the real clip
 ``../shared/media/videos/hamilton_640x360.mp4`` (letterboxed to 640x480, K head boxes per frame,
@@ -26,7 +26,11 @@ looped to ``--frames``, e.g. 5400 for 3 minutes) reversed with each count (1: on
 job with ``jobs.segment_workers: 1``), the wall-clock ratio to the first, whether the reports
 match, the per-segment cost (seconds per frame of each segment) and the time it predicts for N
 workers: planning + worker start-up + the segments spread over N + joining (while N free cores
-are there; ONNX Runtime uses ``--threads`` in every worker).
+are there; ONNX Runtime uses ``--threads`` in every worker). With ``--queue celery`` the counts
+are real ``uunet-authority worker`` processes taking the clip job's segment tasks through a
+throwaway ``redis-server`` (``bench/authority_workers.py``: wall-clock seconds from submission to
+the finished job, the ratio, whether the decoded frames match, the per-segment cost and the
+seconds it predicts for N workers).
 
 The model is ``--model DIR`` (an export: ue.onnx, ud.onnx, card.json; or an edge package whose
 decoder is in ``models/weights/decoders``), else the shipped
@@ -60,6 +64,7 @@ from authority_service.config import SHIPPED_DECODERS_DIR  # noqa: E402
 from authority_service.decoders import DecoderRegistry  # noqa: E402
 from authority_service.parallel import SegmentedReversal  # noqa: E402
 from authority_service.reconstruction import LsbMessageSource, Reconstructor  # noqa: E402
+from bench.authority_workers import bench_celery, spread  # noqa: E402
 from edge_agent.deid import Deidentifier  # noqa: E402
 from edge_agent.noise import NoiseBank  # noqa: E402
 from shared.frame_seal import seal_frame  # noqa: E402
@@ -233,15 +238,6 @@ def ud_ms_per_face(reconstructor: Reconstructor, model_id: str, repeat: int) -> 
     return result
 
 
-def _spread(seconds: list[float], workers: int) -> float:
-    """When the last of ``workers`` processes finishes, each taking the next segment in order
-    as it gets free (as the pool hands them out)."""
-    free = [0.0] * workers
-    for cost in seconds:
-        free[free.index(min(free))] += cost
-    return max(free)
-
-
 def bench_workers(
     reconstructor: Reconstructor, evidence: Path, tmp: Path, counts: list[int], segment_frames: int
 ) -> None:
@@ -280,7 +276,7 @@ def bench_workers(
     fixed = segmented.plan_s + segmented.startup_s + segmented.join_s
     print(
         "predicted seconds for N workers (fixed + segments spread over N): "
-        + ", ".join(f"{n}: {fixed + _spread(seconds, n):.1f}" for n in (1, 2, 4, 8))
+        + ", ".join(f"{n}: {fixed + spread(seconds, n):.1f}" for n in (1, 2, 4, 8))
     )
 
 
@@ -297,6 +293,13 @@ def main() -> None:
         help="compare segment worker process counts instead, e.g. 1,2",
     )
     parser.add_argument("--segment-frames", type=int, default=512, help="with --workers")
+    parser.add_argument(
+        "--queue",
+        choices=("local", "celery"),
+        default="local",
+        help="with --workers: a local process pool (default), or that many real workers "
+        "through a throwaway redis-server",
+    )
     args = parser.parse_args()
     if not CLIP.is_file():
         sys.exit(f"the benchmark clip {CLIP} is missing")
@@ -315,6 +318,19 @@ def main() -> None:
         if args.workers:
             print(f"model: {which} (id {card.model_id}); ONNX Runtime threads: {args.threads}")
             print(f"clip: 640x480 FFV1, {args.frames} frames, {duration:.1f} s, {args.faces} faces")
+            if args.queue == "celery":
+                print("queue: celery (a real redis-server, real uunet-authority worker processes)")
+                bench_celery(
+                    models,
+                    evidence,
+                    tmp,
+                    args.workers,
+                    segment_frames=args.segment_frames,
+                    threads=args.threads,
+                    camera=CAMERA,
+                    key=KEY,
+                )
+                return
             bench_workers(reconstructor, evidence, tmp, args.workers, args.segment_frames)
             return
         rows = []

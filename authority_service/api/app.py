@@ -204,6 +204,8 @@ def create_app(
     Raises:
         authority_service.db.DatabaseError / shared.model_dir.ModelDirError: see
             :func:`~authority_service.service.build_services`.
+        authority_service.clip_store.StoreUnavailableError: the clip store cannot be used (no
+            such bucket, credentials refused, endpoint unreachable).
     """
     if services is None:
         services = build_services(
@@ -212,6 +214,7 @@ def create_app(
             camera_keys=secrets.camera_keys,
             sealing_keys=secrets.sealing_keys,
         )
+    services.jobs.clips.check()  # before serving: a bucket that is not there stops the start
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

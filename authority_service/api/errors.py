@@ -78,7 +78,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "rate_limited": 429,
     "internal_error": 500,
     "worker_lost": 500,  # a job whose workers were lost jobs.max_attempts times
+    "stored_object_missing": 500,  # a job's upload or result is not in the clip store
     "service_busy": 503,
+    "storage_unavailable": 503,  # the clip store: no bucket, credentials refused, unreachable
     "audit_unavailable": 503,
 }
 _CODE_BY_STATUS = {404: "not_found", 405: "method_not_allowed", 400: "malformed_request"}

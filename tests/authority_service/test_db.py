@@ -156,8 +156,8 @@ def test_version_1_database_is_migrated_and_its_queued_job_runs(
     _v1_database(settings.database_path, job_id)
     services = build_services(settings, camera_keys=SECRETS.camera_keys)
     try:
-        assert _file_state(settings.database_path)[:2] == (SCHEMA_VERSION, "0003")
-        assert SCHEMA_VERSION == 3
+        assert _file_state(settings.database_path)[:2] == (SCHEMA_VERSION, "0004")
+        assert SCHEMA_VERSION == 4
         assert services.users.get("ivy").role is Role.investigator
         old = services.jobs.store.get(job_id)
         assert (old.kind, old.approval_required, old.decision) == (JobKind.clip, False, None)
@@ -181,7 +181,7 @@ def test_migration_runs_once_and_a_reopened_file_keeps_its_rows(tmp_path):
     Database(path).close()
     again = Database(path)
     version, revision, columns = _file_state(path)
-    assert (version, revision) == (3, "0003")
+    assert (version, revision) == (4, "0004")
     assert columns[-8:] == [
         "kind",
         "approval_required",
@@ -203,10 +203,10 @@ def test_version_2_database_is_adopted_as_it_is_then_upgraded(tmp_path, caplog):
     before = _file_state(path)[2]
     with caplog.at_level("INFO", logger="authority_service.migrate"):
         db = Database(path)
-    # Stamped 0002 as it is, then 0003 adds its columns only.
-    assert _file_state(path) == (3, "0003", [*before, "attempts", "heartbeat_at"])
+    # Stamped 0002 as it is, then 0003 adds its columns only (0004: a table of its own).
+    assert _file_state(path) == (4, "0004", [*before, "attempts", "heartbeat_at"])
     assert "schema version 2 adopted" in caplog.text
-    assert "schema migrated from version 2 to 3" in caplog.text
+    assert "schema migrated from version 2 to 4" in caplog.text
     with db.read() as conn:
         row = conn.execute(text("SELECT kind, attempts, heartbeat_at FROM jobs")).one()
     assert tuple(row) == ("clip", 0, None)  # an old job reads as never started
@@ -217,9 +217,11 @@ def test_fresh_database_has_the_current_schema(database):
     with database.read() as conn:
         assert current_revision(conn) == f"{SCHEMA_VERSION:04d}"
         schema = inspect(conn)
-        assert {"users", "audit_log", "jobs"} <= set(schema.get_table_names())
+        assert {"users", "audit_log", "jobs", "job_segments"} <= set(schema.get_table_names())
         columns = {c["name"] for c in schema.get_columns("jobs")}
+        segments = {c["name"] for c in schema.get_columns("job_segments")}
     assert {"kind", "approval_required", "decided_by", "decision_reason", "attempts"} <= columns
+    assert {"job_id", "segment", "attempt", "status", "runs", "token", "result"} <= segments
 
 
 def test_several_processes_opening_a_new_database_at_once_all_succeed(database_target):
@@ -243,7 +245,7 @@ def test_database_of_an_unknown_newer_revision_is_refused(database, database_tar
     with database.transaction() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
     database.close()
-    with pytest.raises(DatabaseError, match="schema version 0099 is newer than this code's 3"):
+    with pytest.raises(DatabaseError, match="schema version 0099 is newer than this code's 4"):
         database_target.open()
 
 

@@ -77,6 +77,38 @@ def test_compose_workers_share_the_authoritys_queue_database_and_data_but_not_it
     assert set(compose["secrets"]) >= {"database-password", "broker-password"}
 
 
+def test_compose_s3_override_points_the_authority_and_workers_at_minio_keys_as_secrets(
+    monkeypatch,
+):
+    base = yaml.safe_load((DEPLOY / "compose.yml").read_text())["services"]
+    override = yaml.safe_load((DEPLOY / "compose.s3.yml").read_text())
+    services = override["services"]
+    makes_bucket = " ".join(services["minio-init"]["command"])
+    for name in ("authority", "worker-1", "worker-2"):
+        spec = services[name]
+        environment = {**base[name]["environment"], **spec["environment"]}  # as compose merges
+        with monkeypatch.context() as env:
+            for key, value in environment.items():
+                env.setenv(key, str(value))
+            storage = load_authority_settings(DEPLOY / "authority.example.yml").storage
+        assert storage.kind == "s3" and storage.s3 is not None
+        assert storage.s3.endpoint_url == "http://minio:9000"
+        assert f"mc mb --ignore-existing uunet/{storage.s3.bucket}" in makes_bucket
+        assert set(spec["secrets"]) == {"s3-access-key-id", "s3-secret-access-key"}
+        assert not [k for k in environment if "KEY" in k or "SECRET" in k]  # secrets only
+        assert spec["build"]["args"]["EXTRAS"] == "authority,s3"
+        assert spec["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+    for name in ("minio", "minio-init"):  # MinIO's root account: the same two secrets
+        sources = {s["source"]: s["target"] for s in services[name]["secrets"]}
+        assert sources == {"s3-access-key-id": "access_key", "s3-secret-access-key": "secret_key"}
+    assert services["minio"]["image"].startswith("minio/minio")
+    assert {k: v["file"] for k, v in override["secrets"].items()} == {
+        "s3-access-key-id": "./secrets/s3-access-key-id",
+        "s3-secret-access-key": "./secrets/s3-secret-access-key",
+    }
+    assert "EXTRAS" in (REPO / "Dockerfile.authority").read_text()
+
+
 def test_worker_unit_runs_the_worker_with_keys_but_no_jwt_key():
     unit = (DEPLOY / "authority-worker@.service").read_text()
     assert "ExecStart=/opt/uunet/venv/bin/uunet-authority worker" in unit

@@ -92,7 +92,7 @@ async def _submit_frame_job(
             kind=JobKind.frame,
         )
     except BaseException:
-        path.unlink(missing_ok=True)
+        services.jobs.discard_upload(job_id)  # written here, or already in the clip store
         attempt.recorded = False  # as for a clip: the log never shows an acceptance undone
         raise
     return JSONResponse(

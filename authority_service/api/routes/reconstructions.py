@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from authority_service.api.deps import ServicesDep, authorize, current_attempt
 from authority_service.api.reasons import REASON_FIELDS, REASON_SCHEMA, take_reason
 from authority_service.api.schemas import ErrorOut, JobOut
 from authority_service.api.uploads import multipart_schema, read_multipart, save_upload
+from authority_service.clip_store import ObjectMissingError, result_key
 from authority_service.errors import GoneError, NotFoundError
 from authority_service.jobs import Job, require_succeeded
 from authority_service.media import MIN_FRAME_SIDE, inspect_clip
@@ -136,7 +138,7 @@ async def submit_reconstruction(
             frames_total=attempt.frames,
         )
     except BaseException:
-        path.unlink(missing_ok=True)
+        services.jobs.discard_upload(job_id)  # written here, or already in the clip store
         # Recorded as accepted but the job could not be stored: let the error handler record
         # the final outcome too, so the log never shows an acceptance that did not happen.
         attempt.recorded = False
@@ -189,7 +191,12 @@ def get_reconstruction(
                 "The job failed on the clip: truncated or corrupt video, no message, a "
                 "malformed, forged or unverifiable message, or an unknown model.",
             ),
-            (500, "The job failed inside the service, or lost its worker (`worker_lost`)."),
+            (
+                500,
+                "The job failed inside the service, lost its worker (`worker_lost`), or its "
+                "upload was missing from the clip store (`stored_object_missing`).",
+            ),
+            (503, "The clip store cannot be used (`storage_unavailable`), or the audit log."),
         ),
     },
     summary="Download the reconstructed clip (or frame)",
@@ -199,23 +206,37 @@ def get_reconstruction_result(
     job_id: JobId,
     user: Annotated[User, Depends(authorize("download_result", {Role.investigator}))],
     services: ServicesDep,
-) -> FileResponse:
-    """The clip with the original faces; each download is audited."""
+) -> Response:
+    """The clip with the original faces, streamed from the clip store; each download is
+    audited."""
     job = own_job(services, job_id, user)
     attempt = current_attempt(request)
     attempt.case_id, attempt.justification = job.case_id, job.justification
     attempt.clip_sha256, attempt.job_id = job.clip_sha256, job.id
     require_succeeded(job)
-    path = services.jobs.result_path(job)
-    if path is None or not path.is_file():
+    if not job.result_name:
         raise GoneError(f"the result of job {job.id} is no longer on disk")
+    try:
+        stored = services.jobs.clips.open(result_key(job.result_name))
+    except ObjectMissingError as exc:
+        raise GoneError(f"the result of job {job.id} is no longer on disk") from exc
+    suffix = PurePath(job.result_name).suffix
     report = job.report or {}
     attempt.model_ids = ",".join(report.get("model_ids", []))
     attempt.frames = report.get("frames")
-    services.record(attempt.entry("granted", f"result {path.name} downloaded"))
+    try:
+        services.record(attempt.entry("granted", f"result {job.result_name} downloaded"))
+    except BaseException:
+        stored.close()
+        raise
     attempt.recorded = True
-    return FileResponse(
-        path,
-        media_type=_MEDIA_TYPES.get(path.suffix, "application/octet-stream"),
-        filename=f"reconstruction-{job.id}{path.suffix}",
-    )
+    media_type = _MEDIA_TYPES.get(suffix, "application/octet-stream")
+    filename = f"reconstruction-{job.id}{suffix}"
+    if stored.path is not None:  # a directory store: served as the file (ranges, ETag)
+        stored.close()
+        return FileResponse(stored.path, media_type=media_type, filename=filename)
+    headers = {
+        "Content-Length": str(stored.size),
+        "Content-Disposition": f'attachment; filename="{filename}"',
+    }
+    return StreamingResponse(stored.chunks, media_type=media_type, headers=headers)

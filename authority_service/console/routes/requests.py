@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from authority_service.api.deps import ServicesDep
 from authority_service.api.routes.reconstructions import (
@@ -96,6 +96,6 @@ def job_result(
     job_id: JobId,
     user: Annotated[User, Depends(console_user("download_result", Investigator))],
     services: ServicesDep,
-) -> FileResponse:
+) -> Response:
     """``GET /v1/reconstructions/{id}/result``: the exact result, each download audited."""
     return get_reconstruction_result(request, job_id, user, services)
