@@ -2,6 +2,7 @@
 
     python bench/detectors.py [--detectors yunet,centerface,mtcnn] [--frames 60]
     python bench/detectors.py --working-size [--frames 40] [--size 1920x1080]
+    python bench/detectors.py --covered [--frames 45] [--size 1920x1080] [--set key=value]
 
 * Recall on the dlib example photos with ground-truth boxes (``images/dlib_faces``,
   ``training.xml`` + ``testing.xml``, boxes marked ``ignore`` skipped): a face counts as found
@@ -15,9 +16,14 @@
 ``--working-size``: the edge's detection path (``edge_agent.config.DetectorSettings``
 defaults: a shrunk pass plus full-resolution regions, the low-light pass on dark images only)
 against the same detector at full size with the low-light pass on every frame, on clips of
-``videos/`` resized to ``--size`` (every 3rd frame, so faces move): recall is the share of the
-full-size detector's boxes matched (IoU >= 0.5) by a box of the edge path, with the median
-milliseconds per frame of both.
+``videos/`` resized to ``--size`` (every ``--step``-th frame, default 3, so faces move): recall
+is the share of the full-size detector's boxes matched (IoU >= 0.5) by a box of the edge path,
+with the median milliseconds per frame of both and of the full-size path with the luma gate
+(what the edge runs on small frames), the three taking turns on each frame.
+
+``--covered``: recall through the agent (the edge's own frame path and look-ahead): the share
+of the full-size detector's faces the agent covered in each frame (``bench/covered_recall.py``
+says how it counts); ``--reference-cache FILE`` keeps the reference boxes between runs.
 
 Detectors whose package is missing are reported as such (MTCNN lives in its own venv, see
 ``edge_agent/README.md``). Media come from ``../shared/media`` (``--media`` to change).
@@ -133,37 +139,44 @@ def _clip_frames(path: Path, size: tuple[int, int], count: int, step: int = 3) -
     return frames
 
 
-def _timed_detect(detector: FaceDetector, frames: list[np.ndarray]) -> tuple[list, float]:
-    found, times = [], []
+def _timed_detect(detectors: list[FaceDetector], frames: list[np.ndarray]) -> list[tuple]:
+    """Each detector's boxes per frame and median ms, the detectors taking turns on each
+    frame (so a machine whose load changes slows all of them alike)."""
+    found: list[list] = [[] for _ in detectors]
+    times: list[list[float]] = [[] for _ in detectors]
     for frame in frames:
-        start = time.perf_counter()
-        found.append([d.box for d in detector.detect(frame)])
-        times.append(time.perf_counter() - start)
-    return found, statistics.median(times) * 1000.0
+        for boxes, spent, detector in zip(found, times, detectors, strict=True):
+            start = time.perf_counter()
+            boxes.append([d.box for d in detector.detect(frame)])
+            spent.append(time.perf_counter() - start)
+    return [(b, statistics.median(t) * 1000.0) for b, t in zip(found, times, strict=True)]
 
 
-def working_size(media: Path, size: tuple[int, int], count: int, overrides: dict) -> None:
-    """Print recall and speed of the edge's detection path against the full-size detector."""
+def working_size(
+    media: Path, size: tuple[int, int], count: int, overrides: dict, step: int = 3
+) -> None:
+    """Print recall and speed of the edge's detection path against the full-size detector,
+    with the speed of the full-size path the edge takes for small frames (the luma gate)."""
     from edge_agent.config import DetectorSettings
 
     settings = DetectorSettings(**overrides)
     edge_options = settings.detector_options()
+    full = dataclasses.replace(edge_options, max_input_side=None)
     reference = create_detector(
-        settings.kind,
-        dataclasses.replace(
-            edge_options, max_input_side=None, low_light_max_luma=None, full_res_regions=False
-        ),
+        settings.kind, dataclasses.replace(full, low_light_max_luma=None, full_res_regions=False)
     )
-    print(f"{size[0]}x{size[1]}, {count} frames per clip (every 3rd); edge path: {edge_options}")
+    print(f"{size[0]}x{size[1]}, {count} frames per clip (every {step}); edge path: {edge_options}")
     print(
-        f"{'clip':<28} {'ref boxes':>9} {'matched':>8} {'recall':>7} {'ms ref':>7} {'ms edge':>8}"
+        f"{'clip':<28} {'ref boxes':>9} {'matched':>8} {'recall':>7} {'ms ref':>7} "
+        f"{'ms full':>8} {'ms edge':>8}"
     )
     total = matched_total = 0
     for name in WORKING_SIZE_CLIPS:
-        frames = _clip_frames(media / "videos" / name, size, count)
+        frames = _clip_frames(media / "videos" / name, size, count, step)
         edge = create_detector(settings.kind, edge_options)  # fresh state per clip
-        want, ms_ref = _timed_detect(reference, frames)
-        got, ms_edge = _timed_detect(edge, frames)
+        (want, ms_ref), (_, ms_full), (got, ms_edge) = _timed_detect(
+            [reference, create_detector(settings.kind, full), edge], frames
+        )
         boxes = sum(len(w) for w in want)
         matched = sum(
             1
@@ -173,27 +186,109 @@ def working_size(media: Path, size: tuple[int, int], count: int, overrides: dict
         )
         total, matched_total = total + boxes, matched_total + matched
         recall = matched / boxes if boxes else 1.0
-        print(f"{name:<28} {boxes:>9} {matched:>8} {recall:>7.1%} {ms_ref:>7.0f} {ms_edge:>8.0f}")
+        print(
+            f"{name:<28} {boxes:>9} {matched:>8} {recall:>7.1%} {ms_ref:>7.0f} {ms_full:>8.0f} "
+            f"{ms_edge:>8.0f}"
+        )
     print(f"{'all':<28} {total:>9} {matched_total:>8} {matched_total / max(1, total):>7.1%}")
+
+
+def through_agent(
+    media: Path, size: tuple[int, int], count: int, overrides: dict, model: Path, cache: Path | None
+) -> None:
+    """Print, per clip, the share of the full-size detector's faces the agent covered (every
+    frame, consecutive; bench/covered_recall.py), and the agent's detection cost: mean ms, and
+    the detector backend's calls and megapixels per frame."""
+    from bench.covered_recall import (
+        Counts,
+        agent_cover,
+        confirmed_faces,
+        count_covered,
+        reference_faces,
+    )
+    from edge_agent.cli import load_edge_settings
+
+    settings = load_edge_settings(
+        None,
+        {
+            "model": {"dir": str(model)},
+            "metrics": {"enabled": False},
+            "privacy": {"allow_public_decoder": True},  # a measurement, not a deployment
+            **{k: v for k, v in overrides.items() if isinstance(v, dict)},
+            "detector": {k: v for k, v in overrides.items() if not isinstance(v, dict)},
+        },
+    )
+    look = settings.margins.lookahead_frames
+    print(
+        f"{size[0]}x{size[1]}, {count} consecutive frames per clip; detector {overrides or '-'}; "
+        f"look-ahead {look} frames ({look / 30 * 1000:.0f} ms at 30 fps)"
+    )
+    print(
+        f"{'clip':<28} {'ref faces':>9} {'covered':>8} {'strict':>7} {'centre':>7} {'ms ref':>7} "
+        f"{'ms detect':>9} {'calls':>5} {'Mpx':>5} {'back-filled':>11} {'held':>5} "
+        f"{'confirmed':>9} {'covered':>8}"
+    )
+    total, total_confirmed = Counts(), Counts()
+    for name in WORKING_SIZE_CLIPS:
+        frames = _clip_frames(media / "videos" / name, size, count, step=1)
+        key = f"{name}|{size[0]}x{size[1]}|{count}|{settings.detector.kind}"
+        key += f"|{settings.detector.score_threshold}|{settings.detector.low_light_gamma}"
+        truth, ms_ref = reference_faces(frames, settings, cache, key)
+        result = agent_cover(frames, settings)
+        counts = count_covered(truth, result.boxes)
+        total += counts
+        confirmed = confirmed_faces(frames, truth, cache, f"{key}|confirm")
+        sure = count_covered(confirmed, result.boxes) if confirmed is not None else Counts()
+        total_confirmed += sure
+        stats = result.stats
+        detect_ms = stats["mean_latency_ms"].get("detect", 0.0)
+        dropped = len(frames) - len(result.boxes)
+        print(
+            f"{name:<28} {counts.row()} {'cached' if ms_ref is None else f'{ms_ref:.0f}':>7} "
+            f"{detect_ms:>9.0f} {result.calls / len(frames):>5.1f} "
+            f"{result.pixels / len(frames) / 1e6:>5.2f} "
+            f"{stats['counters'].get('faces_backfilled', 0):>11.0f} "
+            f"{stats['counters'].get('faces_held', 0):>5.0f} {sure.faces:>9} "
+            f"{sure.covered / max(1, sure.faces):>8.1%}"
+            + (f" dropped {dropped}" if dropped else "")
+        )
+    sure = total_confirmed
+    print(
+        f"{'all':<28} {total.row()} {'':>7} {'':>9} {'':>5} {'':>5} {'':>11} {'':>5} "
+        f"{sure.faces:>9} "
+        f"{sure.covered / max(1, sure.faces):>8.1%}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--detectors", default="yunet,centerface,mtcnn")
     parser.add_argument("--working-size", action="store_true")
+    parser.add_argument("--covered", action="store_true", help="recall through the agent")
+    repo = Path(__file__).resolve().parents[1]
+    parser.add_argument("--model", type=Path, default=repo / "models" / "weights" / "default")
+    parser.add_argument("--reference-cache", type=Path, default=None)
     parser.add_argument("--size", default="1920x1080")
     parser.add_argument(
-        "--set", action="append", default=[], help="detector setting override, key=value (JSON)"
+        "--set",
+        action="append",
+        default=[],
+        help="detector setting override, key=value (JSON); --covered: a JSON object value "
+        "replaces that settings section (margins={...})",
     )
     parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--step", type=int, default=3, help="--working-size: every n-th frame")
     parser.add_argument("--threshold", type=float, default=0.6)
     default_media = Path(__file__).resolve().parents[1].parent / "shared" / "media"
     parser.add_argument("--media", type=Path, default=default_media)
     args = parser.parse_args()
+    size = tuple(int(v) for v in args.size.lower().split("x"))
+    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+    if args.covered:
+        through_agent(args.media, size, args.frames, overrides, args.model, args.reference_cache)
+        return
     if args.working_size:
-        size = tuple(int(v) for v in args.size.lower().split("x"))
-        overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
-        working_size(args.media, size, args.frames, overrides)
+        working_size(args.media, size, args.frames, overrides, args.step)
         return
     items = _ground_truth(args.media / "images" / "dlib_faces")
     clip = [f.rgb for f in read_frames(args.media / "videos" / "hamilton_640x360.mp4")]

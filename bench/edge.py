@@ -4,6 +4,7 @@
                          [--size 1920x1080,640x360,640x480] [--frames 150]
                          [--model models/weights/default] [--detector yunet]
                          [--providers cuda,cpu] [--fp16] [--trt-cache DIR] [--quick]
+                         [--variants default,no-low-light,full-size,x264rgb] [--no-deface]
 
 For each ``--size``, the clip is first resized to it and written once as H.264 (yuv420p, CRF
 18): that file plays the camera for all contenders, which all decode it themselves. Each row
@@ -16,8 +17,10 @@ resetting it, Linux).
 * ``uunet-edge``: the real agent (``edge_agent.app``: capture thread, detect, track, Ue,
   paste, seal, evidence writer thread), file read as fast as possible, FFV1 evidence output;
   with its per-stage mean latencies (detect, Ue per face, seal = HMAC + LSB embed, encode);
-  once with the default settings, once without the detector's low-light pass, once detecting
-  at a working size (``max_input_side`` 640 with full-resolution regions and tiles).
+  ``--variants``: the default settings (above 1280 px the detector works at 640 with
+  full-resolution regions and tiles, ``edge_agent.config.DetectorSettings``), without the
+  detector's low-light pass, detecting at full size (``max_input_side: null``), with the
+  libx264rgb evidence encoder instead of FFV1, with a 3-frame look-ahead.
 * ``deface``: deface 1.5.0's own video pipeline (``deface.deface.video_detect``: imageio read,
   CenterFace on ONNX Runtime's CPU provider, ellipse blur, libx264 write), default threshold.
 
@@ -115,14 +118,21 @@ def bench_edge(
     detector: str,
     out: Path,
     model_settings: dict[str, object] | None = None,
+    evidence_codec: str | None = None,
+    margins: dict[str, object] | None = None,
     **overrides: object,
 ) -> tuple[float, dict, float]:
     """Run the agent on ``clip``; return frames/s, its stats and its peak RSS (MiB).
 
-    ``model_settings``: more ``model`` keys (``providers``, ``gpu``); ``overrides``: detector's.
+    ``model_settings``: more ``model`` keys (``providers``, ``gpu``); ``evidence_codec``:
+    ``outputs.evidence.codec`` (default: the agent's); ``margins``: ``margins`` keys;
+    ``overrides``: detector's.
     """
     os.environ.setdefault(CAMERA_KEY_ENV, "bench-camera-key-0123456789")
     detector_settings: dict[str, object] = {"kind": detector, **overrides}
+    evidence: dict[str, object] = {"path": str(out), "queue_size": 256}
+    if evidence_codec is not None:
+        evidence["codec"] = evidence_codec
     settings = load_edge_settings(
         None,
         {
@@ -131,7 +141,8 @@ def bench_edge(
             # the shipped demo model's decoder is public: fine for measuring its cost
             "privacy": {"allow_public_decoder": True},
             "detector": detector_settings,
-            "outputs": {"evidence": {"path": str(out), "queue_size": 256}},
+            "outputs": {"evidence": evidence},
+            "margins": margins or {},
             "metrics": {"enabled": False},
         },
     )
@@ -175,11 +186,20 @@ def bench_deface(clip: Path, out: Path) -> float | str:
     return count / elapsed
 
 
-EDGE_VARIANTS: tuple[tuple[str, dict[str, object]], ...] = (
-    ("uunet-edge (detect+Ue+seal+FFV1; default)", {}),
-    ("uunet-edge, no low-light pass", {"low_light_gamma": None}),
-    ("uunet-edge, detect at 640 + full-res regions", {"max_input_side": 640}),
-)
+#: ``--variants`` key: (row name, :func:`bench_edge` keywords: detector overrides, or
+#: ``evidence_codec`` / ``margins``).
+EDGE_VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
+    "default": ("uunet-edge (detect+Ue+seal+FFV1; default)", {}),
+    "no-low-light": ("uunet-edge, no low-light pass", {"low_light_gamma": None}),
+    "full-size": ("uunet-edge, detect at full size", {"max_input_side": None}),
+    "shrunk": ("uunet-edge, shrunk path above 1280 px", {"max_input_side": 640}),
+    "x264rgb": ("uunet-edge, evidence libx264rgb", {"evidence_codec": "libx264rgb"}),
+    "shrunk-x264rgb": (
+        "uunet-edge, shrunk path, evidence libx264rgb",
+        {"max_input_side": 640, "evidence_codec": "libx264rgb"},
+    ),
+    "lookahead-3": ("uunet-edge, look-ahead 3 frames", {"margins": {"lookahead_frames": 3}}),
+}
 
 
 def bench_size(args: argparse.Namespace, width: int, height: int, tmpdir: Path) -> None:
@@ -192,7 +212,8 @@ def bench_size(args: argparse.Namespace, width: int, height: int, tmpdir: Path) 
     spawn = multiprocessing.get_context("spawn")
     runs = []
     model_settings = _model_settings(args)
-    for name, extra in EDGE_VARIANTS[:1] if args.quick else EDGE_VARIANTS:
+    keys = ["default"] if args.quick else args.variants.split(",")
+    for name, extra in (EDGE_VARIANTS[key] for key in keys):
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
             job = pool.submit(
                 bench_edge,
@@ -204,7 +225,8 @@ def bench_size(args: argparse.Namespace, width: int, height: int, tmpdir: Path) 
                 **extra,
             )
             runs.append((name, *job.result()))
-    deface = "skipped (--quick)" if args.quick else bench_deface(clip, tmpdir / "deface.mp4")
+    skip = args.quick or args.no_deface
+    deface = "skipped" if skip else bench_deface(clip, tmpdir / "deface.mp4")
     print(f"{'pipeline':<46} {'frames/s':>9} {'vs codec':>9} {'vs deface':>10} {'peak MiB':>9}")
     rows = [("codec alone (decode + x264rgb qp0)", codec, None)]
     rows += [(name, fps, rss) for name, fps, _, rss in runs]
@@ -260,6 +282,12 @@ def main() -> None:
     parser.add_argument("--fp16", action="store_true", help="TensorRT half-precision engine")
     parser.add_argument("--trt-cache", type=Path, default=None, help="TensorRT engine cache")
     parser.add_argument("--quick", action="store_true", help="default agent only, no deface")
+    parser.add_argument(
+        "--variants",
+        default="default,no-low-light,full-size,x264rgb",
+        help=f"agent variants, comma-separated, among {', '.join(EDGE_VARIANTS)}",
+    )
+    parser.add_argument("--no-deface", action="store_true", help="skip deface")
     args = parser.parse_args()
     print(f"model: {args.model}; detector: {args.detector}; cpus: {os.cpu_count()}")
     with tempfile.TemporaryDirectory() as tmp:

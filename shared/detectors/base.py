@@ -16,10 +16,11 @@ With ``low_light_max_luma`` set, the second pass runs only on images (the frame,
 it, see below) whose mean luma is at most that value (:func:`is_dark`): a bright frame costs one
 pass.
 
-Large frames: with ``max_input_side`` set, a frame larger than that is detected shrunk; with
-``full_res_regions`` also set, faces are then refined at (up to) full resolution in regions
-around the shrunk pass's candidates and the previous frames' faces, and a rotating tile of the
-full-resolution frame looks for faces too small for the shrunk pass
+Large frames: with ``max_input_side`` set, a frame larger than that (and than
+``shrink_above_side``, when set: smaller frames keep the full-size path) is detected shrunk;
+with ``full_res_regions`` also set, faces are then refined at (up to) full resolution in
+regions around the shrunk pass's candidates and the previous frames' faces, and a rotating
+tile of the full-resolution frame looks for faces too small for the shrunk pass
 (:mod:`shared.detectors.regions`).
 
 Detectors that locate facial landmarks (YuNet, CenterFace) also return them: 5 points in frame
@@ -119,13 +120,20 @@ class DetectorOptions:
             is at most this; ``None``: on every image.
         full_res_regions: when a frame is shrunk (``max_input_side``), refine faces at full
             resolution in regions (module docstring); false: the shrunk pass alone.
-        candidate_threshold: shrunk-pass detections scoring at least this seed a region.
+        candidate_threshold: detections scoring at least this seed regions: the shrunk
+            pass's in this frame, and every pass's in the last ``region_memory`` frames.
         region_face_side: a region is shrunk so that its seed face's longer side is at most
             this many pixels (never enlarged); ``None``: regions at full resolution.
         region_memory: frames (>= 1) after the last one a face was found in during which it
             still seeds a region.
         tile_grid: the full-resolution frame is cut into ``tile_grid x tile_grid`` tiles and one
             of them, in turn, is searched each frame; 0: no tiles.
+        region_seed_side: a face seeds a region only while its longer side in the shrunk
+            image is below this many pixels (bigger ones the shrunk pass finds by itself);
+            ``None``: every face.
+        shrink_above_side: with ``max_input_side``, frames whose longer side is at most this
+            are still detected at full size (small frames keep their full-size path);
+            ``None``: every frame larger than ``max_input_side`` is shrunk.
     """
 
     score_threshold: float = 0.6
@@ -139,6 +147,8 @@ class DetectorOptions:
     region_face_side: int | None = None
     region_memory: int = 5
     tile_grid: int = 0
+    region_seed_side: int | None = None
+    shrink_above_side: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score_threshold <= 1.0:
@@ -162,6 +172,10 @@ class DetectorOptions:
             raise ValueError(f"region_face_side must be >= 16, got {self.region_face_side}")
         if self.region_memory < 1 or self.tile_grid < 0:
             raise ValueError("region_memory must be >= 1 and tile_grid >= 0")
+        for name in ("region_seed_side", "shrink_above_side"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
 
 
 def check_frame(frame: np.ndarray) -> None:
@@ -290,7 +304,8 @@ class FaceDetector(ABC):
         scale = 1.0
         limit = self.options.max_input_side
         image = frame
-        if limit is not None and max(width, height) > limit:
+        above = self.options.shrink_above_side
+        if limit is not None and max(width, height) > max(limit, above or 0):
             scale = limit / float(max(width, height))
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             import cv2  # local: base stays importable without OpenCV for typing users

@@ -6,21 +6,23 @@ ten times what it costs at 640x360. :class:`RegionSearch` (used by
 ``full_res_regions`` is set) does, per frame:
 
 1. the shrunk pass, keeping detections down to ``candidate_threshold`` as *candidates*;
-2. a region around each candidate and around each face found in the last ``region_memory``
-   frames, cut from the full-resolution frame and shrunk only so that the face's longer side
-   is at most ``region_face_side`` (``None``: full resolution; the edge's 128 kept every
-   full-size box on hamilton and mrsingh63 at 1080p, bench/detectors.py --working-size, in
-   0.6x the full-size detector's time on hamilton);
+2. a region around each candidate and around each face found (at ``candidate_threshold`` or
+   more) in the last ``region_memory`` frames, cut from the full-resolution frame and shrunk
+   only so that the face's longer side is at most ``region_face_side`` (``None``: full
+   resolution). With ``region_seed_side`` only faces smaller than that in the shrunk image
+   seed one: bigger ones the shrunk pass finds by itself. Regions of a similar scale whose
+   bounding box costs no more pixels than they do apart are searched as that one box (a crowd:
+   one call, not one per face); together they cost at most ``REGION_BUDGET`` of the frame's
+   pixels, the smallest faces first (the rest rely on the shrunk pass and the tracker);
 3. with ``tile_grid`` set, one tile of the full-resolution frame (each frame the next one), for
    faces too small to be candidates; once found, they seed regions (step 2) in later frames.
 
-When the regions would cover most of the frame (``FULL_FRAME_SHARE``, e.g. a crowd close to
-the camera), the whole frame is detected at full resolution instead: a frame never costs much
-more than the full-size detector. The result: region detections, plus the shrunk pass's
-confident detections (score at least ``score_threshold``) that no region detection overlaps,
-so a face the shrunk pass finds is never lost. Detections touching a region's cut edge (not
-the frame's) are dropped: the face is cut there, and the region or tile holding it whole
-reports it.
+The detector never runs on the whole full-resolution frame, so its working set (OpenCV's YuNet
+allocates per input size) stays that of a tile. The result: region detections, plus the shrunk
+pass's detections (score at least ``score_threshold``) that no region detection overlaps, so
+a face the shrunk pass finds is never lost. Detections touching a region's cut edge (not the
+frame's) are dropped: the face is cut there, and the region or tile holding it whole reports
+it. What the edge runs is measured in edge_agent/README.md (bench/detectors.py --covered).
 """
 
 from __future__ import annotations
@@ -42,9 +44,9 @@ log = logging.getLogger(__name__)
 REGION_FACTOR = 2.0
 #: Tiles overlap by this many full-resolution pixels (faces up to this size lie whole in one).
 TILE_OVERLAP = 64
-#: Regions (tile included) covering this share of the frame's pixels or more are replaced by
-#: one full-resolution pass on the whole frame (cheaper, and the same boxes).
-FULL_FRAME_SHARE = 0.6
+#: The regions of a frame (tile aside) cost at most this share of its pixels: the cheapest
+#: (the smallest faces, which the shrunk pass cannot see) first.
+REGION_BUDGET = 0.25
 #: A detection this close (pixels) to a region's cut edge is treated as cut.
 EDGE_SLACK = 2
 
@@ -91,22 +93,24 @@ class RegionSearch:
         height, width = frame.shape[:2]
         if self._size != (width, height):
             self._recent, self._size, self._tile = [], (width, height), 0
+        seed_score = options.candidate_threshold
         candidates = self.detector.passes(
-            image, width, height, scale, threshold=options.candidate_threshold
+            image, width, height, scale, threshold=min(seed_score, options.score_threshold)
         )
-        seeds = [c.box for c in candidates] + [face for face, _ in self._recent]
-        regions = self._regions(seeds, width, height)
+        seeds = [c.box for c in candidates if c.score >= seed_score]
+        seeds += [face for face, _ in self._recent]
+        if options.region_seed_side is not None:  # bigger faces: the shrunk pass finds them
+            seeds = [f for f in seeds if max(f.w, f.h) * scale < options.region_seed_side]
+        regions = _merged(self._regions(seeds, width, height))
+        regions = _within_budget(regions, REGION_BUDGET * width * height)
         if options.tile_grid:
             tiles = tile_boxes(width, height, options.tile_grid)
             regions.append(_Region(tiles[self._tile % len(tiles)], 1.0))
             self._tile = (self._tile + 1) % len(tiles)
-        if sum(r.box.area * r.scale**2 for r in regions) >= FULL_FRAME_SHARE * width * height:
-            fine = self.detector.passes(frame, width, height)  # regions would cost more
-        else:
-            fine = merge_detections(
-                *(self._search(frame, region) for region in regions),
-                iou_threshold=options.nms_threshold,
-            )
+        fine = merge_detections(
+            *(self._search(frame, region) for region in regions),
+            iou_threshold=options.nms_threshold,
+        )
         coarse = [
             c
             for c in candidates
@@ -114,7 +118,7 @@ class RegionSearch:
             and all(iou(c.box, f.box) <= options.nms_threshold for f in fine)
         ]
         found = sorted(fine + coarse, key=lambda d: d.score, reverse=True)
-        self._remember([d.box for d in found], options.region_memory)
+        self._remember([d.box for d in found if d.score >= seed_score], options.region_memory)
         return found
 
     def _regions(self, seeds: list[Box], width: int, height: int) -> list[_Region]:
@@ -151,6 +155,49 @@ class RegionSearch:
             if age + 1 < memory and all(iou(face, f) <= 0.3 for f in faces):
                 kept.append((face, age + 1))
         self._recent = kept
+
+
+def _within_budget(regions: list[_Region], budget: float) -> list[_Region]:
+    """The cheapest of ``regions`` whose pixels (at their scale) add up to at most ``budget``."""
+    kept: list[_Region] = []
+    spent = 0.0
+    for region in sorted(regions, key=_cost):
+        spent += _cost(region)
+        if spent > budget:
+            log.debug("%d of %d regions over the budget", len(regions) - len(kept), len(regions))
+            break
+        kept.append(region)
+    return kept
+
+
+def _cost(region: _Region) -> float:
+    return region.box.area * region.scale**2
+
+
+def _merged(regions: list[_Region]) -> list[_Region]:
+    """``regions`` with each pair of a similar scale whose bounding box costs no more pixels
+    than the two apart replaced by that box (a crowd's overlapping regions: one call)."""
+    merged = list(regions)
+    joined = True
+    while joined:
+        joined = False
+        for i, a in enumerate(merged):
+            for j in range(i + 1, len(merged)):
+                b = merged[j]
+                if not 0.8 <= a.scale / b.scale <= 1.25:
+                    continue
+                x0, y0 = min(a.box.x, b.box.x), min(a.box.y, b.box.y)
+                x1, y1 = max(a.box.right, b.box.right), max(a.box.bottom, b.box.bottom)
+                scale = min(a.scale, b.scale)
+                union = Box(x0, y0, x1 - x0, y1 - y0)
+                if union.area * scale**2 <= _cost(a) + _cost(b):
+                    merged[i] = _Region(union, scale)
+                    del merged[j]
+                    joined = True
+                    break
+            if joined:
+                break
+    return merged
 
 
 def _inside(face: Box, region: Box) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edge_agent.cli import load_edge_settings
@@ -16,6 +17,7 @@ from edge_agent.config import (
     noise_key,
 )
 from shared.config_base import ConfigError, SecretNotFoundError
+from shared.detectors import create_detector
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "edge.example.yml"
 
@@ -31,6 +33,26 @@ def test_defaults_are_valid_and_point_at_the_default_model():
     assert (settings.sealed_faces.codec, settings.sealed_faces.sei) == ("png", "jpeg")
     # faces in shadow: the detector's second, brightened pass is on by default
     assert settings.detector.detector_options().low_light_gamma == 0.5
+
+
+@pytest.mark.parametrize("max_input_side", [None, 640])
+def test_detector_shrinks_only_above_1280_px_and_only_when_asked(max_input_side):
+    """Full size by default at every size (recall is the leak); with ``max_input_side: 640``
+    only frames above ``shrink_above_side`` (1080p) take the shrunk path."""
+    settings = load_edge_settings(None)
+    assert settings.detector.max_input_side is None
+    options = settings.detector.model_copy(update={"max_input_side": max_input_side})
+    detector = create_detector(settings.detector.kind, options.detector_options())
+    seen = []
+    detect = detector._detect
+    detector._detect = lambda image: seen.append(image.shape[:2]) or detect(image)
+    for width, height in ((640, 360), (640, 480), (1280, 720), (1920, 1080)):
+        seen.clear()
+        detector.detect(np.full((height, width, 3), 128, np.uint8))  # bright: one pass each
+        if width <= 1280 or max_input_side is None:  # the full-size path, as before
+            assert seen == [(height, width)]
+        else:  # 1080p: the 640 pass, then a full-resolution tile (2 x 2, 64 px overlap)
+            assert seen == [(360, 640), (604, 1024)]
 
 
 def test_unknown_and_invalid_keys_name_their_path(tmp_path):

@@ -58,6 +58,16 @@ def test_detect_with_max_input_side_scales_boxes_back():
     assert [d.box for d in found] == [Box(40, 80, 80, 80)]
 
 
+def test_detect_shrinks_only_frames_larger_than_shrink_above_side():
+    options = DetectorOptions(max_input_side=100, shrink_above_side=300)
+    detector = _Fixed([(10.0, 20.0, 30.0, 40.0, 0.9)], options)
+    small = detector.detect(np.zeros((150, 300, 3), np.uint8))  # kept at full size
+    large = detector.detect(np.zeros((200, 400, 3), np.uint8))  # shrunk to 100 px
+    assert detector.seen_shapes == [(150, 300, 3), (50, 100, 3)]
+    assert [d.box for d in small] == [Box(10, 20, 20, 20)]
+    assert [d.box for d in large] == [Box(40, 80, 80, 80)]
+
+
 @pytest.mark.parametrize(
     "frame",
     [
@@ -85,6 +95,8 @@ def test_detect_with_failing_backend_raises_detector_error_naming_it():
         {"max_input_side": 8},
         {"low_light_gamma": 0.0},
         {"low_light_gamma": 1.0},
+        {"shrink_above_side": 0},
+        {"region_seed_side": 0},
     ],
 )
 def test_options_with_bad_values_raise(kwargs):

@@ -79,14 +79,45 @@ def test_detect_searches_regions_at_full_resolution_cheaper_than_the_full_frame(
     assert detector.seen_pixels == 250 * 250 + 400 * 400  # shrunk frame + 4x-face region
 
 
-def test_detect_with_regions_covering_most_of_the_frame_runs_one_full_pass():
+def test_detect_searches_regions_within_the_budget_smallest_faces_first():
     detector = _SeesBigSquares(DetectorOptions(max_input_side=250, full_res_regions=True))
-    found = detector.detect(_frame(Box(400, 400, 200, 200)))  # its region: the whole frame
-    assert [d.box for d in found] == [Box(400, 400, 200, 200)]
-    assert detector.seen_pixels == 250 * 250 + 1000 * 1000
+    calls = []
+    detect = detector._detect
+    detector._detect = lambda image: calls.append(image.shape[:2]) or detect(image)
+    small, big = Box(100, 100, 80, 80), Box(400, 400, 200, 200)
+    frame = _frame(small)
+    frame[big.y : big.bottom, big.x : big.right] = 255
+    found = detector.detect(frame)
+    assert sorted((d.box for d in found), key=lambda b: b.x) == [small, big]
+    # the small face's region (300 x 300 at the corner) fits in a quarter of the frame; the
+    # big one's (800 x 800) does not: the shrunk pass's box stands for it, never a full pass
+    assert calls == [(250, 250), (300, 300)]
 
 
 def test_tile_boxes_cover_the_frame_with_overlap():
     tiles = tile_boxes(1920, 1080, 2, overlap=64)
     assert tiles[0] == Box(0, 0, 1024, 604)
     assert tiles[-1] == Box(896, 476, 1024, 604)
+
+
+def test_detect_searches_overlapping_regions_in_one_call():
+    detector = _SeesBigSquares(DetectorOptions(max_input_side=250, full_res_regions=True))
+    calls = []
+    detect = detector._detect
+    detector._detect = lambda image: calls.append(image.shape[:2]) or detect(image)
+    faces = [Box(300, 400, 100, 100), Box(520, 400, 100, 100)]  # regions 400x400, 220 apart
+    frame = _frame(None)
+    for face in faces:
+        frame[face.y : face.bottom, face.x : face.right] = 255
+    found = detector.detect(frame)
+    assert sorted((d.box for d in found), key=lambda b: b.x) == faces
+    # the shrunk frame, then one region holding both faces (not two regions: 320,000 pixels)
+    assert calls == [(250, 250), (400, 620)]
+
+
+def test_region_seed_side_leaves_faces_the_shrunk_pass_sees_to_it():
+    options = DetectorOptions(max_input_side=250, full_res_regions=True, region_seed_side=20)
+    detector = _SeesBigSquares(options)
+    found = detector.detect(_frame(Box(400, 400, 100, 100)))  # 25 px shrunk: no region
+    assert [d.box for d in found] == [Box(400, 400, 100, 100)]
+    assert detector.seen_pixels == 250 * 250
