@@ -38,7 +38,7 @@ REASON_MIN = 10
 REASON_MAX = 1000
 #: No control characters (C0, DEL, C1, Unicode line and paragraph separators): a reason is one
 #: line in the audit record and in the service log.
-REASON_PATTERN = "^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+REASON_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
 #: The audit action of each decision.
 ACTION_BY_DECISION = {Decision.approved: "approve_job", Decision.refused: "refuse_job"}
 _VERB = {Decision.approved: "approve", Decision.refused: "refuse"}

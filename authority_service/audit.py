@@ -59,7 +59,7 @@ from authority_service.audit_records import (
     VerifyReport,
     record_hash,
 )
-from authority_service.db import Database
+from authority_service.db import Database, storable_text
 from authority_service.schema import audit_log
 
 __all__ = [
@@ -109,7 +109,11 @@ class AuditLog:
             sqlalchemy.exc.SQLAlchemyError: the database refused the write (the caller must then
                 not proceed).
         """
-        values: dict[str, object] = asdict(entry)
+        # Hashed as stored: a NUL (PostgreSQL's text cannot hold it) as db.NUL_STANDIN.
+        values: dict[str, object] = {
+            name: storable_text(value) if isinstance(value, str) else value
+            for name, value in asdict(entry).items()
+        }
         with self.db.transaction(lock="audit_log") as conn:
             last = conn.execute(
                 select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)

@@ -13,6 +13,11 @@ Two backends, chosen by ``database.url`` (:class:`~authority_service.config.Data
   locked ``SHARE ROW EXCLUSIVE``, which serializes such writers (and any other insert or
   update of the table) while plain reads go on.
 
+PostgreSQL's text cannot hold U+0000 (NUL), SQLite's can: on both backends every text a
+statement writes or looks up holds :data:`NUL_STANDIN` (U+2400, SYMBOL FOR NULL) instead
+(:func:`storable_text`), so a NUL in a refused request's justification or in a search is
+recorded, or finds nothing, the same way on either, never a database error.
+
 Opening a database migrates it to this code's schema, or refuses it when it is newer
 (:mod:`authority_service.migrate`). The audit table is append-only at the database level:
 triggers abort any ``UPDATE`` or ``DELETE`` (and ``TRUNCATE`` on PostgreSQL). Someone able to
@@ -23,7 +28,7 @@ drop them (write access to the file, the owner of the table) can still edit it; 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,13 +41,22 @@ from authority_service.migrate import SCHEMA_VERSION, SchemaTooNewError, upgrade
 from authority_service.schema import metadata
 from shared.private_files import create_private_file, private_dir
 
-__all__ = ["SCHEMA_VERSION", "Database", "DatabaseError", "parse_database_url"]
+__all__ = [
+    "NUL_STANDIN",
+    "SCHEMA_VERSION",
+    "Database",
+    "DatabaseError",
+    "parse_database_url",
+    "storable_text",
+]
 
 log = logging.getLogger(__name__)
 
 #: How long a SQLite writer waits for another one (seconds).
 SQLITE_BUSY_TIMEOUT_S = 30.0
 _POSTGRESQL_DRIVER = "postgresql+psycopg"
+#: What a stored text holds instead of U+0000, which PostgreSQL's text cannot hold.
+NUL_STANDIN = "\u2400"
 
 
 class DatabaseError(RuntimeError):
@@ -76,6 +90,36 @@ def parse_database_url(url: str) -> URL:
         f"database backend {parsed.drivername!r} is not supported: sqlite:///PATH or "
         "postgresql://USER@HOST:PORT/DBNAME"
     )
+
+
+def storable_text(value: str) -> str:
+    """``value`` as the database holds it: each NUL as :data:`NUL_STANDIN`."""
+    return value.replace("\x00", NUL_STANDIN)
+
+
+def _storable(parameters: Any) -> Any:
+    """A statement's parameters (a mapping, a sequence, or a list of either) with every text
+    :func:`storable_text`."""
+    if isinstance(parameters, str):
+        return storable_text(parameters) if "\x00" in parameters else parameters
+    if isinstance(parameters, Mapping):
+        return {key: _storable(value) for key, value in parameters.items()}
+    if isinstance(parameters, (list, tuple)):
+        return type(parameters)(_storable(value) for value in parameters)
+    return parameters
+
+
+def _store_nul_as_standin(engine: Engine) -> None:
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _before(
+        _conn: Connection,
+        _cursor: object,
+        statement: str,
+        parameters: Any,
+        _context: object,
+        _executemany: bool,
+    ) -> tuple[str, Any]:
+        return statement, _storable(parameters)
 
 
 def _sqlite_engine(url: URL) -> Engine:
@@ -130,6 +174,7 @@ class Database:
             else:
                 connect = self.url.set(password=password) if password else self.url
                 self.engine = create_engine(connect, pool_pre_ping=True)
+            _store_nul_as_standin(self.engine)
             with self.transaction() as conn:
                 upgrade(conn, self.label)
         except SchemaTooNewError as exc:

@@ -1,6 +1,6 @@
 """Fixtures of the authority tests: toy models, settings, evidence clips, a live uvicorn server,
-the database backends (SQLite, a throwaway PostgreSQL server) and a throwaway Redis server (the
-job queue's broker)."""
+the database backends (SQLite, a throwaway PostgreSQL server: ``$UUNET_TEST_DATABASE``,
+:mod:`tests.authority_service.backends`) and a throwaway Redis server (the job queue's broker)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ from authority_service.sealed import key_ring
 from authority_service.service import Services, build_services
 from authority_service.users import Role
 from shared.geometry import Box
+from tests.authority_service.backends import (
+    DATABASES,
+    URL_ENV_VAR,
+    chosen_backend,
+    database_settings,
+    sqlite_database,
+)
 from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
 from tests.authority_service.postgres import (
     REQUIRE_ENV_VAR,
@@ -64,7 +71,9 @@ def unknown_camera_clip(models_dir: Path, out: Path, frames: int = 1) -> Path:
 
 
 def settings_for(tmp: Path, models_dir: Path, **overrides: Any) -> AuthoritySettings:
-    """Fast, test-sized settings (cheap argon2, generous login limit) under ``tmp``."""
+    """Fast, test-sized settings (cheap argon2, generous login limit) under ``tmp``, on the
+    database ``$UUNET_TEST_DATABASE`` chooses (:func:`.backends.database_settings`) unless
+    ``database`` is overridden."""
     values: dict[str, Any] = {
         "data_dir": tmp / "data",
         # No default decoder, whether or not a trained default ships in models/weights.
@@ -92,6 +101,8 @@ def settings_for(tmp: Path, models_dir: Path, **overrides: Any) -> AuthoritySett
             values[key] = {**values[key], **value}
         else:
             values[key] = value
+    if "database" not in overrides:
+        values.update(database_settings(values["data_dir"]))
     return AuthoritySettings(**values)
 
 
@@ -119,6 +130,28 @@ def postgres() -> Iterator[PostgresServer]:
         pytest.skip(reason)
     with running_server(bin_dir, free_port()) as server:
         yield server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_backend(request) -> Iterator[str]:
+    """The backend of the services the tests build (``$UUNET_TEST_DATABASE``: ``sqlite``, the
+    default, or ``postgresql``: a database per data directory on :func:`postgres`, its password
+    in the environment for this process and the ones it starts)."""
+    try:
+        backend = chosen_backend()
+    except ValueError as exc:
+        pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+    if backend == "sqlite":
+        yield backend
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(DATABASE_PASSWORD_ENV_VAR, server.password)
+        DATABASES.use(server)
+        try:
+            yield backend
+        finally:
+            DATABASES.use(None)
 
 
 @pytest.fixture(scope="session")
@@ -166,11 +199,11 @@ def database(database_target) -> Iterator[Database]:
 
 @pytest.fixture
 def any_backend(database_target, monkeypatch) -> DatabaseTarget:
-    """Services built in this test (:func:`settings_for`) use each backend in turn: on
-    PostgreSQL through the environment, as an operator would set ``database.url`` and give the
-    password."""
+    """Services built in this test (:func:`settings_for`) use each backend in turn, whatever
+    ``$UUNET_TEST_DATABASE`` says: through the environment, as an operator would set
+    ``database.url`` and give the password."""
+    monkeypatch.setenv(URL_ENV_VAR, database_target.url)
     if database_target.backend == "postgresql":
-        monkeypatch.setenv("UUNET_AUTHORITY_DATABASE__URL", database_target.url)
         monkeypatch.setenv(DATABASE_PASSWORD_ENV_VAR, database_target.password or "")
     return database_target
 
@@ -269,14 +302,16 @@ def start_server(settings: AuthoritySettings, secrets: AuthoritySecrets = SECRET
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def live(request, tmp_path_factory, models_dir) -> Iterator[LiveServer]:
-    """One live server per test module (its own data directory), on each database backend."""
-    overrides: dict[str, Any] = {}
+    """One live server per test module (its own data directory), on each database backend
+    (whatever ``$UUNET_TEST_DATABASE`` says)."""
+    root = tmp_path_factory.mktemp("authority")
+    overrides = sqlite_database(root / "data")
     with pytest.MonkeyPatch.context() as env:
         if request.param == "postgresql":
             postgres: PostgresServer = request.getfixturevalue("postgres")
             overrides["database"] = {"url": postgres.new_database()}
             env.setenv(DATABASE_PASSWORD_ENV_VAR, postgres.password)
-        settings = settings_for(tmp_path_factory.mktemp("authority"), models_dir, **overrides)
+        settings = settings_for(root, models_dir, **overrides)
         server = start_server(settings)
     yield server
     server.stop()

@@ -75,6 +75,23 @@ def test_records_filter_by_outcome_and_time_range(log):
     assert [r.seq for r in log.records(since=elsewhere, until=elsewhere)] == []
 
 
+def test_a_nul_is_stored_hashed_and_searched_as_its_standin_on_either_backend(log):
+    # PostgreSQL's text cannot hold U+0000 (a DataError before the stand-in); SQLite's can.
+    appended = log.append(
+        AuditEntry(
+            actor="iv\x00y", action="login", outcome="refused", case_id="C-\x00", detail="\x00"
+        )
+    )
+    assert (appended.actor, appended.case_id, appended.detail) == (
+        "iv\u2400y",
+        "C-\u2400",
+        "\u2400",
+    )
+    assert log.records(case_id="C-\x00") == [appended] == log.records(actor="iv\u2400y")
+    assert log.records(actor="ivy", after_seq=5) == []
+    assert log.verify().valid
+
+
 def test_database_triggers_refuse_update_and_delete(log):
     statements = [
         "UPDATE audit_log SET outcome = 'granted' WHERE seq = 1",

@@ -6,7 +6,6 @@ import getpass
 import json
 import logging
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +15,16 @@ import pytest
 import yaml
 
 from authority_service.cli import run
-from authority_service.config import JWT_SECRET_ENV_VAR, camera_key_env_var
-from authority_service.db import Database
+from authority_service.config import (
+    JWT_SECRET_ENV_VAR,
+    AuthoritySettings,
+    camera_key_env_var,
+    load_authority_settings,
+)
 from authority_service.users import SqlUserStore
 from shared.geometry import crop
 from shared.video_io import LosslessWriter, read_frames
+from tests.authority_service.backends import audit_rows, database_settings, open_database
 from tests.authority_service.conftest import (
     CAMERA_ID,
     CAMERA_KEY,
@@ -53,6 +57,7 @@ def config(tmp_path, models_dir, monkeypatch) -> Path:
                 "messages": {"cameras": [CAMERA_ID]},
                 "auth": {"argon2_time_cost": 1, "argon2_memory_kib": 8192},
                 "log_level": "WARNING",
+                **database_settings(tmp_path / "data"),
             }
         )
     )
@@ -76,20 +81,19 @@ def cli(config: Path, *args: str) -> int:
     return run(["--config", str(config), *args])
 
 
+def _settings(config: Path) -> AuthoritySettings:
+    return load_authority_settings(config)
+
+
 def _records(config: Path):
-    settings = yaml.safe_load(config.read_text())
-    conn = sqlite3.connect(Path(settings["data_dir"]) / "authority.sqlite3")
-    conn.row_factory = sqlite3.Row
-    return [dict(r) for r in conn.execute("SELECT * FROM audit_log ORDER BY seq")]
+    return audit_rows(_settings(config))
 
 
 def test_user_add_reads_the_password_from_stdin_in_a_real_process(config):
     done = _cli(config, "user", "add", "ivy", "--role", "investigator", stdin="a long passphrase\n")
     assert done.returncode == 0, done.stderr
     assert "user ivy added as investigator" in done.stdout
-    store = SqlUserStore(
-        Database(Path(yaml.safe_load(config.read_text())["data_dir"]) / "authority.sqlite3")
-    )
+    store = SqlUserStore(open_database(_settings(config)))
     user = store.get("ivy")
     assert user.password_hash.startswith("$argon2id$")
     record = _records(config)[-1]
@@ -131,11 +135,9 @@ def test_audit_verify_exit_codes_follow_the_chain(config, monkeypatch, capsys):
     capsys.readouterr()
     assert cli(config, "audit", "verify") == 0
     assert "audit chain valid" in capsys.readouterr().out
-    data_dir = Path(yaml.safe_load(config.read_text())["data_dir"])
-    conn = sqlite3.connect(data_dir / "authority.sqlite3", isolation_level=None)
-    conn.execute("DROP TRIGGER audit_log_no_delete")
-    conn.execute("DELETE FROM audit_log WHERE seq = 2")
-    conn.close()
+    raw = Raw(open_database(_settings(config)))  # the guards dropped
+    raw.execute("DELETE FROM audit_log WHERE seq = 2")
+    raw.close()
     assert cli(config, "audit", "verify") == 1
     out = capsys.readouterr().out
     assert "AUDIT CHAIN BROKEN" in out and "record 3: sequence gap" in out
@@ -154,7 +156,7 @@ def test_audit_verify_checks_heads_kept_off_the_host(config, monkeypatch, capsys
     out = capsys.readouterr().out
     assert "9 journaled or expected heads checked" in out and "audit chain valid" in out  # 4+4+1
     # Whoever holds the host rewrites record 2 and, consistently, the chain and both files.
-    raw = Raw(Database(data_dir / "authority.sqlite3"))  # the guards dropped
+    raw = Raw(open_database(_settings(config)))  # the guards dropped
     raw.execute("UPDATE audit_log SET outcome = 'refused' WHERE seq = 2")
     rechain(raw, 2)
     raw.close()

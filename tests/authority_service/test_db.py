@@ -19,6 +19,7 @@ from authority_service.job_store import JobKind, JobStatus
 from authority_service.migrate import current_revision
 from authority_service.service import build_services
 from authority_service.users import Role
+from tests.authority_service.backends import sqlite_database
 from tests.authority_service.conftest import SECRETS, settings_for
 from tests.authority_service.db_writers import open_at_once
 
@@ -151,7 +152,8 @@ def _file_state(path) -> tuple[int, str | None, list[str]]:
 def test_version_1_database_is_migrated_and_its_queued_job_runs(
     tmp_path, models_dir, evidence_clip
 ):
-    settings = settings_for(tmp_path, models_dir)
+    # An old SQLite file: SQLite whatever $UUNET_TEST_DATABASE says.
+    settings = settings_for(tmp_path, models_dir, **sqlite_database(tmp_path / "data"))
     job_id = "ab" * 12
     _v1_database(settings.database_path, job_id)
     services = build_services(settings, camera_keys=SECRETS.camera_keys)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from tests.authority_service.backends import sqlite_database
 from tests.authority_service.conftest import reason, wait_for_job
 from tests.file_modes import modes_under, umask
 
@@ -11,7 +12,9 @@ def test_data_dir_is_owner_only_under_umask_022_after_a_reconstruction(
     server_factory, evidence_clip, tmp_path
 ):
     with umask(0o022):
-        live = server_factory()
+        # The SQLite file and its -wal and -shm (password hashes) are among what is checked:
+        # SQLite whatever $UUNET_TEST_DATABASE says.
+        live = server_factory(**sqlite_database(tmp_path / "data"))
         headers = live.auth("ivy")  # a login: an audit record, so the anchor is written
         with live.client() as client:
             accepted = client.post(

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from authority_service.audit import AuditEntry, AuditLog
-from authority_service.db import Database
 from authority_service.refusals import OVERFLOW_CLIENT, RefusalAggregator, RefusalKey, refusal_count
 from authority_service.security import TokenService
+from tests.authority_service.backends import open_database
 
 OTHER_CLIENT = "127.0.0.2"  # a second loopback address: a client the server tells apart
 FORGED = TokenService(b"not-the-authority-key-" * 3, 60, "uunet-authority")
@@ -71,7 +71,7 @@ def test_bad_logins_are_counted_per_client_and_flushed_at_shutdown(server_factor
     ]
     assert len(_refusals(server, "whoami")) == 1
     server.stop()  # the lifespan's end writes what is still counted
-    log = AuditLog(Database(tmp_path / "data" / "authority.sqlite3"), tmp_path / "unused.json")
+    log = AuditLog(open_database(server.services.settings), tmp_path / "unused.json")
     logins = [r for r in log.records(limit=1000) if r.action == "login"]
     assert sum(refusal_count(r) for r in logins) == 31 and len(logins) == 3
     summary = logins[-1]

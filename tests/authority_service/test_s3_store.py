@@ -31,6 +31,7 @@ from authority_service.s3_store import (
 )
 from authority_service.service import build_services
 from authority_service.storage_settings import S3StorageSettings
+from tests.authority_service.backends import database_settings
 from tests.authority_service.conftest import (
     CAMERA_ID,
     CAMERA_KEY,
@@ -233,6 +234,7 @@ def config(tmp_path, models_dir, monkeypatch):
             "messages": {"cameras": [CAMERA_ID]},
             "storage": storage,
             "log_level": "ERROR",
+            **database_settings(tmp_path / "data"),
         }
         path.write_text(yaml.safe_dump(values))
         return path

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from shared.config_base import ConfigError, SecretNotFoundError
 from shared.geometry import crop
 from shared.sealing_keys import PUBLIC_KEY_NAME, SealingKeyError, load_public_key
 from shared.video_io import read_frames
+from tests.authority_service.backends import audit_rows, database_settings, password_env
 from tests.authority_service.conftest import (
     CAMERA_ID,
     CAMERA_KEY,
@@ -91,6 +91,7 @@ def _config(tmp_path: Path, models_dir: Path, **extra) -> Path:
         "messages": {"cameras": [CAMERA_ID]},
         "auth": {"argon2_time_cost": 1, "argon2_memory_kib": 8192, "argon2_parallelism": 1},
         "log_level": "INFO",
+        **database_settings(tmp_path / "data"),
         **extra,
     }
     path.write_text(yaml.safe_dump(values))
@@ -98,13 +99,7 @@ def _config(tmp_path: Path, models_dir: Path, **extra) -> Path:
 
 
 def _records(config: Path) -> list[dict]:
-    data_dir = Path(yaml.safe_load(config.read_text())["data_dir"])
-    conn = sqlite3.connect(data_dir / "authority.sqlite3")
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute("SELECT * FROM audit_log ORDER BY seq")]
-    finally:
-        conn.close()
+    return audit_rows(load_authority_settings(config))
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -257,6 +252,7 @@ def test_served_authority_opens_sealed_faces_of_a_lossy_stream_over_http(
         sealed_for=sealer([old.public]),  # PNG, to the key before the rotation
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UUNET_", "CREDENTIALS"))}
+    env.update(password_env(load_authority_settings(config)))
     service = ServeProcess(config, {**env, "CREDENTIALS_DIRECTORY": str(creds)}, tmp_path / "log")
     url = f"http://127.0.0.1:{port}"
     service.start(url)

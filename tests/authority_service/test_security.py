@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import jwt
 import pytest
 
-from authority_service.db import Database
 from authority_service.errors import AuthenticationError, RateLimitedError
 from authority_service.security import LoginRateLimiter, TokenService
 from authority_service.users import Role, SqlUserStore
+from tests.authority_service.backends import open_database
+from tests.authority_service.conftest import settings_for
 
 KEY = b"a-signing-key-for-tests-0123456789-abcdefgh"
 
 
 @pytest.fixture
-def users(tmp_path) -> SqlUserStore:
-    store = SqlUserStore(Database(tmp_path / "db.sqlite3"))
+def users(tmp_path) -> Iterator[SqlUserStore]:
+    """An authority's user store (on the database ``$UUNET_TEST_DATABASE`` chooses)."""
+    db = open_database(settings_for(tmp_path, tmp_path / "models"))
+    store = SqlUserStore(db)
     store.add("ivy", Role.investigator, "$argon2id$placeholder")
-    return store
+    yield store
+    db.close()
 
 
 def test_issue_then_authenticate_returns_current_user(users):

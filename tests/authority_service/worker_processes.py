@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from authority_service.config import AuthoritySettings, camera_key_env_var
+from tests.authority_service.backends import password_env
 from tests.authority_service.conftest import (
     CAMERA_ID,
     CAMERA_KEY,
@@ -60,12 +61,13 @@ class Worker:
 
 def start_worker(settings: AuthoritySettings, root: Path, name: str) -> Worker:
     """Start ``uunet-authority worker --concurrency 1`` on ``settings`` (its config and log
-    ``root/<name>.*``)."""
+    ``root/<name>.*``; the PostgreSQL password, if any, in its environment)."""
     config = root / f"{name}.yml"
     config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
     env = {k: v for k, v in os.environ.items() if not k.startswith("UUNET_")}
     env.pop("CREDENTIALS_DIRECTORY", None)
     env[camera_key_env_var(CAMERA_ID)] = CAMERA_KEY.decode()
+    env.update(password_env(settings))
     log = root / f"{name}.log"
     command = [sys.executable, "-m", "authority_service", "--config", str(config), "worker"]
     with open(log, "wb") as out:

@@ -114,6 +114,20 @@ def test_missing_or_bad_reason_422_names_the_field_and_is_audited(live, public_p
     assert (record.actor, record.outcome) == ("ivy", "refused") and field in record.detail
 
 
+def test_a_nul_in_the_justification_is_a_422_audited_with_its_standin(live, public_png):
+    # PostgreSQL's text cannot hold a NUL: without the stand-in, a 503 and no audit record.
+    data = {"case_id": "C-1", "justification": "Needed for case 42\x00 robbery."}
+    with live.client() as client:
+        response = _post(client, public_png, live.auth("ivy"), data=data)
+        assert response.status_code == 422 and response.json()["field"] == "justification"
+        record = _last_audit(live)
+        search = client.get("/v1/audit", params={"actor": "iv\x00y"}, headers=live.auth("audrey"))
+    assert (record.actor, record.outcome) == ("ivy", "refused")
+    assert record.justification == "Needed for case 42\u2400 robbery."
+    assert search.status_code == 200 and search.json()["records"] == []  # no such actor
+    assert live.services.audit_log.verify().valid
+
+
 @pytest.mark.parametrize(
     ("payload", "status", "code"),
     [
