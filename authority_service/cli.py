@@ -54,11 +54,9 @@ from authority_service.cli_commands import (
     user_command,
 )
 from authority_service.clip_store import ClipStoreError
-from authority_service.config import (
-    AuthoritySettings,
-    ServerSettings,
+from authority_service.config import AuthoritySettings, ServerSettings, load_authority_settings
+from authority_service.credentials import (
     WeakSecretError,
-    load_authority_settings,
     load_camera_keys,
     load_sealing_keys,
     load_secrets,

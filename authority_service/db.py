@@ -8,7 +8,7 @@ Two backends, chosen by ``database.url`` (:class:`~authority_service.config.Data
   transaction, so a read-then-write sequence (the audit chain's append) cannot interleave with
   another writer, thread or process.
 * **PostgreSQL** (``postgresql://user@host:port/dbname``, driver psycopg 3): the password is a
-  secret, never in the URL (:func:`~authority_service.config.load_database_password`). A write
+  secret, never in the URL (:func:`~authority_service.credentials.load_database_password`). A write
   transaction that reads then writes names the table it must own meanwhile (``lock``): it is
   locked ``SHARE ROW EXCLUSIVE``, which serializes such writers (and any other insert or
   update of the table) while plain reads go on.

@@ -41,7 +41,7 @@ class TokenService:
     """Issue and verify access tokens.
 
     Args:
-        key: the signing key (see :func:`authority_service.config.load_secrets`).
+        key: the signing key (see :func:`authority_service.credentials.load_secrets`).
         ttl_s: lifetime of a token in seconds.
         issuer: ``iss`` and ``aud`` of every token.
     """

@@ -13,12 +13,8 @@ from pathlib import Path
 
 from authority_service.audit import AuditEntry, AuditLog, AuditRecord
 from authority_service.clip_store import open_clip_store
-from authority_service.config import (
-    DEFAULT_DECODER_FILE,
-    SHIPPED_DECODERS_DIR,
-    AuthoritySettings,
-    load_database_password,
-)
+from authority_service.config import DEFAULT_DECODER_FILE, SHIPPED_DECODERS_DIR, AuthoritySettings
+from authority_service.credentials import load_database_password
 from authority_service.db import Database
 from authority_service.decoders import DecoderRegistry
 from authority_service.jobs import JobManager, JobStore

@@ -37,7 +37,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from authority_service.config import camera_key_env_var  # noqa: E402
+from authority_service.credentials import camera_key_env_var  # noqa: E402
 from bench.authority import (  # noqa: E402
     CAMERA,
     CLIP,

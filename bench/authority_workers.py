@@ -30,7 +30,8 @@ from pathlib import Path
 
 import yaml
 
-from authority_service.config import AuthoritySettings, camera_key_env_var
+from authority_service.config import AuthoritySettings
+from authority_service.credentials import camera_key_env_var
 from authority_service.job_store import Job
 from authority_service.segment_rows import Segment, SegmentKind
 from authority_service.segment_store import SegmentStore

@@ -36,9 +36,10 @@ from authority_service.api.routes import (
 )
 from authority_service.api.schemas import ErrorOut, apply_password_rule
 from authority_service.api.uploads import check_declared_length, limited_receive
-from authority_service.config import AuthoritySecrets, AuthoritySettings
+from authority_service.config import AuthoritySettings
 from authority_service.console import UPLOAD_PATHS as CONSOLE_UPLOAD_PATHS
 from authority_service.console import install_console
+from authority_service.credentials import AuthoritySecrets
 from authority_service.errors import UploadTooLargeError
 from authority_service.metrics import Metrics, method_label
 from authority_service.service import Services, build_services

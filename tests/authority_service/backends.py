@@ -23,11 +23,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from authority_service.config import (
-    DATABASE_PASSWORD_ENV_VAR,
-    AuthoritySettings,
-    load_database_password,
-)
+from authority_service.config import AuthoritySettings
+from authority_service.credentials import DATABASE_PASSWORD_ENV_VAR, load_database_password
 from authority_service.db import Database
 from tests.authority_service.postgres import PostgresServer
 

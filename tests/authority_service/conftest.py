@@ -18,7 +18,8 @@ import pytest
 import uvicorn
 
 from authority_service.api.app import create_app
-from authority_service.config import DATABASE_PASSWORD_ENV_VAR, AuthoritySecrets, AuthoritySettings
+from authority_service.config import AuthoritySettings
+from authority_service.credentials import DATABASE_PASSWORD_ENV_VAR, AuthoritySecrets
 from authority_service.db import Database
 from authority_service.sealed import key_ring
 from authority_service.service import Services, build_services

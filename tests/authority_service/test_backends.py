@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from authority_service.config import DATABASE_PASSWORD_ENV_VAR
+from authority_service.credentials import DATABASE_PASSWORD_ENV_VAR
 from authority_service.service import build_services
 from authority_service.users import Role
 from tests.authority_service.backends import (

@@ -15,12 +15,8 @@ import pytest
 import yaml
 
 from authority_service.cli import run
-from authority_service.config import (
-    JWT_SECRET_ENV_VAR,
-    AuthoritySettings,
-    camera_key_env_var,
-    load_authority_settings,
-)
+from authority_service.config import AuthoritySettings, load_authority_settings
+from authority_service.credentials import JWT_SECRET_ENV_VAR, camera_key_env_var
 from authority_service.users import SqlUserStore
 from shared.geometry import crop
 from shared.video_io import LosslessWriter, read_frames

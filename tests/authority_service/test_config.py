@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from authority_service.config import (
+from authority_service.config import load_authority_settings
+from authority_service.credentials import (
     DATABASE_PASSWORD_ENV_VAR,
     JWT_SECRET_ENV_VAR,
     WeakSecretError,
     camera_key_env_var,
-    load_authority_settings,
     load_database_password,
     load_secrets,
 )

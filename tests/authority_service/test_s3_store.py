@@ -23,7 +23,7 @@ from authority_service.clip_store import (
     result_key,
     upload_key,
 )
-from authority_service.config import JWT_SECRET_ENV_VAR, camera_key_env_var
+from authority_service.credentials import JWT_SECRET_ENV_VAR, camera_key_env_var
 from authority_service.s3_store import (
     ACCESS_KEY_ID_ENV_VAR,
     SECRET_ACCESS_KEY_ENV_VAR,

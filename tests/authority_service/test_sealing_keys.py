@@ -18,11 +18,11 @@ import pytest
 import yaml
 
 from authority_service.cli import run
-from authority_service.config import (
+from authority_service.config import load_authority_settings
+from authority_service.credentials import (
     JWT_SECRET_ENV_VAR,
     JWT_SECRET_NAME,
     camera_key_env_var,
-    load_authority_settings,
     load_secrets,
 )
 from bench.live_service import ServeProcess, free_port

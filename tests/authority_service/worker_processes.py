@@ -15,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from authority_service.config import AuthoritySettings, camera_key_env_var
+from authority_service.config import AuthoritySettings
+from authority_service.credentials import camera_key_env_var
 from tests.authority_service.backends import password_env
 from tests.authority_service.conftest import (
     CAMERA_ID,
