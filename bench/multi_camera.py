@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge_agent.cli import load_edge_settings
-from edge_agent.config import camera_key_env
+from edge_agent.credentials import camera_key_env
 from edge_agent.multi_camera import build_multi_camera_agent
 from shared.video_io import probe
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.edge import _make_camera_clip
 from edge_agent.app import build_agent
 from edge_agent.cli import load_edge_settings
-from edge_agent.config import CAMERA_KEY_ENV
+from edge_agent.credentials import CAMERA_KEY_ENV
 from shared import stego
 from shared.roi_message import RoiMessage, parse_message
 from shared.sealed_faces import SealContext, open_sealed_faces

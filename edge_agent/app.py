@@ -19,7 +19,8 @@ from fractions import Fraction
 import numpy as np
 
 from edge_agent.capture import CaptureThread, FrameQueue
-from edge_agent.config import EdgeSettings, camera_key, noise_key
+from edge_agent.config import EdgeSettings
+from edge_agent.credentials import camera_key, noise_key
 from edge_agent.deid import Deidentifier
 from edge_agent.face_sealing import build_face_sealer
 from edge_agent.lookahead import LookaheadBuffer

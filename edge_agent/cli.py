@@ -29,13 +29,8 @@ from typing import Any
 
 from edge_agent import __version__
 from edge_agent.app import EdgeAgent, build_agent
-from edge_agent.config import (
-    CAMERA_KEY_ENV,
-    EdgeSettings,
-    camera_key,
-    camera_key_name,
-    camera_settings,
-)
+from edge_agent.config import EdgeSettings, camera_settings
+from edge_agent.credentials import CAMERA_KEY_ENV, camera_key, camera_key_name
 from edge_agent.face_sealing import load_recipients
 from edge_agent.model_check import ModelRefusedError, check_model_privacy
 from edge_agent.multi_camera import MultiCameraAgent, build_multi_camera_agent

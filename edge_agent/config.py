@@ -3,18 +3,17 @@
 Every key is documented in ``deploy/edge.example.yml``. Environment variables override the file:
 ``UUNET_EDGE_<SECTION>__<KEY>`` (``UUNET_EDGE_DETECTOR__MIN_FACE_SIZE=24``). Secrets are never
 part of the settings: the camera's HMAC key comes from ``$UUNET_EDGE_CAMERA_KEY`` or
-``$CREDENTIALS_DIRECTORY/camera-key`` (see :func:`camera_key`).
+``$CREDENTIALS_DIRECTORY/camera-key`` (:func:`edge_agent.credentials.camera_key`).
 
 A process can also run several cameras (``cameras:``, a map of camera entries, each with its
 own source, outputs and privacy zones; ``edge_agent.multi_camera``): every other section is
 then shared by all of them, and each camera's key is its own secret
-(:func:`camera_key` with the camera's id). :func:`camera_settings` gives the single-camera
-settings of one entry, which the single-camera agent runs unchanged.
+(:func:`edge_agent.credentials.camera_key` with the camera's id). :func:`camera_settings`
+gives the single-camera settings of one entry, which the single-camera agent runs unchanged.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,7 +21,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.config_base import StrictModel, StrictSettings, read_secret
+from edge_agent.credentials import camera_key_env
+from edge_agent.output_settings import OutputSettings
+from shared.config_base import StrictModel, StrictSettings
 from shared.detectors import DEFAULT_DETECTOR, DEFAULT_LOW_LIGHT_GAMMA, DetectorOptions
 from shared.geometry import HEAD_MARGIN
 from shared.ort_providers import GpuOptions
@@ -35,25 +36,13 @@ from shared.tracking import (
 )
 
 __all__ = [
-    "CAMERA_KEY_ENV",
-    "CAMERA_KEY_NAME",
     "DEFAULT_MODEL_DIR",
-    "NOISE_KEY_ENV",
-    "NOISE_KEY_NAME",
     "CameraEntry",
     "EdgeSettings",
-    "camera_key",
-    "camera_key_env",
-    "camera_key_name",
     "camera_settings",
-    "noise_key",
 ]
 
 DEFAULT_MODEL_DIR = Path("models/weights/default")
-CAMERA_KEY_ENV = "UUNET_EDGE_CAMERA_KEY"
-CAMERA_KEY_NAME = "camera-key"
-NOISE_KEY_ENV = "UUNET_EDGE_NOISE_KEY"
-NOISE_KEY_NAME = "noise-key"
 
 _ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -260,79 +249,6 @@ class FailureSettings(StrictModel):
     action: Literal["black", "drop"] = "black"
 
 
-class EvidenceSettings(StrictModel):
-    """Lossless recording of the public frames (keeps the LSB message and every pixel)."""
-
-    path: Path
-    codec: Literal["ffv1", "libx264rgb"] = "ffv1"
-    segment_s: PositiveFloat | None = 60.0
-    max_segments: Annotated[int, Field(ge=1)] | None = None
-    queue_size: Annotated[int, Field(ge=1)] = 64
-
-
-class RtspSettings(StrictModel):
-    """Publish the public frames to an RTSP server (lossless RGB H.264: the message survives)."""
-
-    url: str
-    transport: Literal["tcp", "udp"] = "tcp"
-    gop_s: PositiveFloat = 2.0
-    queue_size: Annotated[int, Field(ge=1)] = 8
-    reconnect_initial_s: PositiveFloat = 1.0
-    reconnect_max_s: PositiveFloat = 30.0
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        if not value.startswith(("rtsp://", "rtsps://")):
-            raise ValueError("must be an rtsp:// or rtsps:// URL")
-        return value
-
-
-class HlsSettings(StrictModel):
-    """HLS (fMP4, RGB lossless H.264 with colour tags): plays pixel-exact in a browser."""
-
-    dir: Path
-    segment_s: PositiveFloat = 2.0
-    playlist_size: Annotated[int, Field(ge=1)] = 6
-    queue_size: Annotated[int, Field(ge=1)] = 16
-
-
-class LossySettings(StrictModel):
-    """Lossy H.264 public stream (plays everywhere); the ROI message travels in per-frame SEI."""
-
-    target: str
-    crf: Annotated[int, Field(ge=0, le=51)] = 23
-    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"] = (
-        "veryfast"
-    )
-    gop_s: PositiveFloat = 2.0
-    transport: Literal["tcp", "udp"] = "tcp"
-    queue_size: Annotated[int, Field(ge=1)] = 16
-    reconnect_initial_s: PositiveFloat = 1.0
-    reconnect_max_s: PositiveFloat = 30.0
-
-    @field_validator("target")
-    @classmethod
-    def _check_target(cls, value: str) -> str:
-        if not value.startswith(("rtsp://", "rtsps://")) and Path(value).suffix.lower() not in (
-            ".mp4",
-            ".ts",
-            ".mkv",
-            ".mov",
-        ):
-            raise ValueError("must be an rtsp:// URL or a .mp4/.ts/.mkv/.mov file")
-        return value
-
-
-class OutputSettings(StrictModel):
-    """Where the public frames go (any combination)."""
-
-    evidence: EvidenceSettings | None = None
-    rtsp: RtspSettings | None = None
-    hls: HlsSettings | None = None
-    lossy: LossySettings | None = None
-
-
 class MetricsSettings(StrictModel):
     """Prometheus ``/metrics`` and ``/healthz`` on a local port."""
 
@@ -457,32 +373,6 @@ class EdgeSettings(StrictSettings):
         return self
 
 
-def camera_key_name(camera_id: str | None = None) -> str:
-    """The credential file of a camera's key: ``camera-key`` (one camera per process) or
-    ``camera-key-<id>`` (a camera of ``cameras:``)."""
-    return CAMERA_KEY_NAME if camera_id is None else f"{CAMERA_KEY_NAME}-{camera_id}"
-
-
-def camera_key_env(camera_id: str | None = None) -> str:
-    """The environment variable of a camera's key: ``UUNET_EDGE_CAMERA_KEY``, or
-    ``UUNET_EDGE_CAMERA_KEY_<ID>`` with the id upper-cased and every character other than a
-    letter or digit made ``_`` (``lobby-2`` -> ``UUNET_EDGE_CAMERA_KEY_LOBBY_2``)."""
-    if camera_id is None:
-        return CAMERA_KEY_ENV
-    return f"{CAMERA_KEY_ENV}_{re.sub(r'[^A-Z0-9]', '_', camera_id.upper())}"
-
-
-def camera_key(camera_id: str | None = None) -> bytes:
-    """A camera's HMAC key for v1 messages: the process's one camera (``camera_id`` None), or
-    the camera ``camera_id`` of ``cameras:`` (:func:`camera_key_env`, :func:`camera_key_name`).
-
-    Raises:
-        shared.config_base.SecretNotFoundError: neither the environment variable nor the
-            credential file holds one.
-    """
-    return read_secret(camera_key_name(camera_id), camera_key_env(camera_id))
-
-
 def camera_settings(settings: EdgeSettings, name: str) -> EdgeSettings:
     """The single-camera settings of the entry ``name`` of ``settings.cameras``: its id,
     source, outputs and margins over the process's shared sections; no metrics server (the
@@ -502,16 +392,3 @@ def camera_settings(settings: EdgeSettings, name: str) -> EdgeSettings:
             "cameras": {},
         }
     )
-
-
-def noise_key() -> bytes:
-    """The secret the per-track noise planes derive from.
-
-    ``$UUNET_EDGE_NOISE_KEY`` or ``$CREDENTIALS_DIRECTORY/noise-key`` when set; otherwise 32
-    fresh random bytes per process (the noise only has to be unpredictable and stable along a
-    track; nothing downstream needs it). Call it once per process.
-    """
-    try:
-        return read_secret(NOISE_KEY_NAME, NOISE_KEY_ENV)
-    except ValueError:
-        return os.urandom(32)

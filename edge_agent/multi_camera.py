@@ -28,7 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge_agent.app import EdgeAgent, RunResult, build_agent, load_checked_encoder
-from edge_agent.config import EdgeSettings, camera_key, camera_key_name, camera_settings, noise_key
+from edge_agent.config import EdgeSettings, camera_settings
+from edge_agent.credentials import camera_key, camera_key_name, noise_key
 from edge_agent.metrics import MetricsServer
 from edge_agent.sdnotify import SystemdNotifier
 from edge_agent.stats import Stats
@@ -165,7 +166,7 @@ def build_multi_camera_agent(
 ) -> MultiCameraAgent:
     """Check every camera of ``settings.cameras`` and assemble the process: ``Ue`` loaded
     once, after its card passed ``settings.privacy``; each camera's key read and checked
-    (:func:`edge_agent.config.camera_key` with its id) and its agent built.
+    (:func:`edge_agent.credentials.camera_key` with its id) and its agent built.
 
     Raises:
         ValueError: ``settings.cameras`` is empty.

@@ -11,7 +11,7 @@ import pytest
 
 from edge_agent.app import build_agent
 from edge_agent.cli import load_edge_settings
-from edge_agent.config import CAMERA_KEY_ENV
+from edge_agent.credentials import CAMERA_KEY_ENV
 from edge_agent.samples.make_sample import SAMPLE
 from shared.sealing_keys import PUBLIC_KEY_NAME, SealingPrivateKey
 from tests.authority_service.conftest import CAMERA_ID, CAMERA_KEY

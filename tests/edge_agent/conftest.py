@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from edge_agent.cli import load_edge_settings
-from edge_agent.config import CAMERA_KEY_ENV, EdgeSettings
+from edge_agent.config import EdgeSettings
+from edge_agent.credentials import CAMERA_KEY_ENV
 from edge_agent.samples.make_sample import SAMPLE
 from tests.toy_models import write_toy_model_dir
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.cli import main
-from edge_agent.config import CAMERA_KEY_ENV
+from edge_agent.credentials import CAMERA_KEY_ENV
 from shared.frame_seal import open_frame
 from shared.sealed_faces import SealContext, open_sealed_faces
 from shared.sealing_keys import generate_key_pair, load_private_key

@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 
 from edge_agent.cli import load_edge_settings
-from edge_agent.config import (
-    CAMERA_KEY_ENV,
-    DEFAULT_MODEL_DIR,
-    NOISE_KEY_ENV,
-    EdgeSettings,
-    camera_key,
-    noise_key,
-)
+from edge_agent.config import DEFAULT_MODEL_DIR, EdgeSettings
+from edge_agent.credentials import CAMERA_KEY_ENV, NOISE_KEY_ENV, camera_key, noise_key
 from shared.config_base import ConfigError, SecretNotFoundError
 from shared.detectors import create_detector
 

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from edge_agent.cli import load_edge_settings
-from edge_agent.config import CAMERA_KEY_ENV, camera_key_env
+from edge_agent.credentials import CAMERA_KEY_ENV, camera_key_env
 from edge_agent.multi_camera import build_multi_camera_agent
 from shared.frame_seal import open_frame
 from shared.video_io import read_frames

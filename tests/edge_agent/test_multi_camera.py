@@ -8,12 +8,8 @@ import pytest
 
 from edge_agent import cli
 from edge_agent.cli import load_edge_settings
-from edge_agent.config import (
-    CAMERA_KEY_ENV,
-    camera_key,
-    camera_key_env,
-    camera_settings,
-)
+from edge_agent.config import camera_settings
+from edge_agent.credentials import CAMERA_KEY_ENV, camera_key, camera_key_env
 from edge_agent.multi_camera import build_multi_camera_agent
 from shared.config_base import ConfigError
 from shared.frame_seal import open_frame
