@@ -21,7 +21,9 @@ resetting it, Linux).
   low-light pass, detecting at full size (``max_input_side: null``, the default since the
   shrunk path lost recall), the shrunk path above 1280 px (``max_input_side: 640``:
   full-resolution regions around small faces, ``edge_agent.config.DetectorSettings``), with
-  the libx264rgb evidence encoder instead of FFV1, with a 3-frame look-ahead.
+  the libx264rgb evidence encoder instead of FFV1, with a 3-frame look-ahead, detecting on
+  every 2nd or 3rd frame only (``margins.detect_every``: the frames between interpolated along
+  the look-ahead's tracks).
 * ``deface``: deface 1.5.0's own video pipeline (``deface.deface.video_detect``: imageio read,
   CenterFace on ONNX Runtime's CPU provider, ellipse blur, libx264 write), default threshold.
 
@@ -201,6 +203,16 @@ EDGE_VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
     ),
     "lookahead-3": ("uunet-edge, look-ahead 3 frames", {"margins": {"lookahead_frames": 3}}),
 }
+# margins.detect_every N (the detector on every Nth frame), alone and with libx264rgb evidence
+for _n in (2, 3, 4):
+    EDGE_VARIANTS[f"every-{_n}"] = (
+        f"uunet-edge, detect every {_n} frames",
+        {"margins": {"detect_every": _n}},
+    )
+    EDGE_VARIANTS[f"every-{_n}-x264rgb"] = (
+        f"uunet-edge, every {_n} frames, evidence x264rgb",
+        {"margins": {"detect_every": _n}, "evidence_codec": "libx264rgb"},
+    )
 
 
 def bench_size(args: argparse.Namespace, width: int, height: int, tmpdir: Path) -> None:

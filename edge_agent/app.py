@@ -407,8 +407,9 @@ def load_checked_encoder(settings: EdgeSettings) -> tuple[OnnxModel, ModelCard]:
 def build_lookahead(settings: EdgeSettings, processor: FrameProcessor) -> LookaheadBuffer:
     """The look-ahead buffer of ``settings.margins`` in front of ``processor`` (the daemon's,
     and the leak benchmark's)."""
+    margins = settings.margins
     return LookaheadBuffer(
-        processor, settings.margins.lookahead_frames, settings.tracker.hold_growth
+        processor, margins.lookahead_frames, settings.tracker.hold_growth, margins.detect_every
     )
 
 

@@ -160,12 +160,26 @@ class MarginSettings(StrictModel):
     covers the frames before it (latency: that many frames; 0: off). ``low_score_threshold``:
     detections from it up to ``detector.score_threshold`` are covered (``low_cover``), not
     reversibly replaced (``None``: off). ``zones``: privacy zones of this camera.
+    ``detect_every``: the detector runs on every this many frames only, the frames between
+    take boxes interpolated along the look-ahead's tracks (needs ``lookahead_frames`` at least
+    ``detect_every - 1``; ``edge_agent/README.md`` has what it saves and what it covers).
     """
 
     lookahead_frames: Annotated[int, Field(ge=0, le=250)] = 5
+    detect_every: Annotated[int, Field(ge=1, le=25)] = 1
     low_score_threshold: Annotated[float, Field(ge=0, le=1)] | None = 0.3
     low_cover: Literal["blur", "black"] = "blur"
     zones: list[ZoneSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_detect_every(self) -> MarginSettings:
+        if self.detect_every > self.lookahead_frames + 1:
+            raise ValueError(
+                f"margins.detect_every {self.detect_every} needs margins.lookahead_frames >= "
+                f"{self.detect_every - 1}: a frame the detector skips waits for the next "
+                "detection frame's boxes"
+            )
+        return self
 
 
 class GpuSettings(StrictModel):

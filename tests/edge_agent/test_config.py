@@ -135,6 +135,14 @@ def test_margins_low_threshold_must_be_below_the_detector_threshold_and_zones_ar
         load_edge_settings(None, {"margins": {"zones": [{"points": [[0, 0], [2, 0], [1, 1]]}]}})
 
 
+def test_margins_detect_every_needs_the_lookahead_to_wait_for_the_next_detection():
+    assert load_edge_settings(None).margins.detect_every == 1
+    settings = load_edge_settings(None, {"margins": {"detect_every": 3, "lookahead_frames": 2}})
+    assert settings.margins.detect_every == 3
+    with pytest.raises(ValueError, match="lookahead_frames >= 2"):
+        load_edge_settings(None, {"margins": {"detect_every": 3, "lookahead_frames": 1}})
+
+
 def test_model_gpu_keys_become_provider_options_and_bad_profiles_are_refused(tmp_path, monkeypatch):
     path = tmp_path / "edge.yml"
     path.write_text(
