@@ -148,10 +148,10 @@ class JobSettings(StrictModel):
     max_attempts: int = Field(3, ge=1, le=100)
     #: With ``queue: celery``: a clip of more than ``segment_frames`` frames is split into
     #: segment tasks that any worker takes, joined into one result identical to one pass
-    #: (:mod:`authority_service.segment_tasks`; needs the directory clip store, whose
-    #: ``data_dir`` every worker shares). A segment started ``max_attempts`` times, its worker
-    #: lost each time, fails the job. False: a worker reverses the whole clip (in
-    #: ``segment_workers`` processes).
+    #: (:mod:`authority_service.segment_tasks`; the parts go through the shared ``data_dir``,
+    #: or the S3 bucket: :mod:`authority_service.segment_parts`). A segment started
+    #: ``max_attempts`` times, its worker lost each time, fails the job. False: a worker
+    #: reverses the whole clip (in ``segment_workers`` processes).
     distribute_segments: bool = True
 
     @field_validator("broker_url")

@@ -17,12 +17,13 @@ from pathlib import Path
 
 from authority_service.clip_checks import ResultCodec, prepare_clip
 from authority_service.clip_report import ClipReport
-from authority_service.clip_store import upload_key
+from authority_service.clip_store import ClipStoreError, ObjectMissingError, upload_key
 from authority_service.errors import AuthorityError, ClipError
 from authority_service.face_sidecar import FaceSidecarWriter
 from authority_service.job_store import Job, JobStatus
 from authority_service.jobs import JobManager
 from authority_service.segment_merge import Rerun, merge_segments, settle
+from authority_service.segment_parts import drop_local_copies, fetch_part, part_path, remove_parts
 from authority_service.segment_rows import Segment, SegmentKind, SegmentStatus
 from authority_service.segment_store import SegmentStore
 from authority_service.segments import (
@@ -39,12 +40,6 @@ log = logging.getLogger("authority_service.segment_tasks")
 
 #: Outcomes of a segment's task (:meth:`authority_service.segment_tasks.SegmentTasks.run`).
 DONE, FINISHED, GONE = "done", "finished", "gone"
-
-
-def part_path(work_dir: Path, segment: Segment, token: str) -> Path:
-    """The file of one run (``token``) of ``segment``, in the results directory (expiry's
-    ``<job id>.*`` covers it)."""
-    return work_dir / f"{segment.job_id}.seg{segment.segment:04d}.{token}.part"
 
 
 def segment_spec(
@@ -122,6 +117,21 @@ class SegmentJoin:
         ranges = [s for s in segments if s.kind == SegmentKind.frames]
         specs = [segment_spec(s, s.token or "", source, info, codec, self.work_dir) for s in ranges]
         outcomes = {s.segment: s.result for s in ranges if s.status == SegmentStatus.done}
+        try:
+            lost = self._fetch_parts(segments)
+        except ClipStoreError as exc:
+            log.warning(
+                "job %s: its parts cannot be read (%s); reversing it in one pass", job.id, exc
+            )
+            return self._whole(job)
+        if lost is not None:
+            log.warning(
+                "job %s: the part of segment %d is missing; reversed again", job.id, lost.segment
+            )
+            drop_local_copies(self.jobs.clips, job.id, source)
+            self.store.rerun(job.id, job.attempts, lost.segment, lost.carrier)
+            self.dispatch(job.id, job.attempts, lost.segment)
+            return DONE
         made = [
             part_path(self.work_dir, s, s.token or "")
             for s in segments
@@ -141,6 +151,7 @@ class SegmentJoin:
                 settled.index,
                 settled.carrier,
             )
+            drop_local_copies(self.jobs.clips, job.id, source)
             self.store.rerun(job.id, job.attempts, settled.index, settled.carrier)
             self.dispatch(job.id, job.attempts, settled.index)
             return DONE
@@ -150,6 +161,25 @@ class SegmentJoin:
         merge = partial(self._merge, job, specs, settled, failure, info, codec, preview)
         self.jobs.runner.run(job, reverse=merge, preview=preview)
         return FINISHED
+
+    def _fetch_parts(self, segments: list[Segment]) -> Segment | None:
+        """Have the parts of the ended segments here (:func:`fetch_part`); return a reversed
+        segment whose part is missing (to reverse again), else ``None``. A missing preview is
+        left out (the job's runner then makes it).
+
+        Raises:
+            StoreUnavailableError: a part cannot be read.
+        """
+        for segment in segments:
+            if segment.status != SegmentStatus.done or segment.token is None:
+                continue
+            try:
+                fetch_part(self.jobs.clips, part_path(self.work_dir, segment, segment.token))
+            except ObjectMissingError:
+                result = segment.result
+                if segment.kind == SegmentKind.frames and result is not None and not result.failure:
+                    return segment
+        return None
 
     def _whole(self, job: Job, preview: Path | None = None) -> str:
         """Reverse ``job``'s clip here, whole, as a job that did not split."""
@@ -213,6 +243,9 @@ class SegmentJoin:
         self.store.release(job_id)
 
     def _remove_parts(self, job_id: str, keep: Path | None = None) -> None:
-        for part in self.work_dir.glob(f"{job_id}.seg*"):  # parts, and their temporary files
-            if part != keep:
-                part.unlink(missing_ok=True)
+        stored = [
+            part_path(self.work_dir, s, s.token)
+            for s in self.store.segments(job_id)
+            if s.token is not None
+        ]
+        remove_parts(self.jobs.clips, job_id, stored, keep)

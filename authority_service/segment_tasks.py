@@ -13,12 +13,13 @@
   messages) is reversed whole by that task, as before.
 * **Segment** (:meth:`SegmentTasks.run`): the task claims its segment, builds the spec from the
   stored plan (its own worker's reconstructor, decoders and keys: nothing of them travels in a
-  message), reverses it into its own part file in the shared data directory
-  (:func:`~authority_service.segments.reverse_segment`) while a thread renews the segment's
-  lease and the job's, writes the progress (the job's ``frames_done``: frames done over all
-  segments) and learns whether to stop. It stops when an earlier segment failed (one pass stops
-  at the first failing frame), when the job no longer runs this start, and at a warm shutdown
-  (the segment queued again, its message put back).
+  message), reverses it into its own part file
+  (:func:`~authority_service.segments.reverse_segment`; in the shared data directory, or
+  stored in the S3 bucket: :mod:`authority_service.segment_parts`) while a thread renews the
+  segment's lease and the job's, writes the progress (the job's ``frames_done``: frames done
+  over all segments) and learns whether to stop. It stops when an earlier segment failed (one
+  pass stops at the first failing frame), when the job no longer runs this start, and at a
+  warm shutdown (the segment queued again, its message put back).
 * **Join** (:mod:`authority_service.segment_join`, in the task of the unit that ends last: one
   transaction decides, :meth:`~authority_service.segment_store.SegmentStore.finish`): the
   outcomes are settled as
@@ -46,6 +47,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
@@ -53,7 +55,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from authority_service.clip_checks import prepare_clip
 from authority_service.clip_report import ClipReport
-from authority_service.clip_store import upload_key
+from authority_service.clip_store import ClipStoreError
 from authority_service.errors import AuthorityError
 from authority_service.job_store import Job
 from authority_service.jobs import JobManager
@@ -64,9 +66,14 @@ from authority_service.segment_join import (
     FINISHED,
     GONE,
     SegmentJoin,
-    part_path,
-    read_clip,
     segment_spec,
+)
+from authority_service.segment_parts import (
+    discard_part,
+    drop_local,
+    part_path,
+    segment_source,
+    store_part,
 )
 from authority_service.segment_rows import (
     Finish,
@@ -127,12 +134,12 @@ class SegmentTasks:
         """Hand the claimed clip job ``job``'s segments to the workers; ``False``: the clip is
         to be reversed whole by the caller (it does not split, or it cannot be read, which the
         caller then reports as it reports any clip)."""
-        if not self.settings.distribute_segments or self.jobs.clips.kind != "directory":
-            return False  # the parts need a data directory every worker shares
+        if not self.settings.distribute_segments:
+            return False
         try:
-            upload = self.jobs.clips.local_copy(upload_key(job.id))
-            info, _ = prepare_clip(upload, self.settings.result_codec, fallback_to_ffv1=True)
-            plan = plan_segments(upload, self.settings.segment_frames)
+            with segment_source(self.jobs.clips, job.id, f"{job.id}.seg-plan.clip") as upload:
+                info, _ = prepare_clip(upload, self.settings.result_codec, fallback_to_ffv1=True)
+                plan = plan_segments(upload, self.settings.segment_frames)
         except (AuthorityError, OSError, ValueError) as exc:
             log.info("job %s: not split (%s); reversed whole", job.id, type(exc).__name__)
             return False
@@ -221,58 +228,85 @@ class SegmentTasks:
 
         if beat():
             return self._stopped(segment, token, reason[0])
-        try:
-            source, info, codec = read_clip(self.jobs, segment.job_id)
-        except (AuthorityError, OSError, ValueError) as exc:
-            log.error(
-                "job %s: segment %d: the clip cannot be read: %s",
-                segment.job_id,
-                segment.segment,
-                exc,
-            )
-            failure = SegmentWorkerError(f"segment {segment.segment}: {type(exc).__name__}")
-            return self._finish(
-                segment,
-                token,
-                SegmentResult(segment.segment, ClipReport(), None, failure=failure),
-                None,
-            )
         part = part_path(self.jobs.clips.work_dir, segment, token)
-        if segment.kind == SegmentKind.preview:
-            work = partial(self._make_preview, segment, source, info, part)
-        else:
-            init_worker(
-                self.jobs.reconstructor,
-                progress=lambda _, frames: done.__setitem__(0, frames),
-                stop=lambda _: stop.is_set() or stopping.is_set(),
+        with ExitStack() as stack:
+            try:
+                source = stack.enter_context(
+                    segment_source(self.jobs.clips, segment.job_id, f"{part.name}.clip")
+                )
+                info, codec = prepare_clip(
+                    source, self.settings.result_codec, fallback_to_ffv1=True
+                )
+            except (AuthorityError, OSError, ValueError) as exc:
+                log.error(
+                    "job %s: segment %d: the clip cannot be read: %s",
+                    segment.job_id,
+                    segment.segment,
+                    exc,
+                )
+                failure = SegmentWorkerError(f"segment {segment.segment}: {type(exc).__name__}")
+                return self._finish(
+                    segment,
+                    token,
+                    SegmentResult(segment.segment, ClipReport(), None, failure=failure),
+                    None,
+                )
+            if segment.kind == SegmentKind.preview:
+                work = partial(self._make_preview, segment, source, info, part)
+            else:
+                init_worker(
+                    self.jobs.reconstructor,
+                    progress=lambda _, frames: done.__setitem__(0, frames),
+                    stop=lambda _: stop.is_set() or stopping.is_set(),
+                )
+                work = partial(
+                    reverse_segment,
+                    segment_spec(segment, token, source, info, codec, self.jobs.clips.work_dir),
+                )
+            renewer = threading.Thread(
+                target=beats, name=f"segment-lease-{segment.segment}", daemon=True
             )
-            work = partial(
-                reverse_segment,
-                segment_spec(segment, token, source, info, codec, self.jobs.clips.work_dir),
-            )
-        renewer = threading.Thread(
-            target=beats, name=f"segment-lease-{segment.segment}", daemon=True
-        )
-        renewer.start()
-        result: SegmentResult | None = None
-        try:
-            result = work()
-        except ReconstructionCancelledError:
-            pass
-        finally:
-            finished.set()
-            renewer.join()
+            renewer.start()
+            result: SegmentResult | None = None
+            try:
+                result = work()
+            except ReconstructionCancelledError:
+                pass
+            finally:
+                finished.set()
+                renewer.join()
         if result is not None:
-            return self._finish(segment, token, result, part)
+            return self._finish(segment, token, self._stored(segment, result, part), part)
         if stopping.is_set() and not stop.is_set():
             log.warning(
                 "job %s: segment %d interrupted by shutdown; queued again",
                 segment.job_id,
                 segment.segment,
             )
+            part.unlink(missing_ok=True)
             self.store.give_back(segment.job_id, segment.attempt, segment.segment, token)
             return REQUEUED
         return self._stopped(segment, token, reason[0])
+
+    def _stored(self, segment: Segment, result: SegmentResult, part: Path) -> SegmentResult:
+        """``result`` once its part is where the join reads it (:func:`store_part`); a part
+        that cannot be stored fails the segment (the job then fails as at that frame)."""
+        if result.failure is not None:
+            drop_local(self.jobs.clips, part)  # the join reads no failed part
+            return result
+        try:
+            store_part(self.jobs.clips, part)
+        except ClipStoreError as exc:
+            log.error(
+                "job %s: segment %d: its part cannot be stored: %s",
+                segment.job_id,
+                segment.segment,
+                exc,
+            )
+            part.unlink(missing_ok=True)
+            failure = SegmentWorkerError(f"segment {segment.segment}: its part cannot be stored")
+            return SegmentResult(segment.segment, ClipReport(), None, failure=failure)
+        return result
 
     def _make_preview(
         self, segment: Segment, source: Path, info: VideoInfo, part: Path
@@ -303,7 +337,7 @@ class SegmentTasks:
         ended = self.store.finish(segment.job_id, segment.attempt, segment.segment, token, result)
         if ended == Finish.lost:
             if part is not None:
-                part.unlink(missing_ok=True)
+                discard_part(self.jobs.clips, part)
             return GONE
         if ended == Finish.more:
             return DONE

@@ -39,6 +39,7 @@ from tests.authority_service.worker_processes import (
     start_worker,
     submit,
     verify_audit_chain,
+    wait_ready,
 )
 from tests.toy_models import TOY_MODEL_ID
 
@@ -66,6 +67,8 @@ def cluster(tmp_path_factory, models_dir, redis_server):
     jobs = celery_jobs(redis_server, 5, segment_frames=SEGMENT_FRAMES, result_codec="ffv1")
     api = start_server(settings_for(root, models_dir, **jobs))
     workers = [start_worker(api.services.settings, root, f"worker-{k}") for k in range(2)]
+    for worker in workers:  # both take segments from the first one on
+        wait_ready(worker)
     yield api, workers
     for worker in workers:
         if worker.process.poll() is None:
@@ -124,7 +127,12 @@ def test_clip_split_across_two_workers_is_one_pass_bit_for_bit(cluster, clip, on
     assert preview.kind == SegmentKind.preview  # the public preview, made beside them
     assert {(s.status, s.runs) for s in [*segments, preview]} == {(SegmentStatus.done, 1)}
     assert len({s.worker for s in segments}) == 2  # both workers reversed some
-    assert all(s.result is None for s in segments)  # released once the job ended
+    # released once the job ended (by the joining worker, just after the job's row says so)
+    deadline = time.monotonic() + 5
+    while any(s.result is not None for s in segments) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        segments = SegmentStore(api.services.db).segments(job_id)[:-1]
+    assert all(s.result is None for s in segments)
     stored = api.services.jobs.store.get(job_id)
     assert {**stored.report, "seconds": 0} == {**asdict(report), "seconds": 0}
     results = api.services.settings.results_dir

@@ -60,15 +60,19 @@ class Worker:
         self.process.wait(timeout=10)
 
 
-def start_worker(settings: AuthoritySettings, root: Path, name: str) -> Worker:
+def start_worker(
+    settings: AuthoritySettings, root: Path, name: str, env: dict[str, str] | None = None
+) -> Worker:
     """Start ``uunet-authority worker --concurrency 1`` on ``settings`` (its config and log
-    ``root/<name>.*``; the PostgreSQL password, if any, in its environment)."""
+    ``root/<name>.*``; the PostgreSQL password, if any, and ``env`` in its environment)."""
     config = root / f"{name}.yml"
     config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("UUNET_")}
     env.pop("CREDENTIALS_DIRECTORY", None)
     env[camera_key_env_var(CAMERA_ID)] = CAMERA_KEY.decode()
     env.update(password_env(settings))
+    env.update(extra)
     log = root / f"{name}.log"
     command = [sys.executable, "-m", "authority_service", "--config", str(config), "worker"]
     with open(log, "wb") as out:
@@ -80,6 +84,17 @@ def start_worker(settings: AuthoritySettings, root: Path, name: str) -> Worker:
             start_new_session=True,
         )
     return Worker(process, log)
+
+
+def wait_ready(worker: Worker, timeout: float = 60) -> None:
+    """Wait until the worker's Celery consumer says it is ready (it takes messages from then)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert worker.process.poll() is None, worker.log.read_text(errors="replace")
+        if worker.log.is_file() and " ready." in worker.log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"worker not ready after {timeout} s: {worker.log}")
 
 
 def submit(live: LiveServer, clip: Path) -> str:

@@ -1,0 +1,155 @@
+"""authority_service.segment_tasks with ``storage.kind: s3``: workers that share no folder
+(each its own data directory, as on other hosts) split a long clip through a real S3-compatible
+server (moto's), a real Redis server and the API's database; the result is the one a single
+pass gives, bit for bit (FFV1), every part is stored in the bucket by the worker that made it
+and gone from it once the job ends, and no host keeps a copy of the clip or a part."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from authority_service.face_sidecar import FACES_SUFFIX, FaceSidecarWriter, read_face_sidecar
+from authority_service.preview_media import preview_path
+from authority_service.s3_store import ACCESS_KEY_ID_ENV_VAR, SECRET_ACCESS_KEY_ENV_VAR
+from authority_service.segment_rows import SegmentKind, SegmentStatus
+from authority_service.segment_store import SegmentStore
+from shared.video_io import read_frames
+from tests.authority_service.conftest import (
+    CAMERA_ID,
+    CAMERA_KEY,
+    SYNTHETIC_BOXES,
+    free_port,
+    settings_for,
+    start_server,
+)
+from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
+from tests.authority_service.s3_server import (
+    REQUIRE_ENV_VAR,
+    moto_server_available,
+    running_server,
+)
+from tests.authority_service.worker_processes import (
+    audit_trail,
+    celery_jobs,
+    download,
+    finished,
+    start_worker,
+    submit,
+    verify_audit_chain,
+    wait_ready,
+)
+from tests.toy_models import TOY_MODEL_ID
+
+FRAMES = 64
+SEGMENT_FRAMES = 16  # four segments
+
+
+@pytest.fixture(scope="module")
+def s3():
+    if not moto_server_available():
+        reason = "moto[server] and boto3 are not installed (the dev extra)"
+        if os.environ.get(REQUIRE_ENV_VAR):
+            pytest.fail(f"{reason}, and ${REQUIRE_ENV_VAR} is set")
+        pytest.skip(reason)
+    with running_server(free_port()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, models_dir) -> Path:
+    return deidentify_clip(
+        synthetic_frames(FRAMES, 160, 120),
+        lambda i, f: [SYNTHETIC_BOXES[0]],
+        models_dir / TOY_MODEL_ID,
+        tmp_path_factory.mktemp("clip") / "clip.mkv",
+        camera_id=CAMERA_ID,
+        key=CAMERA_KEY,
+    )
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory, models_dir, redis_server, s3):
+    """The API (it only enqueues) and two workers, each with a data directory of its own, the
+    clips in one bucket; the database is the API's."""
+    root = tmp_path_factory.mktemp("hosts")
+    bucket = s3.new_bucket()
+    credentials = {ACCESS_KEY_ID_ENV_VAR: s3.access_key_id, SECRET_ACCESS_KEY_ENV_VAR: s3.secret}
+    storage = {
+        "kind": "s3",
+        "s3": {"bucket": bucket, "endpoint_url": s3.url, "max_attempts": 1},
+    }
+    jobs = celery_jobs(redis_server, 7, segment_frames=SEGMENT_FRAMES, result_codec="ffv1")
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in credentials.items():
+            patch.setenv(name, value)
+        api = start_server(settings_for(root / "api", models_dir, storage=storage, **jobs))
+        settings = api.services.settings
+        database = {"url": settings.database_url}
+        workers = []
+        for k in range(2):
+            own = settings.model_copy(
+                update={
+                    "data_dir": root / f"host-{k}",
+                    "database": settings.database.model_copy(update=database),
+                }
+            )
+            workers.append((own, start_worker(own, root, f"worker-{k}", credentials)))
+        for _, worker in workers:  # both take segments from the first one on
+            wait_ready(worker)
+        yield api, workers, bucket
+        for _, worker in workers:
+            if worker.process.poll() is None:
+                worker.kill()
+        api.stop()
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+
+
+def test_clip_split_across_two_hosts_through_the_bucket_is_one_pass_bit_for_bit(
+    hosts, clip, s3, tmp_path
+):
+    api, workers, bucket = hosts
+    with FaceSidecarWriter(tmp_path / "faces.jsonl.gz") as faces:
+        report = api.services.reconstructor.reconstruct_clip(
+            clip, tmp_path / "one.mkv", codec="ffv1", on_frame=faces.add
+        )
+    job_id = submit(api, clip)
+    job = finished(api, job_id)
+    assert job["status"] == "succeeded", job
+    assert job["progress"] == {"frames_done": FRAMES, "frames_total": FRAMES}
+    *segments, preview = SegmentStore(api.services.db).segments(job_id)
+    assert [s.start for s in segments] == list(range(0, FRAMES, SEGMENT_FRAMES))
+    assert preview.kind == SegmentKind.preview
+    assert {(s.status, s.runs) for s in [*segments, preview]} == {(SegmentStatus.done, 1)}
+    hosts_used = {s.worker for s in segments}
+    assert len(hosts_used) == 2  # both workers reversed some
+
+    result = download(api, job, tmp_path / "result.mkv")
+    count = 0
+    for x, y in zip(read_frames(result), read_frames(tmp_path / "one.mkv"), strict=True):
+        assert (x.index, x.time) == (y.index, y.time) and (x.rgb == y.rgb).all()
+        count += 1
+    assert count == FRAMES
+    stored = api.services.jobs.store.get(job_id)
+    assert stored.report["frames"] == report.frames
+    ours = read_face_sidecar(api.services.jobs.clips.cached(f"results/{job_id}{FACES_SUFFIX}"))
+    theirs = read_face_sidecar(tmp_path / "faces.jsonl.gz")
+    assert ours.frames == theirs.frames and ours.boxes == theirs.boxes == FRAMES
+
+    # In the bucket: the job's result, face data and public preview; no upload, no part.
+    public = preview_path(Path(), job_id, "public", "rgb").name
+    expected = {f"results/{n}" for n in (stored.result_name, f"{job_id}{FACES_SUFFIX}", public)}
+    assert set(s3.keys(bucket)) == expected
+    for settings, _ in workers:  # no host keeps a copy of the clip or of a part
+        assert [n for n in _files(settings.data_dir / "scratch") if job_id in n] == []
+    assert audit_trail(api, job_id) == [
+        ("reconstruct_clip", "granted"),
+        ("reconstruct_clip", "completed"),
+        ("download_result", "granted"),
+    ]
+    verify_audit_chain(api.services.settings, tmp_path)
