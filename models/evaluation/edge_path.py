@@ -70,9 +70,7 @@ def evaluation_settings(model_dir: Path, *, threads: int = 1) -> EdgeSettings:
     evaluation measures the model, it does not deploy it). The environment is not read."""
     return EdgeSettings.model_construct(
         model=ModelSettings(dir=model_dir, providers=["cpu"], threads=threads),
-        privacy=PrivacySettings(
-            max_x_a_auc=1.0, max_a_a_noise_auc=1.0, allow_public_decoder=True
-        ),
+        privacy=PrivacySettings(max_x_a_auc=1.0, max_a_a_noise_auc=1.0, allow_public_decoder=True),
         metrics=MetricsSettings(enabled=False),
     )
 

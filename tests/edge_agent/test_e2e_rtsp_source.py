@@ -130,7 +130,6 @@ def test_camera_dropping_and_coming_back_is_reconnected_without_leaks(
     assert indices == sorted(indices) and len(set(indices)) == 120
 
 
-
 def test_camera_back_after_an_outage_is_reconnected_at_once_not_after_the_backoff(
     make_settings, sample_clip
 ):

@@ -24,4 +24,3 @@ def test_noise_plane_is_stable_per_track_and_differs_between_tracks_and_secrets(
 def test_noise_bank_refuses_empty_secret():
     with pytest.raises(ValueError, match="secret"):
         NoiseBank(b"", 64)
-
