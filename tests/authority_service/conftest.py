@@ -42,6 +42,9 @@ from tests.authority_service.postgres import (
 from tests.authority_service.redis_server import REQUIRE_ENV_VAR as REQUIRE_REDIS_ENV_VAR
 from tests.authority_service.redis_server import RedisServer, find_redis_server
 from tests.authority_service.redis_server import running_server as running_redis
+from tests.authority_service.s3_server import REQUIRE_ENV_VAR as REQUIRE_S3_ENV_VAR
+from tests.authority_service.s3_server import S3Server, moto_server_available
+from tests.authority_service.s3_server import running_server as running_s3
 from tests.toy_models import TOY_MODEL_ID, write_toy_model_dir
 
 CAMERA_ID = "cam-lobby-01"
@@ -166,6 +169,19 @@ def redis_server() -> Iterator[RedisServer]:
             pytest.fail(f"{reason}, and ${REQUIRE_REDIS_ENV_VAR} is set")
         pytest.skip(reason)
     with running_redis(binary, free_port()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """One S3-compatible server (moto's) for the session (skipped, or failed with
+    ``$UUNET_REQUIRE_S3``, where ``moto[server]`` is not installed)."""
+    if not moto_server_available():
+        reason = "moto[server] and boto3 are not installed (the dev extra)"
+        if os.environ.get(REQUIRE_S3_ENV_VAR):
+            pytest.fail(f"{reason}, and ${REQUIRE_S3_ENV_VAR} is set")
+        pytest.skip(reason)
+    with running_s3(free_port()) as server:
         yield server
 
 

@@ -44,28 +44,12 @@ from tests.authority_service.conftest import (
     wait_for_job,
 )
 from tests.authority_service.s3_server import (
-    REQUIRE_ENV_VAR,
     S3Server,
-    moto_server_available,
-    running_server,
 )
 
 JOBS = "/v1/reconstructions"
 WHY = "Case file reviewed: the warrant covers this clip."
 RESULT_SUFFIXES = (".mp4", ".faces.jsonl.gz", ".preview-public-rgb.mp4")
-
-
-@pytest.fixture(scope="module")
-def s3() -> S3Server:
-    """One moto server for the module (skipped, or failed with ``$UUNET_REQUIRE_S3``, where
-    ``moto[server]`` is not installed)."""
-    if not moto_server_available():
-        reason_ = "moto[server] and boto3 are not installed (the dev extra)"
-        if os.environ.get(REQUIRE_ENV_VAR):
-            pytest.fail(f"{reason_}, and ${REQUIRE_ENV_VAR} is set")
-        pytest.skip(reason_)
-    with running_server(free_port()) as server:
-        yield server
 
 
 @pytest.fixture

@@ -23,25 +23,21 @@ from authority_service.segment_rows import Segment, SegmentKind, SegmentStatus
 from authority_service.segment_store import SegmentStore
 from shared.video_io import LosslessWriter, read_frames
 from tests.authority_service.conftest import (
-    CAMERA_ID,
-    CAMERA_KEY,
-    SYNTHETIC_BOXES,
     LiveServer,
     settings_for,
     start_server,
 )
-from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
 from tests.authority_service.worker_processes import (
     Worker,
     audit_trail,
     celery_jobs,
     finished,
+    one_face_clip,
     start_worker,
     submit,
     verify_audit_chain,
     wait_ready,
 )
-from tests.toy_models import TOY_MODEL_ID
 
 FRAMES = 96
 SEGMENT_FRAMES = 16  # six segments
@@ -50,14 +46,7 @@ SEGMENT_FRAMES = 16  # six segments
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory, models_dir) -> Path:
     """96 frames of FFV1 evidence (toy Ue, one model-sized face a frame)."""
-    return deidentify_clip(
-        synthetic_frames(FRAMES, 160, 120),
-        lambda i, f: [SYNTHETIC_BOXES[0]],
-        models_dir / TOY_MODEL_ID,
-        tmp_path_factory.mktemp("clip") / "clip.mkv",
-        camera_id=CAMERA_ID,
-        key=CAMERA_KEY,
-    )
+    return one_face_clip(FRAMES, models_dir, tmp_path_factory.mktemp("clip") / "clip.mkv")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ and gone from it once the job ends, and no host keeps a copy of the clip or a pa
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -18,56 +17,28 @@ from authority_service.segment_rows import SegmentKind, SegmentStatus
 from authority_service.segment_store import SegmentStore
 from shared.video_io import read_frames
 from tests.authority_service.conftest import (
-    CAMERA_ID,
-    CAMERA_KEY,
-    SYNTHETIC_BOXES,
-    free_port,
     settings_for,
     start_server,
-)
-from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
-from tests.authority_service.s3_server import (
-    REQUIRE_ENV_VAR,
-    moto_server_available,
-    running_server,
 )
 from tests.authority_service.worker_processes import (
     audit_trail,
     celery_jobs,
     download,
     finished,
+    one_face_clip,
     start_worker,
     submit,
     verify_audit_chain,
     wait_ready,
 )
-from tests.toy_models import TOY_MODEL_ID
 
 FRAMES = 64
 SEGMENT_FRAMES = 16  # four segments
 
 
 @pytest.fixture(scope="module")
-def s3():
-    if not moto_server_available():
-        reason = "moto[server] and boto3 are not installed (the dev extra)"
-        if os.environ.get(REQUIRE_ENV_VAR):
-            pytest.fail(f"{reason}, and ${REQUIRE_ENV_VAR} is set")
-        pytest.skip(reason)
-    with running_server(free_port()) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def clip(tmp_path_factory, models_dir) -> Path:
-    return deidentify_clip(
-        synthetic_frames(FRAMES, 160, 120),
-        lambda i, f: [SYNTHETIC_BOXES[0]],
-        models_dir / TOY_MODEL_ID,
-        tmp_path_factory.mktemp("clip") / "clip.mkv",
-        camera_id=CAMERA_ID,
-        key=CAMERA_KEY,
-    )
+    return one_face_clip(FRAMES, models_dir, tmp_path_factory.mktemp("clip") / "clip.mkv")
 
 
 @pytest.fixture(scope="module")

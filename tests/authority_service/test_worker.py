@@ -17,12 +17,10 @@ from authority_service.config import AuthoritySettings
 from shared.geometry import crop
 from shared.video_io import read_frames
 from tests.authority_service.conftest import (
-    CAMERA_ID,
-    CAMERA_KEY,
     SYNTHETIC_BOXES,
     LiveServer,
 )
-from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
+from tests.authority_service.edge_role import synthetic_frames
 from tests.authority_service.worker_processes import (
     ROUTE,
     Worker,
@@ -30,11 +28,11 @@ from tests.authority_service.worker_processes import (
     celery_jobs,
     download,
     finished,
+    one_face_clip,
     start_worker,
     submit,
     verify_audit_chain,
 )
-from tests.toy_models import TOY_MODEL_ID
 
 LONG_FRAMES = 240
 
@@ -42,14 +40,7 @@ LONG_FRAMES = 240
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory, models_dir) -> Path:
     """Evidence long enough to kill its worker mid-job (one model-sized face a frame)."""
-    return deidentify_clip(
-        synthetic_frames(LONG_FRAMES, 160, 120),
-        lambda i, f: [SYNTHETIC_BOXES[0]],
-        models_dir / TOY_MODEL_ID,
-        tmp_path_factory.mktemp("long") / "long.mkv",
-        camera_id=CAMERA_ID,
-        key=CAMERA_KEY,
-    )
+    return one_face_clip(LONG_FRAMES, models_dir, tmp_path_factory.mktemp("long") / "long.mkv")
 
 
 @pytest.fixture

@@ -21,10 +21,13 @@ from tests.authority_service.backends import password_env
 from tests.authority_service.conftest import (
     CAMERA_ID,
     CAMERA_KEY,
+    SYNTHETIC_BOXES,
     LiveServer,
     reason,
     wait_for_job,
 )
+from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
+from tests.toy_models import TOY_MODEL_ID
 
 ROUTE = "/v1/reconstructions"
 #: Short lease and visibility timeout: a lost worker is noticed in seconds.
@@ -58,6 +61,19 @@ class Worker:
         """SIGKILL the worker and its pool: a host that dies."""
         self.signal(signal.SIGKILL)
         self.process.wait(timeout=10)
+
+
+def one_face_clip(frames: int, models_dir: Path, out: Path) -> Path:
+    """``frames`` frames of FFV1 evidence at 160x120 (toy ``Ue``, one model-sized face a
+    frame), signed with the test camera's key."""
+    return deidentify_clip(
+        synthetic_frames(frames, 160, 120),
+        lambda i, f: [SYNTHETIC_BOXES[0]],
+        models_dir / TOY_MODEL_ID,
+        out,
+        camera_id=CAMERA_ID,
+        key=CAMERA_KEY,
+    )
 
 
 def start_worker(
