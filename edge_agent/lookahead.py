@@ -113,10 +113,16 @@ class LookaheadBuffer:
         else:
             held = _Held(captured, self._detect(captured))
             found = None
-            if not isinstance(held.detections, Exception):
-                found = self._backfill(held)
-            if found is not None and self._last_found is not None:
-                self._fill_skipped(self._last_found, found)
+            try:
+                if not isinstance(held.detections, Exception):
+                    found = self._backfill(held)
+                if found is not None and self._last_found is not None:
+                    self._fill_skipped(self._last_found, found)
+            except Exception:  # a bug here must not stop the daemon
+                # Fail safe: frames not given boxes yet run the detector at their turn.
+                log.exception("frame %d: look-ahead failed; the frames held detect", captured.index)
+                self.processor.stats.fail_closed("lookahead", "detect")
+                found = None
             self._last_found = found
             self._held.append(held)
         out: list[SealedFrame] = []

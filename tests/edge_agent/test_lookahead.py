@@ -259,3 +259,23 @@ def test_detect_every_on_the_sample_clip_leaves_no_drawn_face_open(
     trailing = (len(frames) - 1) % every  # after the last detection frame: detect at flush
     assert len(calls) == -(-len(frames) // every) + trailing, len(calls)
     assert (stats.get("faces_backfilled") > 0) == (every > 1)  # the frames between: boxes given
+
+
+def test_detect_every_a_failing_lookahead_makes_the_frames_detect_and_the_run_go_on(toy_model):
+    """A bug in the look-ahead's bookkeeping (injected) neither stops the run nor leaves a
+    face open: the frames it gave no boxes run the detector themselves, and a counter says so."""
+    frames = _indexed_frames(10)
+    detector = TrajectoryDetector()
+    stats = Stats()
+    buffer = _strided(toy_model, detector, 2, 3, stats)
+
+    def broken(before, after):
+        raise RuntimeError("injected look-ahead bug")
+
+    buffer._fill_skipped = broken
+    sealed = _run(buffer, frames)
+    assert [s.index for s in sealed] == list(range(10))
+    assert sorted(detector.seen) == list(range(10))  # the skipped frames detected at their turn
+    assert _open_pixels(frames, sealed) == dict.fromkeys(range(10), 0)
+    # at frames 3 and 9 (after the failure at 3, frame 6 has no earlier one to fill from)
+    assert stats.snapshot()["labelled"]["fail_closed"] == {"action=detect,stage=lookahead": 2}
