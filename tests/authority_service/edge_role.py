@@ -41,7 +41,7 @@ from edge_agent.pipeline import SealedFrame
 from shared.frame_seal import MessageFormat, seal_frame
 from shared.geometry import Box
 from shared.model_dir import load_encoder
-from shared.video_io import LosslessCodec, LosslessWriter
+from shared.video_io import LosslessCodec, LosslessWriter, read_frames
 
 BoxesFor = Callable[[int, np.ndarray], Sequence[Box]]
 #: (frame index, original frame, boxes) -> the frame's sealed-faces payload, or None.
@@ -163,3 +163,19 @@ def synthetic_frames(count: int, width: int = 320, height: int = 240, seed: int 
         canvas += rng.normal(0, 0.01, canvas.shape).astype(np.float32)
         frames.append(np.clip(canvas * 255, 0, 255).astype(np.uint8))
     return frames
+
+
+def forged_copy(
+    clip: Path, frames: Iterable[int], out: Path, at: tuple[int, int] = (30, 30)
+) -> Path:
+    """``clip`` (FFV1 evidence) with one pixel at ``at`` changed in each of ``frames`` after
+    sealing (inside the face box of the queue tests' clips): a forgery the message's tag
+    catches at the first of them. Written as FFV1 at 15 frames/s to ``out``."""
+    decoded = [f.rgb for f in read_frames(clip)]
+    for index in frames:
+        decoded[index][at] ^= 0x80
+    height, width = decoded[0].shape[:2]
+    with LosslessWriter(out, width, height, 15) as writer:
+        for frame in decoded:
+            writer.write(frame)
+    return out

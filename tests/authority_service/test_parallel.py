@@ -30,7 +30,7 @@ from authority_service.segments import plan_segments
 from authority_service.service import build_services
 from shared.frame_seal import seal_frame
 from shared.sei import build_sei_nal, insert_sei
-from shared.video_io import LosslessWriter, read_frames
+from shared.video_io import read_frames
 from tests.authority_service.conftest import (
     CAMERA_ID,
     CAMERA_KEY,
@@ -38,7 +38,7 @@ from tests.authority_service.conftest import (
     SYNTHETIC_BOXES,
     settings_for,
 )
-from tests.authority_service.edge_role import deidentify_clip, synthetic_frames
+from tests.authority_service.edge_role import deidentify_clip, forged_copy, synthetic_frames
 from tests.authority_service.edge_run import EdgeRun, run_edge_on_sample
 from tests.toy_models import TOY_MODEL_ID, write_toy_model_dir
 
@@ -157,13 +157,8 @@ def test_edge_lossy_stream_in_segments_decodes_mid_gop_as_one_pass(models_dir, e
 def test_failing_segment_fails_the_job_at_the_first_bad_frame_and_leaves_no_file(
     models_dir, long_clip, tmp_path
 ):
-    frames = [f.rgb for f in read_frames(long_clip)]
-    for index in (200, 40):  # segments 12 and 2: one pass stops at frame 40
-        frames[index][30, 30] ^= 0x80  # inside the face box, after sealing
-    forged = tmp_path / "forged.mkv"
-    with LosslessWriter(forged, 160, 120, 15) as writer:
-        for frame in frames:
-            writer.write(frame)
+    # segments 12 and 2: one pass stops at frame 40
+    forged = forged_copy(long_clip, (200, 40), tmp_path / "forged.mkv")
     with pytest.raises(ForgedMessageError) as one_pass:
         _reconstructor(models_dir).reconstruct_clip(forged, tmp_path / "one.mkv")
     assert one_pass.value.extra["frame"] == 40

@@ -21,12 +21,13 @@ from authority_service.preview_media import preview_path
 from authority_service.reconstruction import ClipReport
 from authority_service.segment_rows import Segment, SegmentKind, SegmentStatus
 from authority_service.segment_store import SegmentStore
-from shared.video_io import LosslessWriter, read_frames
+from shared.video_io import read_frames
 from tests.authority_service.conftest import (
     LiveServer,
     settings_for,
     start_server,
 )
+from tests.authority_service.edge_role import forged_copy
 from tests.authority_service.worker_processes import (
     Worker,
     audit_trail,
@@ -142,13 +143,8 @@ def test_failing_segment_fails_the_job_at_its_first_bad_frame_and_leaves_no_file
     cluster, clip, tmp_path
 ):
     api, _ = cluster
-    frames = [f.rgb for f in read_frames(clip)]
-    for index in (70, 20):  # segments 4 and 1: one pass stops at frame 20
-        frames[index][30, 30] ^= 0x80  # inside the face box, after sealing
-    forged = tmp_path / "forged.mkv"
-    with LosslessWriter(forged, 160, 120, 15) as writer:
-        for frame in frames:
-            writer.write(frame)
+    # segments 4 and 1: one pass stops at frame 20
+    forged = forged_copy(clip, (70, 20), tmp_path / "forged.mkv")
     with pytest.raises(ForgedMessageError) as one_pass:
         api.services.reconstructor.reconstruct_clip(forged, tmp_path / "one.mkv")
     assert one_pass.value.extra["frame"] == 20
