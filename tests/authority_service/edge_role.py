@@ -179,3 +179,13 @@ def forged_copy(
         for frame in decoded:
             writer.write(frame)
     return out
+
+
+def assert_same_frames(a: Path, b: Path, frames: int) -> None:
+    """``a`` and ``b`` decode to the same ``frames`` frames: index, time and every pixel."""
+    count = 0
+    for x, y in zip(read_frames(a), read_frames(b), strict=True):
+        assert (x.index, x.time) == (y.index, y.time)
+        np.testing.assert_array_equal(x.rgb, y.rgb)
+        count += 1
+    assert count == frames

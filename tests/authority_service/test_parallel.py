@@ -12,7 +12,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 
 from authority_service.decoders import DecoderRegistry
@@ -30,7 +29,6 @@ from authority_service.segments import plan_segments
 from authority_service.service import build_services
 from shared.frame_seal import seal_frame
 from shared.sei import build_sei_nal, insert_sei
-from shared.video_io import read_frames
 from tests.authority_service.conftest import (
     CAMERA_ID,
     CAMERA_KEY,
@@ -38,7 +36,12 @@ from tests.authority_service.conftest import (
     SYNTHETIC_BOXES,
     settings_for,
 )
-from tests.authority_service.edge_role import deidentify_clip, forged_copy, synthetic_frames
+from tests.authority_service.edge_role import (
+    assert_same_frames,
+    deidentify_clip,
+    forged_copy,
+    synthetic_frames,
+)
 from tests.authority_service.edge_run import EdgeRun, run_edge_on_sample
 from tests.toy_models import TOY_MODEL_ID, write_toy_model_dir
 
@@ -106,15 +109,6 @@ def _both_ways(reconstructor: Reconstructor, clip: Path, out: Path, codec: str):
     return (one, segmented), (_faces(one_faces), _faces(seg_faces)), progress, reversal
 
 
-def _assert_same_frames(a: Path, b: Path) -> None:
-    count = 0
-    for x, y in zip(read_frames(a), read_frames(b), strict=True):
-        assert (x.index, x.time) == (y.index, y.time)
-        np.testing.assert_array_equal(x.rgb, y.rgb)
-        count += 1
-    assert count == EDGE_FRAMES
-
-
 def _without_time(report) -> dict:
     values = asdict(report)
     values.pop("seconds")
@@ -134,8 +128,10 @@ def test_edge_evidence_in_segments_is_one_pass_bit_for_bit(models_dir, edge, tmp
     assert _without_time(segmented) == _without_time(one)
     assert faces[1] == faces[0] and len(faces[0]) == EDGE_FRAMES
     assert progress == sorted(progress) and progress[-1] == EDGE_FRAMES
-    _assert_same_frames(
-        tmp_path / f"one{RESULT_SUFFIX[codec]}", tmp_path / f"seg{RESULT_SUFFIX[codec]}"
+    assert_same_frames(
+        tmp_path / f"one{RESULT_SUFFIX[codec]}",
+        tmp_path / f"seg{RESULT_SUFFIX[codec]}",
+        EDGE_FRAMES,
     )
 
 
@@ -150,7 +146,7 @@ def test_edge_lossy_stream_in_segments_decodes_mid_gop_as_one_pass(models_dir, e
     assert one.message_source == "sei" and one.verified_frames == EDGE_FRAMES
     assert one.faces_by_method.sealed == edge.faces  # pasted back exactly, none through Ud
     assert _without_time(segmented) == _without_time(one) and faces[1] == faces[0]
-    _assert_same_frames(tmp_path / "one.mkv", tmp_path / "seg.mkv")
+    assert_same_frames(tmp_path / "one.mkv", tmp_path / "seg.mkv", EDGE_FRAMES)
 
 
 @pytest.mark.slow
@@ -261,4 +257,4 @@ def test_segment_that_chose_another_carrier_is_reversed_again_with_the_clips(
     assert one.message_source == "sei" and one.faces == 0 and one.frames_with_message == 48
     assert _without_time(segmented) == _without_time(one) and faces[1] == faces[0]
     assert "segment 1: reversed again, with carrier sei" in caplog.text
-    _assert_same_frames(out / "one.mkv", out / "seg.mkv")
+    assert_same_frames(out / "one.mkv", out / "seg.mkv", EDGE_FRAMES)

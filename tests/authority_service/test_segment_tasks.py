@@ -12,7 +12,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from authority_service.errors import ForgedMessageError
@@ -21,13 +20,12 @@ from authority_service.preview_media import preview_path
 from authority_service.reconstruction import ClipReport
 from authority_service.segment_rows import Segment, SegmentKind, SegmentStatus
 from authority_service.segment_store import SegmentStore
-from shared.video_io import read_frames
 from tests.authority_service.conftest import (
     LiveServer,
     settings_for,
     start_server,
 )
-from tests.authority_service.edge_role import forged_copy
+from tests.authority_service.edge_role import assert_same_frames, forged_copy
 from tests.authority_service.worker_processes import (
     Worker,
     audit_trail,
@@ -78,15 +76,6 @@ def one_pass(cluster, clip, tmp_path_factory) -> tuple[ClipReport, Path, Path]:
     return report, out / "one.mkv", out / "faces.jsonl.gz"
 
 
-def _assert_same_frames(a: Path, b: Path) -> None:
-    count = 0
-    for x, y in zip(read_frames(a), read_frames(b), strict=True):
-        assert (x.index, x.time) == (y.index, y.time)
-        np.testing.assert_array_equal(x.rgb, y.rgb)
-        count += 1
-    assert count == FRAMES
-
-
 def _left_behind(api: LiveServer, job_id: str, keep: set[str], timeout: float = 5) -> list[str]:
     """The job's files in the results directory other than ``keep``, once none is left or after
     ``timeout`` s (a stopped segment removes its part at its next frame)."""
@@ -126,7 +115,7 @@ def test_clip_split_across_two_workers_is_one_pass_bit_for_bit(cluster, clip, on
     stored = api.services.jobs.store.get(job_id)
     assert {**stored.report, "seconds": 0} == {**asdict(report), "seconds": 0}
     results = api.services.settings.results_dir
-    _assert_same_frames(results / stored.result_name, one_result)
+    assert_same_frames(results / stored.result_name, one_result, FRAMES)
     ours, theirs = (
         read_face_sidecar(results / f"{job_id}{FACES_SUFFIX}"),
         read_face_sidecar(one_faces),
@@ -205,7 +194,7 @@ def test_worker_killed_mid_segment_costs_it_a_second_run_and_the_job_ends_once(
     assert (rerun.status, rerun.runs) == (SegmentStatus.done, 2)
     assert rerun.worker != lost.worker and rerun.token != lost.token
     assert api.services.jobs.store.get(job_id).attempts == 1  # the job itself started once
-    _assert_same_frames(api.services.settings.results_dir / f"{job_id}.mkv", one_result)
+    assert_same_frames(api.services.settings.results_dir / f"{job_id}.mkv", one_result, FRAMES)
     assert _left_behind(api, job_id, _outputs(job_id)) == []  # the lost run's part too
     assert audit_trail(api, job_id) == [
         ("reconstruct_clip", "granted"),

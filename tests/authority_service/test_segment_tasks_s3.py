@@ -15,11 +15,11 @@ from authority_service.preview_media import preview_path
 from authority_service.s3_store import ACCESS_KEY_ID_ENV_VAR, SECRET_ACCESS_KEY_ENV_VAR
 from authority_service.segment_rows import SegmentKind, SegmentStatus
 from authority_service.segment_store import SegmentStore
-from shared.video_io import read_frames
 from tests.authority_service.conftest import (
     settings_for,
     start_server,
 )
+from tests.authority_service.edge_role import assert_same_frames
 from tests.authority_service.worker_processes import (
     audit_trail,
     celery_jobs,
@@ -101,11 +101,7 @@ def test_clip_split_across_two_hosts_through_the_bucket_is_one_pass_bit_for_bit(
     assert len(hosts_used) == 2  # both workers reversed some
 
     result = download(api, job, tmp_path / "result.mkv")
-    count = 0
-    for x, y in zip(read_frames(result), read_frames(tmp_path / "one.mkv"), strict=True):
-        assert (x.index, x.time) == (y.index, y.time) and (x.rgb == y.rgb).all()
-        count += 1
-    assert count == FRAMES
+    assert_same_frames(result, tmp_path / "one.mkv", FRAMES)
     stored = api.services.jobs.store.get(job_id)
     assert stored.report["frames"] == report.frames
     ours = read_face_sidecar(api.services.jobs.clips.cached(f"results/{job_id}{FACES_SUFFIX}"))
