@@ -90,7 +90,8 @@ def _cmd_deid(args: argparse.Namespace) -> int:
     assert isinstance(config, DeidConfig)
     context = init_distributed(args.device)
     try:
-        if config.matcher_run is None:
+        matcher = None
+        if config.matcher_run is None and config.needs_matcher:
             raise ConfigError(
                 str(args.config),
                 [
@@ -98,9 +99,10 @@ def _cmd_deid(args: argparse.Namespace) -> int:
                     "untrained Da makes Lano, Lcon and Ldiv meaningless"
                 ],
             )
-        matcher = load_trained_matcher(
-            config.matcher_run, labels=tuple(config.labels), input_size=config.input_size
-        )
+        if config.matcher_run is not None:
+            matcher = load_trained_matcher(
+                config.matcher_run, labels=tuple(config.labels), input_size=config.input_size
+            )
         pack = open_faces(config.data, config.input_size, config.labels, config.seed)
         train, held = split_subjects(pack, config.data.holdout_fraction, config.seed)
         stream = batch_stream(pack, train, config, context.rank, context.world_size)

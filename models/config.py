@@ -103,6 +103,16 @@ class LossWeights(StrictModel):
     idt: float = Field(0.0, ge=0.0)
 
 
+class InitFromConfig(StrictModel):
+    """Exported networks a new run starts from instead of random weights
+    (``models.onnx_import``; the critic and the optimisers start fresh). A Ue with a noise
+    code the export lacks starts with neutral style layers (it computes what the export
+    does until training teaches it to read its noise)."""
+
+    ue: Path
+    ud: Path | None = None  # None: Ud starts from random weights
+
+
 class CompositionConfig(StrictModel):
     """How the model's output enters the frame (``shared.compositing``; written to the card)."""
 
@@ -169,6 +179,8 @@ class DeidConfig(StrictModel):
     s: tuple[int, ...] = (-1, 1, 1, 0)
     input_size: int = 64
     matcher_run: Path | None = None
+    #: Start a new run from exported weights (ignored when the run resumes its checkpoint).
+    init_from: InitFromConfig | None = None
     data: DataConfig
     network: NetworkConfig = NetworkConfig()
     weights: LossWeights = LossWeights()
@@ -210,8 +222,14 @@ class DeidConfig(StrictModel):
     @model_validator(mode="after")
     def _check_s(self) -> DeidConfig:
         check_s_vector(self.s, self.labels)
-        if self.decoder_only_steps >= self.steps:
-            raise ValueError("decoder_only_steps must be smaller than steps")
+        if self.decoder_only_steps > self.steps:
+            raise ValueError("decoder_only_steps must not exceed steps")
+        if self.decoder_only_steps == self.steps and self.init_from is None:
+            raise ValueError(
+                "decoder_only_steps equals steps: Ue is never trained, so init_from.ue must "
+                "name the exported Ue that Ud learns to invert"
+            )
+
         if self.weights.idt:
             if self.identity_embedder == "none":
                 raise ValueError("weights.idt needs an identity_embedder")
@@ -240,6 +258,13 @@ class DeidConfig(StrictModel):
     def model_sizes(self) -> tuple[int, ...]:
         """The square sizes the model is trained and run at (``input_size`` first)."""
         return tuple(self.composition.sizes or (self.input_size,))
+
+    @property
+    def needs_matcher(self) -> bool:
+        """Whether training reads Da: a joint step with a Da term (ano, con, div, ndiv)."""
+        w = self.weights
+        joint = self.decoder_only_steps < self.steps
+        return joint and any((w.ano, w.con, w.div, w.ndiv))
 
     @property
     def batch_size(self) -> int:

@@ -83,7 +83,7 @@ def load_generators(run_dir: Path) -> tuple[nn.Module, nn.Module, DeidConfig, di
 def _matcher_summary(matcher_run: Path | None) -> dict[str, Any]:
     """Da's run, steps and held-out AUCs (its ``metrics.json``), for the model card."""
     if matcher_run is None:
-        return {"run": None, "note": "no trained matcher (Lano/Lcon/Ldiv used a random Da)"}
+        return {"run": None, "note": "no Da: none of its terms (Lano, Lcon, Ldiv) trained it"}
     path = Path(matcher_run) / "metrics.json"
     try:
         metrics = json.loads(path.read_text(encoding="utf-8"))

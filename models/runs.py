@@ -212,7 +212,7 @@ def load_trained_matcher(
 def run_deid(
     config: DeidConfig,
     run_dir: Path,
-    matcher: PairMatcher,
+    matcher: PairMatcher | None,
     batches: Callable[[int], Iterator[Batch]],
     preview: torch.Tensor,
     context: DistContext,
@@ -223,9 +223,13 @@ def run_deid(
     ``preview`` (``M x 3 x S x S``) is drawn as x | a | r in ``samples_<step>.png`` at every
     checkpoint. Only the main process (rank 0) writes files.
 
+    ``matcher`` may be None when the configuration uses none of Da's terms (a decoder-only run
+    on an imported Ue, ``init_from``).
+
     Raises:
-        ValueError: the matcher does not fit the config's labels.
+        ValueError: the matcher does not fit the config's labels, or is missing.
         CheckpointError: the run directory holds another architecture's checkpoint.
+        models.onnx_import.OnnxImportError: ``init_from`` names an export that does not fit.
     """
     run = RunDir(run_dir)
     state = (
@@ -237,6 +241,8 @@ def run_deid(
     trainer = UUNetTrainer(config, matcher, context.device, distributed=context.distributed)
     if state is not None:
         trainer.load_state_dict(state, run.checkpoint)
+    else:
+        trainer.initialise_from_exports()
     if config.weights.idt and trainer.identity_targets is None:
         trainer.fit_identity_targets(_target_faces(batches, config))
     start = trainer.step_count

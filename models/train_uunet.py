@@ -82,23 +82,30 @@ class UUNetTrainer:
         distributed: wrap the trained networks in DistributedDataParallel (torchrun).
 
     Raises:
-        ValueError: the matcher's labels count or input size differs from the config's.
+        ValueError: the matcher's labels count or input size differs from the config's, or
+            no matcher is given for a configuration that trains with Da's terms.
     """
 
     def __init__(
         self,
         config: DeidConfig,
-        matcher: PairMatcher,
+        matcher: PairMatcher | None,
         device: torch.device,
         distributed: bool = False,
     ) -> None:
-        if matcher.num_labels != len(config.labels):
+        if matcher is None:
+            if config.needs_matcher:
+                raise ValueError(
+                    "this configuration trains with Da's terms (ano, con, div, ndiv): a "
+                    "trained matcher is required"
+                )
+        elif matcher.num_labels != len(config.labels):
             raise ValueError(
                 f"the matcher has {matcher.num_labels} outputs but the config names "
                 f"{len(config.labels)} labels {list(config.labels)}"
             )
         matcher_size = getattr(matcher, "input_size", config.input_size)
-        if matcher_size != config.input_size:
+        if matcher is not None and matcher_size != config.input_size:
             raise ValueError(
                 f"the matcher takes {matcher_size}x{matcher_size} crops but the config's "
                 f"input_size is {config.input_size}"
@@ -108,8 +115,9 @@ class UUNetTrainer:
         ue, ud = build_generators(config)
         self.ue, self.ud = ue.to(device), ud.to(device)
         self.critic = build_critic(config).to(device)
-        self.matcher = matcher.to(device).eval()
-        set_requires_grad(self.matcher, False)
+        self.matcher = matcher.to(device).eval() if matcher is not None else None
+        if self.matcher is not None:
+            set_requires_grad(self.matcher, False)
         self.composition = config.composition.composition(config.input_size)
         self.channel = (
             RoiChannel(self.composition, **config.roi_channel.model_dump(exclude={"enabled"}))
@@ -163,7 +171,13 @@ class UUNetTrainer:
         return self._ud(self.channel(a, x) if self.channel is not None else a)
 
     def da(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-        """Da on crops of any model size (resized to Da's own)."""
+        """Da on crops of any model size (resized to Da's own).
+
+        Raises:
+            RuntimeError: the trainer has no matcher.
+        """
+        if self.matcher is None:
+            raise RuntimeError("a Da term was asked for, but the trainer has no matcher")
         size = self.config.input_size
         return self.matcher(resize_square(first, size), resize_square(second, size))
 
@@ -266,14 +280,22 @@ class UUNetTrainer:
         a = self.encode(x, noise)
         r = self.decode(a, x)
         zero = a.sum() * 0.0
-        terms = {
+        terms: dict[str, torch.Tensor] = {
             "mse": losses.reconstruction_loss(x, r),
-            "ano": losses.anonymization_loss(self.da, x, a, self.s),
-            "con": losses.temporal_consistency_loss(
-                self.da, a, batch.sequence, self.con_mask, cfg.max_pairs
+            "ano": losses.anonymization_loss(self.da, x, a, self.s) if weights.ano else zero,
+            "con": (
+                losses.temporal_consistency_loss(
+                    self.da, a, batch.sequence, self.con_mask, cfg.max_pairs
+                )
+                if weights.con
+                else zero
             ),
-            "div": losses.diversity_loss(
-                self.da, a, batch.subject, batch.sequence, self.div_mask, cfg.max_pairs
+            "div": (
+                losses.diversity_loss(
+                    self.da, a, batch.subject, batch.sequence, self.div_mask, cfg.max_pairs
+                )
+                if weights.div
+                else zero
             ),
             "dis": losses.colour_distribution_loss(x, a, cfg.histogram_bins),
             "ring": losses.ring_loss(x, a, cfg.composition.ring) if weights.ring else zero,
@@ -371,6 +393,24 @@ class UUNetTrainer:
         for _, batch in zip(range(steps), batches, strict=False):
             history.append(self.step(batch))
         return history
+
+    def initialise_from_exports(self) -> None:
+        """Load ``init_from``'s exported Ue (and Ud) into the fresh networks.
+
+        Raises:
+            models.onnx_import.OnnxImportError: an export of another architecture.
+        """
+        init = self.config.init_from
+        if init is None:
+            return
+        from models.onnx_import import load_unet_from_onnx
+
+        load_unet_from_onnx(self.ue, init.ue, self.config.input_size, fresh_style=True)
+        if init.ud is not None:
+            load_unet_from_onnx(self.ud, init.ud, self.config.input_size)
+        self.ue.to(self.device)
+        self.ud.to(self.device)
+        log.info("Ue from %s, Ud from %s", init.ue, init.ud or "random weights")
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

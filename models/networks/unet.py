@@ -24,7 +24,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-__all__ = ["NORMS", "NoiseStyle", "UNet"]
+__all__ = ["NORMS", "Film", "NoiseStyle", "UNet"]
 
 
 def _group_norm(channels: int) -> nn.Module:
@@ -38,7 +38,7 @@ NORMS: dict[str, Callable[[int], nn.Module]] = {
 }
 
 
-class _Film(nn.Module):
+class Film(nn.Module):
     """Feature-wise modulation ``h * (1 + gamma(w)) + beta(w)`` by a style vector ``w``."""
 
     def __init__(self, style: int, channels: int) -> None:
@@ -53,7 +53,7 @@ class _Film(nn.Module):
 class _Level(nn.Module):
     """One U-Net level: down conv, the inner levels, up conv, and the skip concatenation.
 
-    With ``style`` > 0 the level's up path ends with a :class:`_Film` of the style vector.
+    With ``style`` > 0 the level's up path ends with a :class:`Film` of the style vector.
     """
 
     def __init__(
@@ -74,7 +74,7 @@ class _Level(nn.Module):
         in_ch = in_channels if in_channels is not None else outer
         down_conv = nn.Conv2d(in_ch, inner, 4, stride=2, padding=1, bias=False)
         self.submodule = submodule
-        self.film: _Film | None = None
+        self.film: Film | None = None
         if outermost:
             up = nn.ConvTranspose2d(inner * 2, out_channels or outer, 4, stride=2, padding=1)
             self.down = nn.Sequential(down_conv)
@@ -92,7 +92,7 @@ class _Level(nn.Module):
                 up_layers.append(nn.Dropout(dropout))
         self.up = nn.Sequential(*up_layers)
         if style:
-            self.film = _Film(style, outer)
+            self.film = Film(style, outer)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
         h = self.down(x)
@@ -113,7 +113,7 @@ class NoiseStyle(nn.Module):
     changed the output by 0.004 on average). Here the plane is also summarised into ``code``
     numbers: its means over a ``sqrt(code) x sqrt(code)`` grid of blocks, centred and projected
     on the sphere of radius ``sqrt(code)`` (as StyleGAN normalises its latent), which an MLP
-    maps to the style vector that modulates the decoder levels (:class:`_Film`). Block means do
+    maps to the style vector that modulates the decoder levels (:class:`Film`). Block means do
     not change when a plane is enlarged by pixel replication, so the edge gives a track one
     identity at every model size by enlarging its plane (``edge_agent.noise``).
     """

@@ -150,9 +150,9 @@ def test_decoder_only_steps_train_ud_and_freeze_ue_and_critic():
     assert not _changed(ue, trainer.ue) and not _changed(critic, trainer.critic)
 
 
-def test_decoder_only_steps_must_leave_joint_steps():
-    with pytest.raises(ValueError, match="decoder_only_steps"):
-        tiny_deid_config(steps=3, decoder_only_steps=3)
+def test_decoder_only_steps_may_not_exceed_steps():
+    with pytest.raises(ValueError, match="decoder_only_steps must not exceed steps"):
+        tiny_deid_config(steps=3, decoder_only_steps=4)
 
 
 def test_training_use_counts_every_subject_the_policy_keeps_or_repeats():
