@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import onnx
 import torch
+from google.protobuf.message import DecodeError
 from torch import nn
 
 from models.checkpoint import load_checkpoint, load_module_state
@@ -158,6 +159,38 @@ def _parity(
     return worst
 
 
+def _export_origin(path: Path) -> dict[str, Any]:
+    """Where an imported network came from: its file, the ``model_id`` in its metadata and,
+    when a ``card.json`` lies beside it, that card's training summary (run, steps, Da)."""
+    origin: dict[str, Any] = {"file": str(path)}
+    try:
+        graph = onnx.load(str(path), load_external_data=False)
+        origin["model_id"] = {p.key: p.value for p in graph.metadata_props}.get("model_id")
+    except (OSError, DecodeError) as exc:
+        origin["model_id"] = None
+        origin["note"] = f"cannot read the file any more: {exc}"
+    card_path = Path(path).parent / CARD_FILE
+    try:
+        training = json.loads(card_path.read_text(encoding="utf-8")).get("training", {})
+    except (OSError, json.JSONDecodeError):
+        return origin
+    origin["training"] = {k: training.get(k) for k in ("run", "steps", "matcher")}
+    return origin
+
+
+def _init_from_summary(config: DeidConfig) -> dict[str, Any] | None:
+    """The exports a run started from (``init_from``), for the model card; None: random."""
+    init = config.init_from
+    if init is None:
+        return None
+    return {
+        "ue": _export_origin(init.ue),
+        "ud": _export_origin(init.ud) if init.ud is not None else None,
+        # A decoder-only run from the first step never changes the imported Ue.
+        "ue_trained_here": config.decoder_only_steps < config.steps,
+    }
+
+
 def export_run(
     run_dir: Path,
     out_dir: Path,
@@ -185,6 +218,7 @@ def export_run(
         "steps": int(state["step"]),
         "seconds": round(float(state.get("elapsed_seconds", 0.0)), 1),
         "matcher": _matcher_summary(config.matcher_run),
+        "init_from": _init_from_summary(config),
         "data": data_summary or {},
         "config": config.model_dump(mode="json"),
     }

@@ -12,7 +12,7 @@ import torch
 
 from models.config import DeidConfig, InitFromConfig, NetworkConfig, load_config
 from models.distributed import DistContext
-from models.export import export_network
+from models.export import export_network, export_run
 from models.networks.unet import Film, UNet
 from models.onnx_import import OnnxImportError, load_unet_from_onnx
 from models.runs import run_deid
@@ -33,7 +33,9 @@ def _exported(tmp_path: Path, channels: int, width: int = 4, name: str = "net") 
     torch.manual_seed(1)
     net = UNet(channels, 3, width=width, input_size=16, max_multiplier=4)
     path = tmp_path / f"{name}.onnx"
-    export_network(net.eval(), "x", "y", channels, 16, path, {"role": name})
+    export_network(
+        net.eval(), "x", "y", channels, 16, path, {"role": name, "model_id": name + "-id"}
+    )
     return path
 
 
@@ -131,6 +133,10 @@ def test_decoder_only_run_from_exports_needs_no_matcher_and_keeps_ue(tmp_path):
         ud_out = trainer.ud.eval()(torch.from_numpy(sample[:, :3])).numpy()
     assert np.abs(ue_out - _onnx_output(ue_path, sample)).max() < 1e-5  # Ue untouched
     assert np.abs(ud_out - _onnx_output(ud_path, sample[:, :3])).max() > 1e-4  # Ud trained
+    card = export_run(tmp_path / "run", tmp_path / "model")
+    origin = card["training"]["init_from"]
+    assert origin["ue"]["model_id"] == "ue-id" and origin["ud"]["model_id"] == "ud-id"
+    assert origin["ue_trained_here"] is False and card["training"]["matcher"]["run"] is None
 
 
 def test_decoder_only_from_the_first_step_needs_an_imported_ue():
