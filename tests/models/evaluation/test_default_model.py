@@ -6,7 +6,9 @@ training) go through the edge's Deidentifier and the authority's reverse_faces
 measured on about 540 faces of four sets, so a 40-face sample differs from them by chance and
 by set: on the round-1 default the per-set x<->a' AUC ranged 0.62 (faceapi_bbt) to 0.78 (ORL)
 around the card's pooled 0.725, and this pooled sample gave 0.696 (PSNR at 64 px 25.23 dB vs
-the card's 25.29). The tolerances below (AUC 0.08, PSNR 1 dB) hold such chance while catching
+the card's 25.29); on the re-fitted pair 9192aa4bd2922e33 (round 1's Ue, the same surrogates) it
+gives x<->a' 0.698 (card 0.726), a_a_noise 0.869 (card 0.841), PSNR at 64 px 26.62 dB (card
+26.72). The tolerances below (AUC 0.08, PSNR 1 dB) hold such chance while catching
 a broken path (a wrong paste or resampling costs several dB; a model that stopped hiding
 anyone gives AUC > 0.9).
 """
