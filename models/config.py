@@ -229,7 +229,6 @@ class DeidConfig(StrictModel):
                 "decoder_only_steps equals steps: Ue is never trained, so init_from.ue must "
                 "name the exported Ue that Ud learns to invert"
             )
-
         if self.weights.idt:
             if self.identity_embedder == "none":
                 raise ValueError("weights.idt needs an identity_embedder")
