@@ -8,6 +8,8 @@
 # the datasets it was cut from need not be there). BUDGET_S: total seconds (default 480).
 # WHEELS: a folder of wheels to install first where the GPU image lacks them (pydantic,
 # pydantic-core, pydantic-settings, annotated-types, typing-inspection, python-dotenv).
+# MIN_STEPS: the fewest UU-Net steps worth running (default 200); a budget that fits fewer stops
+# before training with exit 1.
 # DEVICE: cuda (default) or cpu; MATCHER_CONFIG / DEID_CONFIG: other configs (a dry run of this
 # script on a machine without a GPU uses tiny ones: tests/models/test_train_gpu_script.py).
 # The UU-Net's step count is fitted to what is left of the budget after Da, from the rate of a
@@ -53,7 +55,9 @@ budget_ms=$(( ($(left) - export_reserve) * 1000 ))
 steps=$(( budget_ms * 4 / (per_step * 3 + per_step / 3 + 1) ))
 decoder=$(( steps / 4 ))
 echo "probe: ${per_step} ms/step; UU-Net: $steps steps ($decoder decoder-only), $(left) s left"
-[ "$steps" -ge 200 ] || { echo "budget too small for a useful run" >&2; exit 1; }
+MIN_STEPS=${MIN_STEPS:-200}
+[ "$steps" -ge "$MIN_STEPS" ] || {
+    echo "budget too small for a useful run: $steps steps fit, MIN_STEPS is $MIN_STEPS" >&2; exit 1; }
 timeout -s TERM $(( $(left) - export_reserve + 30 )) \
     "$PY" -m models.cli deid --config "${DEID_CONFIG:-models/configs/deid_gpu.yml}" --run "$RUNS/uu" \
     --matcher-run "$RUNS/da" --packed "$PACK" --device "$DEVICE" --steps "$steps" \

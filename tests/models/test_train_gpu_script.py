@@ -59,6 +59,9 @@ def test_train_gpu_script_fits_the_run_to_its_budget_and_exports(tmp_path):
         "DEVICE": "cpu",
         "BUDGET_S": "160",
         "DA_STEPS": "6",
+        # A shared CI box can probe at 2-3x this machine's step time: the bound is what the
+        # script must honour, not a speed claim.
+        "MIN_STEPS": "40",
         "RUNS": str(tmp_path / "runs"),
         "MATCHER_CONFIG": str(tmp_path / "m.yml"),
         "DEID_CONFIG": str(tmp_path / "d.yml"),
@@ -79,5 +82,9 @@ def test_train_gpu_script_fits_the_run_to_its_budget_and_exports(tmp_path):
     _, card = load_encoder(tmp_path / "out" / "model", providers="cpu")
     steps = card.raw["training"]["steps"]
     history = [json.loads(line) for line in (tmp_path / "out" / "model" / "history.jsonl").open()]
-    assert steps >= 200 and history[-1]["step"] == steps
+    fitted = int(done.stdout.split("UU-Net: ")[1].split(" steps")[0])
+    assert fitted >= 40
+    # SIGTERM at the run's deadline checkpoints, so the export holds every step it logged
+    # (history is written every 10 steps).
+    assert 0 < steps <= fitted and steps - 10 < history[-1]["step"] <= steps
     assert card.raw["composition"]["resample"] == "smooth"
