@@ -2,10 +2,13 @@
 (each its own data directory, as on other hosts) split a long clip through a real S3-compatible
 server (moto's), a real Redis server and the API's database; the result is the one a single
 pass gives, bit for bit (FFV1), every part is stored in the bucket by the worker that made it
-and gone from it once the job ends, and no host keeps a copy of the clip or a part."""
+and gone from it once the job ends, and no host keeps a copy of the clip or a part. A part that
+is missing from the bucket when the parts are joined has its segment reversed again."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -113,6 +116,63 @@ def test_clip_split_across_two_hosts_through_the_bucket_is_one_pass_bit_for_bit(
     expected = {f"results/{n}" for n in (stored.result_name, f"{job_id}{FACES_SUFFIX}", public)}
     assert set(s3.keys(bucket)) == expected
     for settings, _ in workers:  # no host keeps a copy of the clip or of a part
+        assert [n for n in _files(settings.data_dir / "scratch") if job_id in n] == []
+    assert audit_trail(api, job_id) == [
+        ("reconstruct_clip", "granted"),
+        ("reconstruct_clip", "completed"),
+        ("download_result", "granted"),
+    ]
+    verify_audit_chain(api.services.settings, tmp_path)
+
+
+def _delete_first_part(
+    client, bucket: str, found: list[str], listing: threading.Event, stop: threading.Event
+) -> None:
+    """Delete the first segment part a worker stores in the bucket, recording its key in
+    ``found``: the join runs only once every other unit has ended, at least three of them
+    after this one (it is never the last part of the clip to exist). ``listing`` is set once
+    the bucket has been listed (a boto3 client costs ~1 s to make: ``client`` is made before)."""
+    while not stop.is_set():
+        listed = client.list_objects_v2(Bucket=bucket, Prefix="results/")
+        listing.set()
+        for key in (item["Key"] for item in listed.get("Contents", [])):
+            if ".seg" in key and key.endswith(".part"):
+                client.delete_object(Bucket=bucket, Key=key)
+                found.append(key)
+                return
+        time.sleep(0.005)
+
+
+def test_part_missing_from_the_bucket_at_the_join_has_its_segment_reversed_again(
+    hosts, clip, s3, tmp_path
+):
+    api, workers, bucket = hosts
+    api.services.reconstructor.reconstruct_clip(clip, tmp_path / "one.mkv", codec="ffv1")
+    found: list[str] = []
+    listing, stop = threading.Event(), threading.Event()
+    watcher = threading.Thread(
+        target=_delete_first_part, args=(s3.client(), bucket, found, listing, stop)
+    )
+    watcher.start()
+    try:
+        assert listing.wait(30), "the bucket could not be listed"
+        job_id = submit(api, clip)
+        job = finished(api, job_id)
+    finally:
+        stop.set()
+        watcher.join()
+    assert len(found) == 1 and found[0].startswith(f"results/{job_id}.seg"), found
+    assert job["status"] == "succeeded", job
+    *segments, preview = SegmentStore(api.services.db).segments(job_id)
+    _, lost, lost_token, _ = found[0].rsplit(".", 3)
+    again = segments[int(lost.removeprefix("seg"))]
+    assert again.status == SegmentStatus.done and again.token != lost_token  # a second run
+    others = [s for s in [*segments, preview] if s is not again]
+    assert {(s.status, s.runs) for s in others} == {(SegmentStatus.done, 1)}
+
+    assert_same_frames(download(api, job, tmp_path / "result.mkv"), tmp_path / "one.mkv", FRAMES)
+    assert not [k for k in s3.keys(bucket) if job_id in k and k.endswith(".part")]
+    for settings, _ in workers:
         assert [n for n in _files(settings.data_dir / "scratch") if job_id in n] == []
     assert audit_trail(api, job_id) == [
         ("reconstruct_clip", "granted"),
