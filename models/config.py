@@ -197,6 +197,13 @@ class DeidConfig(StrictModel):
     lr_critic: float = Field(1e-4, gt=0.0)
     histogram_bins: int = Field(16, ge=2)
     hf_chroma_weight: float = Field(2.0, ge=0.0)
+    #: ``hf``: "match" asks a's luma and chroma high-frequency energy to equal x's (squared
+    #: log ratio); "band" only keeps their ratios inside a band (luma in ``hf_luma_band``,
+    #: chroma at most ``hf_chroma_max``), so a blurred face plus a fine grid meets it no better
+    #: than the face itself (``losses.high_frequency_band_loss``).
+    hf_mode: Literal["match", "band"] = "match"
+    hf_luma_band: tuple[float, float] = (0.7, 1.5)
+    hf_chroma_max: float = Field(2.0, gt=0.0)
     layout_grid: int = Field(8, ge=1)
     #: A frozen recognizer for ``idx``/``idn`` (``models.networks.identity``); it stops being an
     #: independent judge of the model (the card says so).
@@ -243,6 +250,9 @@ class DeidConfig(StrictModel):
                 raise ValueError(
                     "identity_target_faces must be at least twice identity_target_components"
                 )
+        low, high = self.hf_luma_band
+        if not 0 < low < high:
+            raise ValueError(f"hf_luma_band must be 0 < low < high, got {self.hf_luma_band}")
         sizes = self.model_sizes
         if sizes[0] != self.input_size:
             raise ValueError(

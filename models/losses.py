@@ -18,6 +18,7 @@ number of non-zero entries keeps the term's scale independent of t.)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -33,6 +34,7 @@ __all__ = [
     "embedding_similarity_loss",
     "generator_adversarial_loss",
     "gradient_penalty",
+    "high_frequency_band_loss",
     "high_frequency_energy",
     "high_frequency_loss",
     "layout_loss",
@@ -254,6 +256,42 @@ def high_frequency_loss(
     )
     weights = torch.tensor([1.0, chroma_weight, chroma_weight], device=x.device, dtype=x.dtype)
     return (log_ratio.pow(2) * weights).sum(dim=1).mean() / weights.sum()
+
+
+def high_frequency_band_loss(
+    x: torch.Tensor,
+    a: torch.Tensor,
+    luma_band: tuple[float, float] = (0.7, 1.5),
+    chroma_max: float = 2.0,
+    chroma_weight: float = 1.0,
+    eps: float = 1e-6,
+) -> torch.Tensor:
+    """Squared distance of ``a``'s high-frequency energy ratio to ``x``'s (log, per channel)
+    from a band: luma within ``luma_band``, chroma (Cb, Cr) at most ``chroma_max``; zero inside.
+
+    Unlike :func:`high_frequency_loss`, a face whose fine detail is already real-like is left
+    alone: what is asked is no speckle (chroma above the cap) and neither a smeared nor a
+    noisy luma, not one amount of detail that a blur plus a periodic pattern can also supply.
+
+    Raises:
+        ValueError: ``luma_band`` is not ``0 < low < high`` or ``chroma_max`` is not positive.
+    """
+    low, high = luma_band
+    if not 0 < low < high or chroma_max <= 0:
+        raise ValueError(f"bad band: luma {luma_band}, chroma max {chroma_max}")
+    log_ratio = torch.log(high_frequency_energy(a) + eps) - torch.log(
+        high_frequency_energy(x) + eps
+    )
+    upper = torch.tensor(
+        [math.log(high), math.log(chroma_max), math.log(chroma_max)],
+        device=x.device,
+        dtype=x.dtype,
+    )
+    above = F.relu(log_ratio - upper)
+    below = F.relu(math.log(low) - log_ratio[:, :1])
+    excess = torch.cat([above[:, :1] + below, above[:, 1:]], dim=1)
+    weights = torch.tensor([1.0, chroma_weight, chroma_weight], device=x.device, dtype=x.dtype)
+    return (excess.pow(2) * weights).sum(dim=1).mean() / weights.sum()
 
 
 def noise_diversity_loss(

@@ -251,6 +251,15 @@ class UUNetTrainer:
         return self.identity_targets.target(style.latent(noise)).to(noise.device)
 
     # -- updates ---------------------------------------------------------------------------
+    def _high_frequency(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Lhf as the config's ``hf_mode`` asks (match x's fine detail, or keep it in a band)."""
+        cfg = self.config
+        if cfg.hf_mode == "band":
+            return losses.high_frequency_band_loss(
+                x, a, cfg.hf_luma_band, cfg.hf_chroma_max, cfg.hf_chroma_weight
+            )
+        return losses.high_frequency_loss(x, a, cfg.hf_chroma_weight)
+
     def critic_step(self, batch: Batch) -> dict[str, float]:
         """One critic update on Ladv1 + gp_weight * GP (a and r detached)."""
         cfg = self.config
@@ -299,7 +308,7 @@ class UUNetTrainer:
             ),
             "dis": losses.colour_distribution_loss(x, a, cfg.histogram_bins),
             "ring": losses.ring_loss(x, a, cfg.composition.ring) if weights.ring else zero,
-            "hf": losses.high_frequency_loss(x, a, cfg.hf_chroma_weight) if weights.hf else zero,
+            "hf": self._high_frequency(x, a) if weights.hf else zero,
             "ndiv": zero,
             "layout": losses.layout_loss(x, a, cfg.layout_grid) if weights.layout else zero,
         }

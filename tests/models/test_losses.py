@@ -200,3 +200,48 @@ def test_pairs_subset_is_capped_and_drawn_from_valid_pairs():
     some = losses._pairs(sequence, same=True, max_pairs=5)
     assert some.shape[1] == 5
     assert bool((sequence[some[0]] == sequence[some[1]]).all())
+
+
+def _face_like(n: int = 2, size: int = 32) -> torch.Tensor:
+    """Smooth colour with some grey fine detail, like a face crop (chroma energy well above 0)."""
+    across = torch.linspace(0, 1, size).expand(size, size)
+    base = torch.stack([0.6 + 0.2 * across, 0.45 + 0.1 * across.T, 0.4 + 0 * across])
+    detail = 0.03 * torch.randn(n, 1, size, size)
+    tint = 0.01 * torch.randn(n, 3, size, size)
+    return (base[None] + detail + tint).clamp(0, 1)
+
+
+def _ratios(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return (losses.high_frequency_energy(a) / losses.high_frequency_energy(x)).mean(dim=0)
+
+
+def test_high_frequency_band_loss_leaves_a_real_like_face_alone_and_caps_chroma_speckle():
+    x = _face_like()
+    assert float(losses.high_frequency_band_loss(x, x)) == 0.0
+    sharper = (x + 0.012 * torch.randn(2, 1, 32, 32)).clamp(0, 1)  # luma ratio inside 0.7-1.5
+    assert 1.0 < float(_ratios(x, sharper)[0]) < 1.5
+    assert float(losses.high_frequency_band_loss(x, sharper)) == 0.0
+    assert float(losses.high_frequency_loss(x, sharper)) > 0.0  # "match" still pulls it
+    speckled = (x + 0.08 * torch.randn(2, 3, 32, 32)).clamp(0, 1)
+    assert float(_ratios(x, speckled)[1:].min()) > 2.0
+    assert float(losses.high_frequency_band_loss(x, speckled)) > 0.0
+
+    a = speckled.clone().requires_grad_(True)
+    before, after = _descend(a, lambda p: losses.high_frequency_band_loss(x, p), lr=0.02)
+    assert after < before
+    assert float(_ratios(x, a.detach())[1:].max()) < float(_ratios(x, speckled)[1:].max())
+
+
+def test_high_frequency_band_loss_asks_a_smeared_face_for_its_detail_back():
+    x = _face_like()
+    smeared = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+    assert float(_ratios(x, smeared)[0]) < 0.7
+    assert float(losses.high_frequency_band_loss(x, smeared)) > 0.0
+
+
+def test_high_frequency_band_loss_refuses_a_band_that_is_not_one():
+    x = _face_like()
+    with pytest.raises(ValueError, match="bad band"):
+        losses.high_frequency_band_loss(x, x, luma_band=(1.5, 0.7))
+    with pytest.raises(ValueError, match="bad band"):
+        losses.high_frequency_band_loss(x, x, chroma_max=0.0)

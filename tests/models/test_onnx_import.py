@@ -17,7 +17,6 @@ from models.networks.unet import Film, UNet
 from models.onnx_import import OnnxImportError, load_unet_from_onnx
 from models.runs import run_deid
 from models.train_uunet import UUNetTrainer
-from models.uunet_parts import build_generators
 from tests.models.tiny import tiny_deid_config, tiny_stream
 
 CPU = torch.device("cpu")
@@ -98,15 +97,15 @@ def test_a_file_that_is_not_onnx_is_refused(tmp_path):
         load_unet_from_onnx(UNet(4, 3, width=4, input_size=16), path, 16)
 
 
-def test_shipped_round1_pair_imports_into_the_refit_configuration():
-    config = load_config(
-        DeidConfig, REPO / "models/configs/deid_refit_round1.yml", **{"data.packed": "unused"}
-    )
+@pytest.mark.parametrize(
+    "name", ["deid_refit_round1.yml", "deid_round1_finetune.yml", "deid_round1_chroma.yml"]
+)
+def test_shipped_pair_imports_into_every_configuration_that_starts_from_it(name):
+    config = load_config(DeidConfig, REPO / "models/configs" / name, **{"data.packed": "unused"})
     assert isinstance(config, DeidConfig) and config.init_from is not None
-    ue, ud = build_generators(config)
-    load_unet_from_onnx(ue, REPO / config.init_from.ue, config.input_size)
-    assert config.init_from.ud is not None
-    load_unet_from_onnx(ud, REPO / config.init_from.ud, config.input_size)
+    assert not config.needs_matcher
+    trainer = UUNetTrainer(config, None, torch.device("cpu"))
+    trainer.initialise_from_exports()  # every layer matched and parity-checked, or it raises
 
 
 def test_decoder_only_run_from_exports_needs_no_matcher_and_keeps_ue(tmp_path):

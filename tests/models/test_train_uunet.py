@@ -199,3 +199,20 @@ def test_identity_terms_use_the_frozen_embedder_and_reach_ue(views):
     assert frozen and all(
         torch.equal(b, c) for b, c in zip(frozen, trainer.embedder.buffers(), strict=True)
     )
+
+
+def test_hf_mode_band_uses_the_band_loss_and_refuses_a_bad_band():
+    torch.manual_seed(0)
+    weights = tiny_deid_config().weights.model_copy(update={"hf": 1.0})
+    match = UUNetTrainer(tiny_deid_config(weights=weights), build_matcher(LABELS, 16), CPU)
+    band = UUNetTrainer(
+        tiny_deid_config(weights=weights, hf_mode="band", hf_luma_band=(0.01, 100.0)),
+        build_matcher(LABELS, 16),
+        CPU,
+    )
+    x = torch.rand(2, 3, 16, 16)
+    a = (x + 0.02 * torch.randn_like(x)).clamp(0, 1)  # detail near x's: inside so wide a band
+    assert float(band._high_frequency(x, a)) == 0.0
+    assert float(match._high_frequency(x, a)) > 0.0
+    with pytest.raises(ValueError, match="hf_luma_band"):
+        tiny_deid_config(hf_luma_band=(1.5, 0.7))
