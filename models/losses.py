@@ -251,11 +251,20 @@ def high_frequency_loss(
     Laplacian energy about 25x that of real faces); this term asks ``a`` to have a real face's
     amount of fine detail in luma and chroma alike (chroma weighted by ``chroma_weight``).
     """
-    log_ratio = torch.log(high_frequency_energy(a) + eps) - torch.log(
-        high_frequency_energy(x) + eps
+    return _channel_mean(_high_frequency_log_ratio(x, a, eps).pow(2), chroma_weight)
+
+
+def _high_frequency_log_ratio(x: torch.Tensor, a: torch.Tensor, eps: float) -> torch.Tensor:
+    """log of ``a``'s high-frequency energy over ``x``'s, per image and channel: ``N x 3``."""
+    return torch.log(high_frequency_energy(a) + eps) - torch.log(high_frequency_energy(x) + eps)
+
+
+def _channel_mean(per_channel: torch.Tensor, chroma_weight: float) -> torch.Tensor:
+    """Mean over images of ``N x 3`` (Y, Cb, Cr) values, chroma weighted by ``chroma_weight``."""
+    weights = torch.tensor(
+        [1.0, chroma_weight, chroma_weight], device=per_channel.device, dtype=per_channel.dtype
     )
-    weights = torch.tensor([1.0, chroma_weight, chroma_weight], device=x.device, dtype=x.dtype)
-    return (log_ratio.pow(2) * weights).sum(dim=1).mean() / weights.sum()
+    return (per_channel * weights).sum(dim=1).mean() / weights.sum()
 
 
 def high_frequency_band_loss(
@@ -279,19 +288,12 @@ def high_frequency_band_loss(
     low, high = luma_band
     if not 0 < low < high or chroma_max <= 0:
         raise ValueError(f"bad band: luma {luma_band}, chroma max {chroma_max}")
-    log_ratio = torch.log(high_frequency_energy(a) + eps) - torch.log(
-        high_frequency_energy(x) + eps
-    )
-    upper = torch.tensor(
-        [math.log(high), math.log(chroma_max), math.log(chroma_max)],
-        device=x.device,
-        dtype=x.dtype,
-    )
-    above = F.relu(log_ratio - upper)
-    below = F.relu(math.log(low) - log_ratio[:, :1])
-    excess = torch.cat([above[:, :1] + below, above[:, 1:]], dim=1)
-    weights = torch.tensor([1.0, chroma_weight, chroma_weight], device=x.device, dtype=x.dtype)
-    return (excess.pow(2) * weights).sum(dim=1).mean() / weights.sum()
+    log_ratio = _high_frequency_log_ratio(x, a, eps)
+    bound = {"device": x.device, "dtype": x.dtype}
+    lower = torch.tensor([math.log(low), -math.inf, -math.inf], **bound)  # chroma: no floor
+    upper = torch.tensor([math.log(high), math.log(chroma_max), math.log(chroma_max)], **bound)
+    excess = F.relu(log_ratio - upper) + F.relu(lower - log_ratio)
+    return _channel_mean(excess.pow(2), chroma_weight)
 
 
 def noise_diversity_loss(
