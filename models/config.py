@@ -86,7 +86,8 @@ class LossWeights(StrictModel):
     lighting and layout kept at ``layout_grid``), ``idx`` / ``idn`` (a real recognizer's
     embedding, ``identity_embedder``: ``a`` far from ``x``, ``Ue(x, n1)`` far from
     ``Ue(x, n2)``), ``idt`` (that embedding pulled toward the person the noise plane names:
-    ``models.identity_targets``)."""
+    ``models.identity_targets``), ``anchor`` (``a`` kept at the surrogate of ``init_from``'s
+    frozen ``Ue`` below ``anchor_sigma``: ``losses.anchor_loss``)."""
 
     mse: float = 50.0
     adv: float = 1.0
@@ -101,6 +102,7 @@ class LossWeights(StrictModel):
     idx: float = Field(0.0, ge=0.0)
     idn: float = Field(0.0, ge=0.0)
     idt: float = Field(0.0, ge=0.0)
+    anchor: float = Field(0.0, ge=0.0)
 
 
 class InitFromConfig(StrictModel):
@@ -204,6 +206,9 @@ class DeidConfig(StrictModel):
     hf_mode: Literal["match", "band"] = "match"
     hf_luma_band: tuple[float, float] = (0.7, 1.5)
     hf_chroma_max: float = Field(2.0, gt=0.0)
+    #: ``anchor``: the Gaussian blur (px at each model size's own scale of ``input_size``)
+    #: under which ``a`` must stay the frozen ``init_from.ue``'s surrogate.
+    anchor_sigma: float = Field(1.5, gt=0.0)
     layout_grid: int = Field(8, ge=1)
     #: A frozen recognizer for ``idx``/``idn`` (``models.networks.identity``); it stops being an
     #: independent judge of the model (the card says so).
@@ -250,6 +255,8 @@ class DeidConfig(StrictModel):
                 raise ValueError(
                     "identity_target_faces must be at least twice identity_target_components"
                 )
+        if self.weights.anchor and self.init_from is None:
+            raise ValueError("weights.anchor needs init_from.ue (the frozen Ue it anchors to)")
         low, high = self.hf_luma_band
         if not 0 < low < high:
             raise ValueError(f"hf_luma_band must be 0 < low < high, got {self.hf_luma_band}")

@@ -12,7 +12,8 @@ paste into the scene, 8-bit storage), plus the terms of the public face (weights
 
     + w_ring Lring (a carries the ROI's outer ring) + w_hf Lhf (luma/chroma fine detail like a
       real face's) + w_ndiv Lndiv (another noise plane, another identity) + w_layout Llayout
-      (pose, lighting and layout kept at ``layout_grid`` x ``layout_grid``)
+      (pose, lighting and layout kept at ``layout_grid`` x ``layout_grid``) + w_anchor Lanchor
+      (``a`` kept at a frozen earlier Ue's surrogate below the finest scale)
     + w_idx Lidx, w_idn Lidn, w_idt Lidt (a frozen recognizer's embedding, ``identity_embedder``:
       ``a`` far from ``x``, two planes' surrogates far apart, ``a`` near the person its plane
       names: ``models.identity_targets``)
@@ -55,6 +56,7 @@ from models.uunet_parts import (
     build_critic,
     build_generators,
     first_of_each,
+    frozen_reference_ue,
     resize_square,
     set_requires_grad,
 )
@@ -132,6 +134,7 @@ class UUNetTrainer:
 
             self.embedder = sface_embedder().to(device)
         self.identity_targets: IdentityTargets | None = None
+        self.reference_ue = frozen_reference_ue(config).to(device) if w.anchor else None
         self.view_generator = torch.Generator().manual_seed(config.seed + 23)
         weights = config.composition.size_weights or (1.0,) * len(config.model_sizes)
         self.size_probs = torch.tensor(weights, dtype=torch.float64)
@@ -260,6 +263,14 @@ class UUNetTrainer:
             )
         return losses.high_frequency_loss(x, a, cfg.hf_chroma_weight)
 
+    def _anchor(self, x: torch.Tensor, noise: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Lanchor: ``a`` against the frozen ``init_from`` Ue's surrogate under the same noise."""
+        assert self.reference_ue is not None
+        with torch.no_grad():
+            reference = self.reference_ue(torch.cat([x, noise], dim=1))
+        sigma = self.config.anchor_sigma * x.shape[-1] / self.config.input_size
+        return losses.anchor_loss(a, reference, sigma)
+
     def critic_step(self, batch: Batch) -> dict[str, float]:
         """One critic update on Ladv1 + gp_weight * GP (a and r detached)."""
         cfg = self.config
@@ -311,6 +322,7 @@ class UUNetTrainer:
             "hf": self._high_frequency(x, a) if weights.hf else zero,
             "ndiv": zero,
             "layout": losses.layout_loss(x, a, cfg.layout_grid) if weights.layout else zero,
+            "anchor": self._anchor(x, noise, a) if weights.anchor else zero,
         }
         terms["idx"], terms["idn"], terms["idt"] = zero, zero, zero
         use_embedder = self.embedder is not None and self.step_count % cfg.identity_every == 0

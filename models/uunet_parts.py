@@ -20,6 +20,7 @@ __all__ = [
     "build_critic",
     "build_generators",
     "first_of_each",
+    "frozen_reference_ue",
     "resize_square",
     "set_requires_grad",
 ]
@@ -51,6 +52,24 @@ def first_of_each(sequence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         0, inverse, index, reduce="amin"
     )
     return unique, first
+
+
+def frozen_reference_ue(config: DeidConfig) -> nn.Module:
+    """``init_from.ue`` as a frozen network of the config's ``Ue`` architecture, in eval mode
+    (the surrogate the ``anchor`` term keeps ``a`` at).
+
+    Raises:
+        ValueError: the config has no ``init_from``.
+        models.onnx_import.OnnxImportError: the export does not fit the architecture.
+    """
+    if config.init_from is None:
+        raise ValueError("a reference Ue needs init_from.ue")
+    from models.onnx_import import load_unet_from_onnx
+
+    reference, _ = build_generators(config)
+    load_unet_from_onnx(reference, config.init_from.ue, config.input_size, fresh_style=True)
+    set_requires_grad(reference, False)
+    return reference.eval()
 
 
 def set_requires_grad(module: nn.Module, flag: bool) -> None:

@@ -38,6 +38,7 @@ __all__ = [
     "OnnxModel",
     "ProviderError",
     "TensorSpec",
+    "cpu_session_options",
     "provider_options",
     "resolve_providers",
 ]
@@ -126,6 +127,24 @@ def _dims_match(expected: tuple[int | None, ...], actual: Sequence[object]) -> b
     )
 
 
+def cpu_session_options(
+    threads: int | None = None, memory_pattern: bool = True
+) -> ort.SessionOptions:
+    """The session options every model of ours runs with: no spinning worker threads (they
+    would take the core the capture, the detector or the encoder needs), every graph
+    optimisation, ``threads`` intra-op threads (``None``: ONNX Runtime's default), quiet logs.
+    ``memory_pattern`` off suits inputs whose size changes from run to run (a detector on frames
+    and regions: measured with YuNet at 1080p, 66 MiB peak instead of 131, and no slower)."""
+    options = ort.SessionOptions()
+    options.enable_mem_pattern = memory_pattern
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    return options
+
+
 class OnnxModel:
     """One ONNX Runtime session with checked signature and metadata.
 
@@ -175,12 +194,7 @@ class OnnxModel:
         chosen = provider_options(
             resolve_providers(providers), gpu, inputs or (), profile_sides, max_batch
         )
-        options = ort.SessionOptions()
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            options.intra_op_num_threads = threads
-        options.log_severity_level = 3
+        options = cpu_session_options(threads)
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=chosen)
         except Exception as exc:

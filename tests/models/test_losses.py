@@ -245,3 +245,28 @@ def test_high_frequency_band_loss_refuses_a_band_that_is_not_one():
         losses.high_frequency_band_loss(x, x, luma_band=(1.5, 0.7))
     with pytest.raises(ValueError, match="bad band"):
         losses.high_frequency_band_loss(x, x, chroma_max=0.0)
+
+
+def test_gaussian_blur_keeps_a_flat_image_and_smooths_a_checkerboard():
+    flat = torch.full((1, 3, 12, 12), 0.4)
+    assert torch.allclose(losses.gaussian_blur(flat, 1.5), flat, atol=1e-6)
+    checker = (torch.arange(12).view(1, -1) + torch.arange(12).view(-1, 1)) % 2
+    board = checker.float().expand(1, 3, 12, 12)
+    assert float((losses.gaussian_blur(board, 1.5) - 0.5).abs().max()) < 0.02
+    with pytest.raises(ValueError, match="sigma"):
+        losses.gaussian_blur(flat, 0.0)
+
+
+def test_anchor_loss_ignores_fine_detail_and_sees_a_coarse_change():
+    torch.manual_seed(0)
+    reference = torch.rand(2, 3, 32, 32)
+    checker = ((torch.arange(32).view(1, -1) + torch.arange(32).view(-1, 1)) % 2).float()
+    speckle_removed = reference + 0.2 * (checker - 0.5)  # only the finest scale differs
+    shifted = reference.clone()
+    shifted[:, :, :16] += 0.2  # the top half another colour
+    assert float(losses.anchor_loss(reference, reference, 1.5)) == 0.0
+    fine = float(losses.anchor_loss(speckle_removed, reference, 1.5))
+    coarse = float(losses.anchor_loss(shifted, reference, 1.5))
+    assert fine < 0.005 and coarse > 0.08
+    with pytest.raises(ValueError, match="differ"):
+        losses.anchor_loss(reference, reference[:, :, :16], 1.5)

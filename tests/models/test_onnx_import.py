@@ -98,7 +98,13 @@ def test_a_file_that_is_not_onnx_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["deid_refit_round1.yml", "deid_round1_finetune.yml", "deid_round1_chroma.yml"]
+    "name",
+    [
+        "deid_refit_round1.yml",
+        "deid_round1_finetune.yml",
+        "deid_round1_chroma.yml",
+        "deid_round1_anchor.yml",
+    ],
 )
 def test_shipped_pair_imports_into_every_configuration_that_starts_from_it(name):
     config = load_config(DeidConfig, REPO / "models/configs" / name, **{"data.packed": "unused"})
@@ -106,6 +112,35 @@ def test_shipped_pair_imports_into_every_configuration_that_starts_from_it(name)
     assert not config.needs_matcher
     trainer = UUNetTrainer(config, None, torch.device("cpu"))
     trainer.initialise_from_exports()  # every layer matched and parity-checked, or it raises
+
+
+def test_anchor_holds_a_at_the_frozen_exported_ue_and_needs_one(tmp_path):
+    """Lanchor is zero while Ue is its export, grows as Ue moves, and the reference stays."""
+    from models.config import LossWeights
+
+    ue_path, ud_path = _exported(tmp_path, 4, name="ue"), _exported(tmp_path, 3, name="ud")
+    network = NetworkConfig(unet_width=4, unet_max_multiplier=4, critic_width=4, critic_layers=2)
+    config = tiny_deid_config(
+        init_from=InitFromConfig(ue=ue_path, ud=ud_path),
+        network=network,
+        weights=LossWeights(mse=1.0, adv=0, ano=0, con=0, div=0, dis=0, anchor=1.0),
+    )
+    trainer = UUNetTrainer(config, None, CPU)
+    trainer.initialise_from_exports()
+    assert trainer.reference_ue is not None
+    reference = [p.detach().clone() for p in trainer.reference_ue.parameters()]
+    batch = next(tiny_stream(config)(0))
+    assert float(trainer.generator_terms(batch, adversarial=False)["anchor"].detach()) < 1e-6
+    with torch.no_grad():
+        for p in trainer.ue.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    assert float(trainer.generator_terms(batch, adversarial=False)["anchor"].detach()) > 1e-3
+    trainer.generator_step(batch, adversarial=False)
+    assert all(
+        torch.equal(b, p) for b, p in zip(reference, trainer.reference_ue.parameters(), strict=True)
+    )
+    with pytest.raises(ValueError, match=r"weights\.anchor needs init_from"):
+        tiny_deid_config(weights=LossWeights(anchor=1.0))
 
 
 def test_decoder_only_run_from_exports_needs_no_matcher_and_keeps_ue(tmp_path):
