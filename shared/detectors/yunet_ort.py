@@ -195,6 +195,6 @@ def _decode(
         [(points[..., 0] + col[:, None]) * stride, (points[..., 1] + row[:, None]) * stride],
         axis=-1,
     ).reshape(-1, 10)
-    return np.column_stack(
-        [cx - w / 2, cy - h / 2, w, h, landmarks, score[index]]
-    ).astype(np.float32)
+    return np.column_stack([cx - w / 2, cy - h / 2, w, h, landmarks, score[index]]).astype(
+        np.float32
+    )
