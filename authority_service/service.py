@@ -25,18 +25,13 @@ from authority_service.refusals import RefusalAggregator
 from authority_service.sealed import SealedFaceOpener
 from authority_service.security import LoginRateLimiter, TokenService
 from authority_service.users import PasswordPolicy, SqlUserStore, UserStore
-from shared.malloc_tuning import limit_arenas
+from shared.malloc_tuning import DAEMON_ARENAS, limit_arenas
 from shared.private_files import private_dir
 from shared.sealing_keys import SealingPrivateKey
 
 __all__ = ["Services", "build_services", "default_model_dir", "shipped_default_decoder"]
 
 log = logging.getLogger(__name__)
-
-#: malloc arenas the service's threads share (``$MALLOC_ARENA_MAX`` overrides): with glibc's
-#: default of 8 per core, arenas that short-lived job threads left behind held freed frame
-#: buffers, and the resident memory climbed from job to job (:mod:`shared.malloc_tuning`).
-MALLOC_ARENAS = 2
 
 
 def shipped_default_decoder(decoders_dir: Path | None = None) -> Path | None:
@@ -120,8 +115,10 @@ def build_services(
             is missing; :class:`~authority_service.clip_store.StoreUnavailableError`: boto3 is
             not installed. The store itself is checked by ``clips.check()``, not here.
     """
-    # Before the decoders' and workers' threads exist (see shared.malloc_tuning).
-    limit_arenas(MALLOC_ARENAS)
+    # Before the decoders' and workers' threads exist: with glibc's default of 8 arenas per
+    # core, arenas that short-lived job threads left behind held freed frame buffers, and the
+    # resident memory climbed from job to job (shared.malloc_tuning).
+    limit_arenas(DAEMON_ARENAS)
     private_dir(settings.data_dir)
     db = Database(settings.database_url, password=load_database_password(settings))
     metrics = Metrics()

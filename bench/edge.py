@@ -208,6 +208,14 @@ EDGE_VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
         "uunet-edge, YuNet on OpenCV, evidence x264rgb",
         {"options": {"engine": "opencv"}, "evidence_codec": "libx264rgb"},
     ),
+    "yunet-opencv-every-3-x264rgb": (
+        "uunet-edge, YuNet on OpenCV, every 3 frames, evidence x264rgb",
+        {
+            "options": {"engine": "opencv"},
+            "margins": {"detect_every": 3},
+            "evidence_codec": "libx264rgb",
+        },
+    ),
 }
 # margins.detect_every N (the detector on every Nth frame), alone and with libx264rgb evidence
 for _n in (2, 3, 4):

@@ -45,6 +45,7 @@ from edge_agent.sources import (
 )
 from edge_agent.stats import Stats
 from shared.detectors import FaceDetector, create_detector
+from shared.malloc_tuning import DAEMON_ARENAS, limit_arenas
 from shared.model_dir import ModelCard, load_card, load_encoder
 from shared.onnx_runner import OnnxModel
 from shared.roi_message import MIN_KEY_BYTES
@@ -438,6 +439,8 @@ def build_agent(
             the detector cannot be created.
         shared.sealing_keys.SealingKeyError: a sealing key file is unusable (or private).
     """
+    # Before the capture, detector and output threads exist (shared.malloc_tuning).
+    limit_arenas(DAEMON_ARENAS)
     stats = stats or Stats()
     spec = parse_source(settings.source.url or "")
     opener = PyAvOpener(spec, settings)
