@@ -89,3 +89,21 @@ def test_from_card_refuses_malformed_entries(entry, message):
 def test_card_round_trip():
     c = Composition("smooth", 0.08, (64, 128))
     assert Composition.from_card({"input_size": 64, "composition": c.to_card()}) == c
+
+
+def test_feather_masks_of_many_roi_sizes_are_not_kept_in_memory():
+    """A daemon meets ever new ROI sizes; their masks must not pile up (only 1-D ramps)."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for side in range(200, 400):
+            feather_mask(side, side + 7, 0.08)
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 2 * 2**20, f"{kept / 2**20:.1f} MiB kept for 200 masks"
