@@ -3,6 +3,7 @@ run with one camera alone.
 
     python bench/multi_camera.py [--clip ../shared/media/videos/hamilton_640x360.mp4]
                                  [--cameras 1,4] [--seconds 20] [--model models/weights/default]
+                                 [--detector-options '{"engine": "opencv"}']
 
 Every camera plays the same clip (looped by FFmpeg without re-encoding) at its own frame rate
 (``source.realtime``: frames come at the clip's rate and, as from a live camera, old frames
@@ -16,6 +17,7 @@ fresh process.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import subprocess
@@ -36,8 +38,16 @@ from shared.video_io import probe
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_cameras(clip: Path, model: Path, count: int, seconds: float, out: Path) -> dict:
-    """Run ``count`` cameras on ``clip`` for ``seconds``; frames emitted per camera."""
+def run_cameras(
+    clip: Path,
+    model: Path,
+    count: int,
+    seconds: float,
+    out: Path,
+    detector_options: dict | None = None,
+) -> dict:
+    """Run ``count`` cameras on ``clip`` for ``seconds``; frames emitted per camera.
+    ``detector_options``: the detector plug-in's ``options`` (every camera's)."""
     cameras = {}
     for index in range(count):
         camera_id = f"cam-{index}"
@@ -52,6 +62,7 @@ def run_cameras(clip: Path, model: Path, count: int, seconds: float, out: Path) 
             "model": {"dir": str(model)},
             "privacy": {"allow_public_decoder": True},  # the demo model: fine for its cost
             "metrics": {"enabled": False},
+            "detector": {"options": detector_options or {}},
             "cameras": cameras,
         },
     )
@@ -77,6 +88,9 @@ def main() -> None:
     parser.add_argument("--cameras", default="1,4", help="camera counts, comma-separated")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--model", type=Path, default=REPO / "models/weights/default")
+    parser.add_argument(
+        "--detector-options", type=json.loads, default={}, help="detector.options, as JSON"
+    )
     args = parser.parse_args()
     counts = [int(c) for c in args.cameras.split(",")]
     info = probe(args.clip)
@@ -96,7 +110,13 @@ def main() -> None:
             out.mkdir(mode=0o750)
             with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
                 rates = pool.submit(
-                    run_cameras, looped, args.model, count, args.seconds, out
+                    run_cameras,
+                    looped,
+                    args.model,
+                    count,
+                    args.seconds,
+                    out,
+                    args.detector_options,
                 ).result()
             for camera_id, rate in rates.items():
                 print(f"{count:>7} | {camera_id:>6} | {rate:>8.2f} | {rate / offered:>10.0%}")
