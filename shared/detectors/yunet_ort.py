@@ -156,7 +156,7 @@ class YuNetOrt:
             _decode(*values[4 * i : 4 * i + 4], stride, pad_w // stride, score_threshold)
             for i, stride in enumerate(STRIDES)
         ]
-        faces = np.concatenate(rows) if rows else np.zeros((0, 15), np.float32)
+        faces = np.concatenate(rows)
         if not len(faces):
             return faces
         keep = cv2.dnn.NMSBoxes(
