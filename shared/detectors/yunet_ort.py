@@ -20,12 +20,20 @@ OpenCV on real photos. Measured at 1920x1088 on 2 cores: 55 ms a pass against Op
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-__all__ = ["FLOAT_YUNET_PATH", "STRIDES", "YuNetOrt", "float_yunet_model", "input_blob"]
+__all__ = [
+    "FLOAT_YUNET_PATH",
+    "STRIDES",
+    "YuNetOrt",
+    "detector_providers",
+    "float_yunet_model",
+    "input_blob",
+]
 
 log = logging.getLogger(__name__)
 
@@ -112,19 +120,48 @@ def float_yunet_model(path: str | Path) -> bytes:
     return model.SerializeToString()
 
 
+def detector_providers(resolved: Sequence[str], explicit: bool) -> list[str]:
+    """The execution providers YuNet may run on, from ``resolved`` ORT names
+    (``shared.onnx_runner.resolve_providers``): CUDA and the CPU, not TensorRT, whose engines
+    are built per input shape (a detector sees every frame and region size). ``explicit``: the
+    list was asked for by name (TensorRT is then an error), not by ``auto`` (it is dropped).
+
+    Raises:
+        ValueError: TensorRT asked for by name, or nothing left to run on.
+    """
+    from shared.ort_providers import TENSORRT
+
+    if TENSORRT in resolved and explicit:
+        raise ValueError(
+            "YuNet does not run on TensorRT (an engine per input size: every frame and region "
+            "size would build one); use cuda"
+        )
+    chosen = [name for name in resolved if name != TENSORRT]
+    if not chosen:
+        raise ValueError("no execution provider left for YuNet")
+    return chosen
+
+
 class YuNetOrt:
     """One ONNX Runtime session of YuNet; :meth:`detect` returns OpenCV's ``FaceDetectorYN`` rows.
 
     Args:
         path: a float YuNet ONNX file with a free input size (:data:`FLOAT_YUNET_PATH`).
         threads: ONNX Runtime intra-op threads (``None``: its default, the cores).
+        providers: ONNX Runtime's provider names (:func:`detector_providers`), the CPU's by
+            default.
 
     Raises:
         ImportError: ``onnxruntime`` is missing.
         ValueError: ONNX Runtime cannot load the file, or it is not such a YuNet model.
     """
 
-    def __init__(self, path: str | Path = FLOAT_YUNET_PATH, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path = FLOAT_YUNET_PATH,
+        threads: int | None = None,
+        providers: Sequence[str] = ("CPUExecutionProvider",),
+    ) -> None:
         import onnxruntime as ort
 
         from shared.onnx_runner import cpu_session_options
@@ -134,7 +171,7 @@ class YuNetOrt:
             self.session = ort.InferenceSession(
                 str(path),
                 cpu_session_options(threads, memory_pattern=False),
-                providers=["CPUExecutionProvider"],
+                providers=list(providers),
             )
         except Exception as exc:  # ONNX Runtime's own error types, whatever they are
             raise ValueError(f"ONNX Runtime cannot load YuNet from {path}: {exc}") from exc
@@ -143,6 +180,7 @@ class YuNetOrt:
         free = len(inputs) == 1 and [isinstance(d, str) for d in inputs[0].shape[2:]] == [True] * 2
         if not free or inputs[0].name != "input" or not set(self._outputs) <= names:
             raise ValueError(f"{path}: not a float YuNet model with a free input size")
+        self.providers = list(self.session.get_providers())
 
     def detect(
         self, rgb: np.ndarray, score_threshold: float, nms_threshold: float, top_k: int

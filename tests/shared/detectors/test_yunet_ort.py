@@ -11,7 +11,7 @@ import pytest
 
 from shared.detectors import DetectorError, DetectorOptions
 from shared.detectors.yunet import YuNetDetector, yunet_model_path
-from shared.detectors.yunet_ort import FLOAT_YUNET_PATH, YuNetOrt, input_blob
+from shared.detectors.yunet_ort import FLOAT_YUNET_PATH, YuNetOrt, detector_providers, input_blob
 from shared.video_io import read_frames
 from tests.media import needs_media
 from tests.shared.detectors.conftest import dlib_ground_truth, load_rgb
@@ -99,3 +99,25 @@ def test_input_blob_is_what_opencv_builds_from_the_padded_frame():
         pad_h, pad_w = -(-height // 32) * 32, -(-width // 32) * 32
         padded = cv2.copyMakeBorder(rgb, 0, pad_h - height, 0, pad_w - width, cv2.BORDER_CONSTANT)
         assert np.array_equal(input_blob(rgb), cv2.dnn.blobFromImage(padded, swapRB=True))
+
+
+def test_providers_cpu_and_auto_run_and_tensorrt_is_never_used():
+    frame = _sample_frames(1)[0]
+    cpu = YuNetDetector(OPTIONS, providers="cpu")
+    auto = YuNetDetector(OPTIONS, providers="auto")  # CUDA where there is one, else the CPU
+    assert cpu._ort is not None and cpu._ort.providers == ["CPUExecutionProvider"]
+    assert [d.box for d in auto.detect(frame)] == [d.box for d in cpu.detect(frame)]
+    with pytest.raises(DetectorError, match="providers 'nosuch'"):
+        YuNetDetector(OPTIONS, providers="nosuch")
+    with pytest.raises(DetectorError, match="onnxruntime engine, not OpenCV"):
+        YuNetDetector(OPTIONS, engine="opencv", providers="auto")
+    trt, cuda, cpu_name = (
+        "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    )
+    assert detector_providers([trt, cuda, cpu_name], explicit=False) == [cuda, cpu_name]
+    with pytest.raises(ValueError, match="does not run on TensorRT"):
+        detector_providers([trt, cpu_name], explicit=True)
+    with pytest.raises(ValueError, match="no execution provider left"):
+        detector_providers([trt], explicit=False)
