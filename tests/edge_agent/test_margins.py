@@ -3,11 +3,12 @@ a held face covered where it has moved to."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from edge_agent.deid import Deidentifier
-from edge_agent.margins import CoverPlan, Zone
+from edge_agent.margins import CoverPlan, Zone, cover_box
 from edge_agent.noise import NoiseBank
 from edge_agent.pipeline import FrameProcessor
 from edge_agent.sources import CapturedFrame
@@ -114,3 +115,25 @@ def test_moving_face_held_after_a_miss_is_covered_where_it_moved(toy_model):
             sealed = processor.process(CapturedFrame(index, source.copy(), 0.0))
         open_pixels = roi_pixels_equal(source, sealed.rgb, truth[2])
         assert (open_pixels > 0) is leaks, (velocity, open_pixels)
+
+
+def _laplacian_energy(image: np.ndarray) -> float:
+    return float(np.mean(cv2.Laplacian(image.astype(np.float32), cv2.CV_32F) ** 2))
+
+
+@pytest.mark.parametrize("side", [9, 40, 401, 617])
+def test_blur_cover_leaves_no_fine_detail_at_any_box_size(side):
+    """A blurred box is a smooth enlargement of at most 4 x 4 pixels: a checkerboard's detail,
+    and a random texture's, are gone (Laplacian energy under 1 % of the patch's)."""
+    rng = np.random.default_rng(side)
+    checker = ((np.arange(side)[:, None] + np.arange(side + 5)[None, :]) % 2 * 255).astype(np.uint8)
+    for patch in (
+        np.repeat(checker[:, :, None], 3, axis=2),
+        rng.integers(0, 256, (side, side + 5, 3), dtype=np.uint8),
+    ):
+        frame = np.zeros((side + 20, side + 30, 3), np.uint8)
+        frame[10 : 10 + side, 10 : 15 + side] = patch
+        cover_box(frame, Box(10, 10, side + 5, side), "blur")
+        out = frame[10 : 10 + side, 10 : 15 + side]
+        assert _laplacian_energy(out) < 0.01 * _laplacian_energy(patch)
+        assert frame[:10].max() == 0 and frame[:, :10].max() == 0  # nothing outside the box
